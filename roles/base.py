@@ -1,0 +1,53 @@
+"""What every role shares: a spec (name, description, prompt file, routing triggers) and the
+factory that turns it into an AutoGen `AssistantAgent`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+HANDOFF = re.compile(r"^\s*NEXT:\s*@?([a-z_]+)", re.MULTILINE | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    description: str  # the selector and the planner read this
+    ready: bool  # its abilities (tools) have landed; otherwise enabled only through SOCIETY_ROLES
+    triggers: tuple[str, ...] = ()  # regexes: a user message matching one is routed here
+    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_patterns", tuple(re.compile(t, re.IGNORECASE) for t in self.triggers))
+
+    def matches(self, text: str) -> bool:
+        return any(p.search(text) for p in self._patterns)
+
+    def system_prompt(self) -> str:
+        return resources.files("roles").joinpath("prompts", f"{self.name}.md").read_text(encoding="utf-8").strip()
+
+    def build(self, model_client: Any, model_context: Any, tools: list[Any] | None = None,
+              extra_instructions: str = "") -> Any:  # fmt: skip
+        """The role as an AssistantAgent talking to the model gate through `model_client`."""
+        from autogen_agentchat.agents import AssistantAgent
+
+        prompt = self.system_prompt()
+        if extra_instructions:
+            prompt += "\n\n" + extra_instructions
+        return AssistantAgent(
+            name=self.name,
+            model_client=model_client,
+            model_context=model_context,
+            tools=tools or None,
+            description=self.description,
+            system_message=prompt,
+            reflect_on_tool_use=bool(tools),
+        )
+
+
+def handoff_target(text: str) -> str | None:
+    """The role a message hands work to with a `NEXT: role` line, if any."""
+    found = HANDOFF.search(text)
+    return found.group(1).lower() if found else None

@@ -1,0 +1,10 @@
+"""Memory keeper: long-term memory, recall and consolidation (arrives with its issue)."""
+
+from roles.base import RoleSpec
+
+ROLE = RoleSpec(
+    name="memory_keeper",
+    description="Remembers facts, preferences and decisions, and recalls them when they matter.",
+    ready=False,
+    triggers=(r"\b(remember|recall|forget|what did (i|we) say)\b", r"覚えて|思い出|忘れ"),
+)

@@ -1,0 +1,355 @@
+"""The one place every model call goes through.
+
+For each call the gate (a) takes the machine-wide model lock, so one call runs at a time
+across every process of the society, (b) asks the ladder for the role's models given a fresh
+hardware reading, (c) tries them in order, falling down the ladder on connection errors,
+timeouts and out-of-memory errors and recording each fallback, and (d) splits reasoning from
+the answer so that `<think>` text is stored apart and never reaches a model again.
+
+Each role talks to the gate through a `RoleClient`, an autogen `ChatCompletionClient`, so the
+AutoGen agents and the selector need no special knowledge of any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from autogen_core.models import (
+    AssistantMessage,
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelFamily,
+    ModelInfo,
+    RequestUsage,
+    SystemMessage,
+)
+
+from society import ladder
+from society.clients import build_client, max_tokens_args, probe
+from society.config import ModelEntry
+from society.hardware import Readings, generation_threads, read_machine
+from society.paths import model_lock_path
+from society.reasoning import REASONING_INSTRUCTION, split_reasoning
+from society.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from society.store import Store
+
+LOCK_TIMEOUT_S = 900
+PROBE_TTL_S = 30.0
+TRACE_ENV = "SOCIETY_TRACE"
+
+# Failures that mean "this rung cannot serve now": go down the ladder instead of failing.
+OOM_PATTERN = re.compile(
+    r"out of memory|CUDA error|failed to allocate|requires more system memory|Failed to (load|create)",
+    re.IGNORECASE,
+)
+
+
+class NoModelAvailable(RuntimeError):
+    """No rung of the ladder could answer; the message says what was tried."""
+
+
+@dataclass
+class CallRecord:
+    """What the last successful call of a role used; the conversation stores it per message."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    reasoning: str | None
+    fallbacks: list[str] = field(default_factory=list)
+
+
+def fallback_reason(err: BaseException) -> str | None:
+    """A one-line reason when `err` should send the call down the ladder; None for real bugs."""
+    import httpx
+
+    transient: tuple[type[BaseException], ...] = (
+        TimeoutError, ConnectionError, OSError, httpx.TransportError,
+    )  # fmt: skip
+    try:
+        import openai
+
+        transient += (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError)
+    except ImportError:
+        pass
+    text = f"{type(err).__name__}: {err}".strip()
+    if isinstance(err, transient):
+        return "timeout" if isinstance(err, TimeoutError) else f"connection: {text[:200]}"
+    if OOM_PATTERN.search(str(err)):
+        return f"out of memory or load failure: {text[:200]}"
+    try:
+        from ollama import ResponseError
+
+        if isinstance(err, ResponseError):
+            return f"ollama: {text[:200]}"
+    except ImportError:
+        pass
+    return None
+
+
+def scrub(messages: Sequence[LLMMessage]) -> list[LLMMessage]:
+    """Drop stored reasoning from assistant messages before they reach any model."""
+    clean: list[LLMMessage] = []
+    for message in messages:
+        if isinstance(message, AssistantMessage):
+            content = message.content
+            if isinstance(content, str):
+                content = split_reasoning(content)[0]
+            message = message.model_copy(update={"thought": None, "content": content})
+        clean.append(message)
+    return clean
+
+
+def fit_to_window(messages: list[LLMMessage], budget: int, count: Callable[[str], int]) -> list[LLMMessage]:
+    """Drop the oldest non-system messages until the prompt fits `budget` tokens.
+
+    The last message (what the model must answer) and system messages are always kept.
+    """
+    def size(m: LLMMessage) -> int:
+        return count(m.content if isinstance(m.content, str) else json.dumps(m.content, default=str)) + 4
+
+    total = sum(size(m) for m in messages)
+    kept = list(messages)
+    index = 0
+    while total > budget and index < len(kept) - 1:
+        if isinstance(kept[index], SystemMessage):
+            index += 1
+            continue
+        total -= size(kept.pop(index))
+    return kept
+
+
+class ModelGate:
+    """Serialized, VRAM-aware, falling-back access to the model ladder."""
+
+    def __init__(
+        self,
+        entries: list[ModelEntry],
+        store: Store | None = None,
+        *,
+        clients: Mapping[str, ChatCompletionClient] | None = None,
+        read: Callable[[], Readings] | None = None,
+        reachable: set[str] | None = None,
+        notify: Callable[[str], None] | None = None,
+    ):
+        """`clients`, `read` and `reachable` replace the real ones in tests (scripted models,
+        recorded readings); left out, clients are built from the entries and probed."""
+        self.entries = entries
+        self.store = store
+        self._clients: dict[str, ChatCompletionClient] = dict(clients or {})
+        self._read = read or (lambda: read_machine({e.base_url for e in entries if e.backend == "ollama"}))
+        self._fixed_reachable = reachable
+        self._probe_at = 0.0
+        self._reachable: set[str] = set()
+        self._reported: set[str] = set()
+        self.notify = notify or (lambda line: print(f"society: {line}", file=sys.stderr))
+        self._local = asyncio.Lock()
+        from filelock import FileLock
+
+        # thread_local=False: the lock is taken in a worker thread and released in another.
+        self._machine = FileLock(str(model_lock_path()), thread_local=False)
+        self.turn_id: int | None = None
+        self.reasoning_roles: set[str] = set()
+        self.last_call: dict[str, CallRecord] = {}
+
+    # -- reachability ---------------------------------------------------------------------
+
+    def reachable(self) -> set[str]:
+        """Entries that can answer now; unreachable ones are reported once, one line each."""
+        if self._fixed_reachable is not None:
+            return self._fixed_reachable
+        if time.monotonic() - self._probe_at > PROBE_TTL_S:
+            found = probe(self.entries)
+            self._reachable = {model for model, why in found.items() if why is None}
+            for model, why in found.items():
+                if why and model not in self._reported:
+                    self._reported.add(model)
+                    self.notify(f"skipping {model}: {why}")
+            self._probe_at = time.monotonic()
+        return self._reachable
+
+    def mark_unreachable(self, model: str) -> None:
+        self._reachable.discard(model)
+
+    def client_for(self, entry: ModelEntry) -> ChatCompletionClient:
+        if entry.model not in self._clients:
+            self._clients[entry.model] = build_client(entry, threads=generation_threads())
+        return self._clients[entry.model]
+
+    def plan(self, role: str, needs: tuple[str, ...] = ()) -> list[ladder.Choice]:
+        return ladder.plan(role, self.entries, self._read(), self.reachable(), needs)
+
+    # -- the call -------------------------------------------------------------------------
+
+    async def create(self, role: str, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
+        """Answer `messages` for `role` on the best model that works now."""
+        async with self._local:
+            await asyncio.to_thread(self._machine.acquire, timeout=LOCK_TIMEOUT_S)
+            try:
+                return await self._create_locked(role, scrub(messages), **kwargs)
+            finally:
+                self._machine.release()
+
+    async def _create_locked(self, role: str, messages: list[LLMMessage], **kwargs: Any) -> CreateResult:
+        needs = ("tools",) if kwargs.get("tools") else ()
+        choices = await asyncio.to_thread(self.plan, role, needs)
+        if not choices:
+            raise NoModelAvailable(f"no model on the ladder can serve the {role} role right now (see: society status)")
+        fallbacks: list[str] = []
+        for index, choice in enumerate(choices):
+            entry = choice.entry
+            next_model = choices[index + 1].entry.model if index + 1 < len(choices) else None
+            started = time.perf_counter()
+            try:
+                client = await asyncio.to_thread(self.client_for, entry)
+                prompt = self._prepare(role, entry, client, messages)
+                result = await asyncio.wait_for(
+                    client.create(prompt, **self._call_args(entry, kwargs)), timeout=entry.timeout_s
+                )
+            except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
+                reason = fallback_reason(err)
+                if reason is None:
+                    raise
+                latency = int((time.perf_counter() - started) * 1000)
+                self._record_call(role, entry, None, latency, None, error=reason)
+                if self.store:
+                    self.store.record_fallback(self.turn_id, role, entry.model, next_model, reason)
+                fallbacks.append(f"{entry.model}: {reason}")
+                self.notify(f"{role}: {entry.model} failed ({reason}); trying {next_model or 'nothing else'}")
+                if reason.startswith("connection"):
+                    self.mark_unreachable(entry.model)
+                continue
+            latency = int((time.perf_counter() - started) * 1000)
+            result = self._split(result)
+            self._record_call(role, entry, result, latency, prompt)
+            self.last_call[role] = CallRecord(
+                model=entry.model,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                latency_ms=latency,
+                reasoning=result.thought,
+                fallbacks=fallbacks,
+            )
+            return result
+        raise NoModelAvailable(f"every model failed for the {role} role: " + "; ".join(fallbacks))
+
+    def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
+        prompt = list(messages)
+        if role in self.reasoning_roles and not entry.has("reasoning"):
+            prompt.append(SystemMessage(content=REASONING_INSTRUCTION))
+            # Small models follow the latest instruction best: keep it next to the question.
+            prompt.insert(len(prompt) - 1, prompt.pop())
+        if entry.backend == "llama_cpp" and hasattr(client, "llm"):
+            def count(text: str) -> int:
+                return len(client.llm.tokenize(text.encode("utf-8"), add_bos=False))
+        else:
+            count = estimate_tokens
+        return fit_to_window(prompt, entry.context_window - entry.max_tokens, count)
+
+    @staticmethod
+    def _call_args(entry: ModelEntry, kwargs: dict[str, Any]) -> dict[str, Any]:
+        args = dict(kwargs)
+        extra = dict(args.pop("extra_create_args", None) or {})
+        max_tokens = int(extra.pop("max_tokens", entry.max_tokens))
+        for key, value in max_tokens_args(entry, max_tokens).items():
+            extra[key] = {**value, **extra.get(key, {})} if isinstance(value, dict) else value
+        args["extra_create_args"] = extra
+        if not args.get("tools"):
+            args.pop("tools", None)
+            args.pop("tool_choice", None)
+        return args
+
+    @staticmethod
+    def _split(result: CreateResult) -> CreateResult:
+        if not isinstance(result.content, str):
+            return result
+        answer, reasoning = split_reasoning(result.content)
+        thought = "\n\n".join(t for t in (result.thought, reasoning) if t) or None
+        return result.model_copy(update={"content": answer, "thought": thought})
+
+    def _record_call(self, role: str, entry: ModelEntry, result: CreateResult | None, latency: int,
+                     prompt: list[LLMMessage] | None, error: str | None = None) -> None:  # fmt: skip
+        if not self.store:
+            return
+        traced = None
+        if prompt is not None and os.environ.get(TRACE_ENV):
+            traced = json.dumps([m.model_dump(mode="json") for m in prompt], ensure_ascii=False)
+        self.store.record_call(
+            turn_id=self.turn_id,
+            role=role,
+            model=entry.model,
+            ok=int(error is None),
+            error=error,
+            prompt_tokens=result.usage.prompt_tokens if result else None,
+            completion_tokens=result.usage.completion_tokens if result else None,
+            latency_ms=latency,
+            prompt=traced,
+        )
+
+    def client(self, role: str) -> RoleClient:
+        return RoleClient(self, role)
+
+
+class RoleClient(ChatCompletionClient):
+    """A role's view of the gate, usable anywhere AutoGen expects a model client."""
+
+    def __init__(self, gate: ModelGate, role: str):
+        self.gate = gate
+        self.role = role
+        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
+    async def create(self, messages, *, tools=(), tool_choice="auto", json_output=None,
+                     extra_create_args=None, cancellation_token=None) -> CreateResult:  # fmt: skip
+        kwargs: dict[str, Any] = {"extra_create_args": dict(extra_create_args or {})}
+        if tools:
+            kwargs["tools"] = tools
+            kwargs["tool_choice"] = tool_choice
+        if json_output is not None:
+            kwargs["json_output"] = json_output
+        result = await self.gate.create(self.role, messages, **kwargs)
+        self._usage = RequestUsage(
+            prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
+            completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
+        )
+        return result
+
+    async def create_stream(self, messages, **kwargs):
+        # Local backends answer whole messages; the terminal streams message by message.
+        yield await self.create(messages, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    def actual_usage(self) -> RequestUsage:
+        return self._usage
+
+    def total_usage(self) -> RequestUsage:
+        return self._usage
+
+    def count_tokens(self, messages, *, tools=()) -> int:
+        return sum(estimate_tokens(str(m.content)) for m in messages)
+
+    def remaining_tokens(self, messages, *, tools=()) -> int:
+        smallest = min(e.context_window for e in self.gate.entries)
+        return smallest - self.count_tokens(messages)
+
+    @property
+    def capabilities(self) -> ModelInfo:  # deprecated in autogen-core, still abstract
+        return self.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(vision=False, function_calling=True, json_output=True,
+                         structured_output=True, family=ModelFamily.UNKNOWN)  # fmt: skip

@@ -1,0 +1,102 @@
+"""Numbered, append-only schema migrations, recorded in the database they changed.
+
+Add a new function at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, text
+
+MIGRATIONS: list[Callable[[Connection], None]] = []
+
+
+def migration(fn: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied."""
+    applied: list[str] = []
+    with engine.begin() as conn:
+        conn.execute(
+            text("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        )
+        done = {row[0] for row in conn.execute(text("SELECT name FROM _migrations"))}
+        for fn in MIGRATIONS:
+            if fn.__name__ in done:
+                continue
+            fn(conn)
+            conn.execute(
+                text("INSERT INTO _migrations (name, applied_at) VALUES (:n, datetime('now'))"),
+                {"n": fn.__name__},
+            )
+            applied.append(fn.__name__)
+    return applied
+
+
+@migration
+def m001_conversation(conn: Connection) -> None:
+    statements = [
+        """CREATE TABLE turns (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'running',  -- running, done, failed, timeout, interrupted
+            pid INTEGER,
+            entry_point TEXT,
+            stop_reason TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT
+        )""",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            turn_id INTEGER NOT NULL REFERENCES turns(id),
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            reasoning TEXT,
+            model TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_ms INTEGER,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX messages_turn ON messages(turn_id)",
+        """CREATE TABLE summaries (
+            id INTEGER PRIMARY KEY,
+            through_message_id INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            model TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE calls (
+            id INTEGER PRIMARY KEY,
+            turn_id INTEGER,
+            role TEXT NOT NULL,
+            model TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_ms INTEGER,
+            prompt TEXT,  -- the messages sent, only when SOCIETY_TRACE is set
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE fallbacks (
+            id INTEGER PRIMARY KEY,
+            turn_id INTEGER,
+            role TEXT NOT NULL,
+            from_model TEXT NOT NULL,
+            to_model TEXT,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE team_state (
+            id INTEGER PRIMARY KEY,
+            turn_id INTEGER,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))

@@ -1,0 +1,34 @@
+"""Where the society keeps its data: one folder per user, shared by every entry point."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "SOCIETY_HOME"
+
+
+def data_dir() -> Path:
+    """The data folder: `$SOCIETY_HOME`, else the platform's user data folder.
+
+    Every entry point (terminal, web page, API, headless run) from any working directory
+    resolves to the same folder, which is what makes the conversation one conversation.
+    """
+    override = os.environ.get(HOME_ENV)
+    if override:
+        path = Path(override).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir("society", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_path() -> Path:
+    return data_dir() / "society.db"
+
+
+def model_lock_path() -> Path:
+    """The lock file that lets one model call run at a time across all processes."""
+    return data_dir() / "model.lock"

@@ -1,0 +1,36 @@
+"""DeepSeek-R1 style reasoning: `<think>` blocks are split from the answer, stored apart,
+shown dimmed, and never sent back to a model (models start imitating the tags when they are)."""
+
+from __future__ import annotations
+
+import re
+
+THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
+OPEN_TAG = re.compile(r"<think>", re.IGNORECASE)
+CLOSE_TAG = re.compile(r"</think>", re.IGNORECASE)
+
+# For models without native reasoning: ask for the same shape R1 produces.
+REASONING_INSTRUCTION = (
+    "Before answering, think step by step inside <think> and </think>. "
+    "After </think>, write only the final answer."
+)
+
+
+def split_reasoning(text: str) -> tuple[str, str | None]:
+    """Return (answer, reasoning) from a model's raw text.
+
+    Handles closed blocks, a missing opening tag (some R1 chat templates put `<think>` in the
+    prompt, so only `</think>` comes back) and an unclosed block cut off by the token limit.
+    """
+    thoughts = [t.strip() for t in THINK_BLOCK.findall(text)]
+    rest = THINK_BLOCK.sub("", text)
+    close = CLOSE_TAG.search(rest)
+    if close:  # "reasoning</think>answer"
+        thoughts.insert(0, rest[: close.start()].strip())
+        rest = rest[close.end() :]
+    opened = OPEN_TAG.search(rest)
+    if opened:  # "answer<think>reasoning..." cut off before the closing tag
+        thoughts.append(rest[opened.end() :].strip())
+        rest = rest[: opened.start()]
+    reasoning = "\n\n".join(t for t in thoughts if t) or None
+    return rest.strip(), reasoning

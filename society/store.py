@@ -1,0 +1,256 @@
+"""The conversation log: SQLite through SQLAlchemy, the source of truth for everything said.
+
+Every write is its own short transaction, committed before the caller shows anything, so a
+process killed at any point loses nothing it has acknowledged. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from society.db import engine_for
+from society.paths import database_path
+
+USER = "user"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    turn_id: int
+    role: str
+    content: str
+    reasoning: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    created_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+MESSAGE_COLUMNS = (
+    "id, turn_id, role, content, reasoning, model, prompt_tokens, completion_tokens, latency_ms, created_at"
+)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """All reads and writes of the conversation database."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or database_path()
+        self.engine = engine_for(self.path)
+
+    # -- turns and messages -------------------------------------------------------------
+
+    def begin_turn(self, user_text: str, entry_point: str) -> Message:
+        """Open a turn and commit the user's message in one transaction."""
+        at = now()
+        with self.engine.begin() as conn:
+            turn_id = conn.execute(
+                text("INSERT INTO turns (status, pid, entry_point, started_at) VALUES ('running', :pid, :ep, :at)"),
+                {"pid": os.getpid(), "ep": entry_point, "at": at},
+            ).lastrowid
+            message_id = conn.execute(
+                text("INSERT INTO messages (turn_id, role, content, created_at) VALUES (:t, :r, :c, :at)"),
+                {"t": turn_id, "r": USER, "c": user_text, "at": at},
+            ).lastrowid
+        return Message(id=message_id, turn_id=turn_id, role=USER, content=user_text, created_at=at)
+
+    def add_message(self, turn_id: int, role: str, content: str, **fields: Any) -> Message:
+        """Commit one agent message (with its reasoning, model, tokens and latency)."""
+        row = {
+            "turn_id": turn_id,
+            "role": role,
+            "content": content,
+            "reasoning": fields.get("reasoning"),
+            "model": fields.get("model"),
+            "prompt_tokens": fields.get("prompt_tokens"),
+            "completion_tokens": fields.get("completion_tokens"),
+            "latency_ms": fields.get("latency_ms"),
+            "created_at": now(),
+        }
+        with self.engine.begin() as conn:
+            row["id"] = conn.execute(
+                text(
+                    "INSERT INTO messages (turn_id, role, content, reasoning, model, prompt_tokens,"
+                    " completion_tokens, latency_ms, created_at) VALUES (:turn_id, :role, :content,"
+                    " :reasoning, :model, :prompt_tokens, :completion_tokens, :latency_ms, :created_at)"
+                ),
+                row,
+            ).lastrowid
+        return Message(**row)
+
+    def end_turn(self, turn_id: int, status: str, stop_reason: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE turns SET status = :s, stop_reason = :r, ended_at = :at WHERE id = :id"),
+                {"s": status, "r": stop_reason, "at": now(), "id": turn_id},
+            )
+
+    def mark_interrupted_turns(self) -> list[int]:
+        """Turns left 'running' by a process that no longer exists were interrupted (killed or
+        crashed); say so, so that history shows the user's message as unanswered."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(text("SELECT id, pid FROM turns WHERE status = 'running'")).all()
+            dead = [turn_id for turn_id, pid in rows if not _pid_alive(pid)]
+            for turn_id in dead:
+                conn.execute(
+                    text("UPDATE turns SET status = 'interrupted', ended_at = :at WHERE id = :id"),
+                    {"at": now(), "id": turn_id},
+                )
+        return dead
+
+    def turn_status(self, turn_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT status FROM turns WHERE id = :id"), {"id": turn_id}).scalar()
+
+    def last_messages(self, limit: int) -> list[Message]:
+        """The newest `limit` messages, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT :n"), {"n": limit}
+            ).all()
+        return [Message(*row) for row in reversed(rows)]
+
+    def messages_before_turn(self, turn_id: int, limit: int, after_id: int = 0) -> list[Message]:
+        """Up to `limit` newest messages of earlier turns with id > `after_id`, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE turn_id < :t AND id > :a"
+                    " ORDER BY id DESC LIMIT :n"
+                ),
+                {"t": turn_id, "a": after_id, "n": limit},
+            ).all()
+        return [Message(*row) for row in reversed(rows)]
+
+    def messages_between(self, after_id: int, through_id: int) -> list[Message]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > :a AND id <= :b ORDER BY id"),
+                {"a": after_id, "b": through_id},
+            ).all()
+        return [Message(*row) for row in rows]
+
+    def turn_messages(self, turn_id: int) -> list[Message]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE turn_id = :t ORDER BY id"), {"t": turn_id}
+            ).all()
+        return [Message(*row) for row in rows]
+
+    # -- rolling summary ------------------------------------------------------------------
+
+    def latest_summary(self) -> tuple[int, str] | None:
+        """(id of the last message it covers, text) of the newest rolling summary."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT through_message_id, content FROM summaries ORDER BY id DESC LIMIT 1")
+            ).first()
+        return (row[0], row[1]) if row else None
+
+    def add_summary(self, through_message_id: int, content: str, model: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO summaries (through_message_id, content, model, created_at)"
+                    " VALUES (:t, :c, :m, :at)"
+                ),
+                {"t": through_message_id, "c": content, "m": model, "at": now()},
+            )
+
+    # -- model calls and fallbacks --------------------------------------------------------
+
+    def record_call(self, **row: Any) -> None:
+        row = {"turn_id": None, "error": None, "prompt_tokens": None, "completion_tokens": None,
+               "latency_ms": None, "prompt": None, **row, "created_at": now()}  # fmt: skip
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO calls (turn_id, role, model, ok, error, prompt_tokens, completion_tokens,"
+                    " latency_ms, prompt, created_at) VALUES (:turn_id, :role, :model, :ok, :error,"
+                    " :prompt_tokens, :completion_tokens, :latency_ms, :prompt, :created_at)"
+                ),
+                row,
+            )
+
+    def record_fallback(self, turn_id: int | None, role: str, from_model: str, to_model: str | None,
+                        reason: str) -> None:  # fmt: skip
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO fallbacks (turn_id, role, from_model, to_model, reason, created_at)"
+                    " VALUES (:t, :r, :f, :to, :why, :at)"
+                ),
+                {"t": turn_id, "r": role, "f": from_model, "to": to_model, "why": reason, "at": now()},
+            )
+
+    def fallbacks(self, turn_id: int | None = None) -> list[dict[str, Any]]:
+        query = "SELECT turn_id, role, from_model, to_model, reason, created_at FROM fallbacks"
+        params: dict[str, Any] = {}
+        if turn_id is not None:
+            query += " WHERE turn_id = :t"
+            params["t"] = turn_id
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(query + " ORDER BY id"), params).mappings().all()
+        return [dict(r) for r in rows]
+
+    def calls(self, turn_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT * FROM calls WHERE turn_id = :t ORDER BY id"), {"t": turn_id}
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- team state -----------------------------------------------------------------------
+
+    def save_team_state(self, turn_id: int, state: dict[str, Any]) -> None:
+        """Keep the latest team state only: it is derivable, unlike the conversation."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT OR REPLACE INTO team_state (id, turn_id, state, created_at)"
+                    " VALUES (1, :t, :s, :at)"
+                ),
+                {"t": turn_id, "s": json.dumps(state, default=str), "at": now()},
+            )
+
+    def load_team_state(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT state FROM team_state ORDER BY id DESC LIMIT 1")).first()
+        return json.loads(row[0]) if row else None
+
+    # -- figures --------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            messages = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
+            turns = conn.execute(text("SELECT count(*) FROM turns")).scalar_one()
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {"messages": messages, "turns": turns, "database_bytes": size}
