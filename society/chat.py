@@ -1,0 +1,62 @@
+"""The terminal chat: each agent's message appears under its role's name as soon as it is
+stored; reasoning is dimmed; the model that answered is named."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+
+from society.cli import show
+from society.conversation import Conversation, InputError
+from society.gate import NoModelAvailable
+
+HELP = "/history [N]  /status  /think (toggle reasoning mode)  /quit"
+
+
+async def loop() -> None:
+    console = Console()
+    conversation = Conversation(entry_point="chat")
+    reasoning = False
+    console.print(f"[bold]society[/] - one conversation that never ends. {HELP}")
+    if conversation.interrupted:
+        console.print(f"[yellow]turns {conversation.interrupted} were interrupted; their messages are kept.[/]")
+    for message in conversation.store.last_messages(4):
+        show(console, message)
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(console.input, "[bold cyan]you>[/] ")
+            except EOFError:
+                break
+            command = line.strip()
+            if command in ("/quit", "/exit"):
+                break
+            if command.startswith("/history"):
+                count = int(command.split()[1]) if len(command.split()) > 1 and command.split()[1].isdigit() else 10
+                for message in conversation.store.last_messages(count):
+                    show(console, message)
+                continue
+            if command == "/status":
+                from society import status
+
+                status.render(status.collect())
+                continue
+            if command == "/think":
+                reasoning = not reasoning
+                console.print(f"reasoning mode {'on' if reasoning else 'off'}")
+                continue
+            if command.startswith("/"):
+                console.print(f"unknown command {command}; {HELP}")
+                continue
+            try:
+                with console.status("thinking…"):
+                    async for message in conversation.turn(line, reasoning):
+                        if message.role != "user":
+                            show(console, message)
+            except InputError as err:
+                console.print(f"[red]{err}[/]")
+            except NoModelAvailable as err:
+                console.print(f"[red]{err}[/] (your message is saved)")
+    finally:
+        await conversation.close()

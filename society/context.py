@@ -1,0 +1,89 @@
+"""What a model sees each turn: the rolling summary, recent turns verbatim, then this turn.
+
+AutoGen agents keep their whole thread in memory; over a never-ending conversation that would
+overflow any window. `ConversationContext` rebuilds the history from the database instead,
+bounded by a token budget, so the conversation can go on for 10,000 turns and beyond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from autogen_core.model_context import ChatCompletionContext
+from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, UserMessage
+
+from society.store import USER, Message, Store
+from society.tokens import estimate_tokens
+
+HISTORY_BUDGET_TOKENS = 1200  # verbatim history; each model's window is enforced again by the gate
+HISTORY_MAX_MESSAGES = 40
+SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
+
+
+def to_llm(message: Message) -> LLMMessage:
+    """A stored message as a model sees it: content only, never the reasoning."""
+    if message.role == USER:
+        return UserMessage(content=message.content, source=USER)
+    return AssistantMessage(content=message.content, source=message.role)
+
+
+def history(store: Store, turn_id: int, budget_tokens: int = HISTORY_BUDGET_TOKENS,
+            max_messages: int = HISTORY_MAX_MESSAGES) -> list[LLMMessage]:  # fmt: skip
+    """The summary and the newest earlier messages that fit `budget_tokens`, oldest first."""
+    summary = store.latest_summary()
+    preamble: list[LLMMessage] = []
+    spent = 0
+    if summary:
+        preamble.append(SystemMessage(content=SUMMARY_PREFIX + summary[1]))
+        spent += estimate_tokens(summary[1])
+    recent: list[LLMMessage] = []
+    for message in reversed(store.messages_before_turn(turn_id, max_messages)):
+        cost = estimate_tokens(message.content) + 4
+        if spent + cost > budget_tokens:
+            break
+        recent.append(to_llm(message))
+        spent += cost
+    # A history must not open with an orphan answer: start at a user message.
+    recent.reverse()
+    while recent and not isinstance(recent[0], UserMessage):
+        recent.pop(0)
+    return preamble + recent
+
+
+class ConversationContext(ChatCompletionContext):
+    """An agent's model context: stored history plus the messages of the current turn."""
+
+    def __init__(self, store: Store, current_turn: Callable[[], int | None],
+                 budget_tokens: int = HISTORY_BUDGET_TOKENS) -> None:  # fmt: skip
+        super().__init__()
+        self._store = store
+        self._current_turn = current_turn
+        self._budget = budget_tokens
+        self._cache: tuple[int, list[LLMMessage]] | None = None
+
+    async def add_message(self, message: LLMMessage) -> None:
+        # The user's message opens a turn: what came before is now in the database.
+        if isinstance(message, UserMessage) and message.source == USER:
+            self._messages = []
+        self._messages.append(message)
+
+    async def get_messages(self) -> list[LLMMessage]:
+        turn_id = self._current_turn()
+        if turn_id is None:
+            return list(self._messages)
+        if self._cache is None or self._cache[0] != turn_id:
+            self._cache = (turn_id, history(self._store, turn_id, self._budget))
+        return self._cache[1] + list(self._messages)
+
+    async def clear(self) -> None:
+        self._messages = []
+        self._cache = None
+
+    async def save_state(self) -> dict[str, Any]:
+        return {"messages": [m.model_dump(mode="json") for m in self._messages]}
+
+    async def load_state(self, state: Any) -> None:
+        from autogen_core.model_context import ChatCompletionContextState
+
+        self._messages = ChatCompletionContextState.model_validate(state).messages

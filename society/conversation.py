@@ -1,0 +1,142 @@
+"""The one never-ending conversation: every entry point (terminal, web page, API, headless run)
+opens this same object over the same database and continues where the last one stopped.
+
+Order of writes is the guarantee: the user's message is committed before any model runs,
+and each agent message is committed before it is yielded to be shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.messages import BaseChatMessage, TextMessage
+from autogen_core.models import SystemMessage, UserMessage
+
+from society import summary
+from society.config import load_entries
+from society.gate import ModelGate
+from society.store import USER, Message, Store
+from society.team import TURN_TIMEOUT_S, build_team
+
+MAX_INPUT_CHARS = 32_000
+MANAGER = "SelectorGroupChatManager"
+
+
+class InputError(ValueError):
+    """The user's input cannot be taken; the message says what to fix."""
+
+
+def check_input(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InputError("the message is empty; type something to say")
+    if len(text) > MAX_INPUT_CHARS:
+        raise InputError(f"the message is {len(text)} characters; keep it under {MAX_INPUT_CHARS} (attach files instead)")
+    return text
+
+
+class Conversation:
+    def __init__(self, store: Store | None = None, gate: ModelGate | None = None,
+                 entry_point: str = "cli", enabled: list[str] | None = None) -> None:  # fmt: skip
+        self.store = store or Store()
+        self.interrupted = self.store.mark_interrupted_turns()
+        self.gate = gate or ModelGate(load_entries(), self.store)
+        self.entry_point = entry_point
+        self.team, self.router = build_team(self.gate, self.store, lambda: self.gate.turn_id, enabled)
+        self._started = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def _start(self) -> None:
+        """Restore the team state the last process saved, once."""
+        if self._started:
+            return
+        self._started = True
+        state = self.store.load_team_state()
+        if state:
+            try:
+                await self.team.load_state(state)
+            except Exception as err:  # noqa: BLE001 - an old state must never block a new turn
+                self.gate.notify(f"could not restore the team state ({type(err).__name__}); starting fresh")
+
+    async def turn(self, text: str, reasoning: bool = False) -> AsyncIterator[Message]:
+        """Run one turn; yield the user's message, then each agent message, each once stored."""
+        text = check_input(text)
+        await self._start()
+        user = self.store.begin_turn(text, self.entry_point)
+        self.gate.turn_id = user.turn_id
+        self.gate.reasoning_roles = {"planner"} if reasoning else set()
+        yield user
+        status, stop_reason = "failed", None
+        try:
+            async with asyncio.timeout(TURN_TIMEOUT_S + 30):
+                async for event in self.team.run_stream(task=TextMessage(content=text, source=USER)):
+                    if isinstance(event, TaskResult):
+                        stop_reason = event.stop_reason
+                    elif isinstance(event, BaseChatMessage) and event.source != USER:
+                        yield self._store_message(user.turn_id, event)
+            status = "done"
+        except TimeoutError:
+            status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
+            await self.team.reset()
+        except Exception as err:
+            stop_reason = f"{type(err).__name__}: {err}"
+            await self.team.reset()  # a failed run leaves the team mid-turn; start clean
+            raise
+        finally:
+            self.store.end_turn(user.turn_id, status, stop_reason)
+        await self._save_state(user.turn_id)
+        self._in_background(summary.update(self.store, self._summarize))
+
+    def _store_message(self, turn_id: int, event: BaseChatMessage) -> Message:
+        call = self.gate.last_call.pop(event.source, None)
+        return self.store.add_message(
+            turn_id,
+            event.source,
+            event.to_text(),
+            reasoning=call.reasoning if call else None,
+            model=call.model if call else None,
+            prompt_tokens=call.prompt_tokens if call else None,
+            completion_tokens=call.completion_tokens if call else None,
+            latency_ms=call.latency_ms if call else None,
+        )
+
+    async def _save_state(self, turn_id: int) -> None:
+        """Save the team state, keeping only this turn's thread: earlier turns live in the
+        database, and a thread kept whole would grow without bound in memory and on disk."""
+        state = await self.team.save_state()
+        manager = state.get("agent_states", {}).get(MANAGER, {})
+        thread = manager.get("message_thread", [])
+        starts = [i for i, m in enumerate(thread) if m.get("source") == USER]
+        if starts:
+            manager["message_thread"] = thread[starts[-1] :]
+            await self.team.load_state(state)
+        self.store.save_team_state(turn_id, state)
+
+    async def _summarize(self, previous: str, messages: list[Message]) -> tuple[str, str | None]:
+        instructions = resources.files("society").joinpath("prompts", "summarize.md").read_text(encoding="utf-8")
+        body = (f"Previous summary:\n{previous}\n\n" if previous else "") + "New messages:\n" + summary.transcript(messages)
+        result = await self.gate.create("summarizer", [SystemMessage(content=instructions), UserMessage(content=body, source=USER)])
+        call = self.gate.last_call.pop("summarizer", None)
+        return str(result.content), call.model if call else None
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        """Finish background work (the rolling summary) before the process exits."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def ask(text: str, reasoning: bool = False, entry_point: str = "run") -> tuple[list[Message], Conversation]:
+    """One headless turn: every message of it, in order."""
+    conversation = Conversation(entry_point=entry_point)
+    messages = [m async for m in conversation.turn(text, reasoning)]
+    await conversation.close()
+    return messages, conversation

@@ -1,0 +1,77 @@
+"""`society status`: the ladder and what is reachable, which model each role would get now,
+the machine (VRAM, CPU, RAM) and the conversation database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roles import enabled_roles, load_specs
+from society import ladder
+from society.clients import probe
+from society.config import config_path, load_entries
+from society.hardware import read_machine
+from society.store import Store
+
+
+def collect() -> dict[str, Any]:
+    entries = load_entries()
+    readings = read_machine({e.base_url for e in entries if e.backend == "ollama"})
+    found = probe(entries)
+    reachable = {model for model, why in found.items() if why is None}
+    specs = load_specs()
+    roles = {}
+    for role in enabled_roles(specs):
+        plan = ladder.plan(role, entries, readings, reachable)
+        roles[role] = {"model": plan[0].entry.model, "why": plan[0].why} if plan else None
+    store = Store()
+    gpu = readings.gpu
+    return {
+        "config": str(config_path()),
+        "ladder": [
+            {
+                "model": e.model,
+                "backend": e.backend,
+                "vram_mb": e.vram_mb,
+                "abilities": list(e.abilities),
+                "roles": list(e.roles),
+                "reachable": found[e.model] is None,
+                "why_not": found[e.model],
+                "loaded": e.model in readings.ollama_loaded,
+            }
+            for e in entries
+        ],
+        "roles": roles,
+        "machine": {
+            "gpu": None if gpu is None else {"name": gpu.name, "total_mb": gpu.total_mb, "free_mb": gpu.free_mb,
+                                             "utilization_pct": gpu.utilization_pct},  # fmt: skip
+            "cpu_pct": readings.cpu_pct,
+            "ram_used_mb": readings.ram_used_mb,
+            "ram_total_mb": readings.ram_total_mb,
+        },
+        "database": {"path": str(store.path), **store.counts()},
+    }
+
+
+def render(info: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Model ladder ({info['config']})")
+    for column in ("model", "backend", "VRAM MB", "abilities", "roles", "state"):
+        table.add_column(column)
+    for rung in info["ladder"]:
+        state = "[green]loaded[/]" if rung["loaded"] else "[green]reachable[/]" if rung["reachable"] else f"[red]{rung['why_not']}[/]"
+        table.add_row(rung["model"], rung["backend"], str(rung["vram_mb"]), ", ".join(rung["abilities"]) or "-",
+                      ", ".join(rung["roles"]), state)  # fmt: skip
+    console.print(table)
+    for role, choice in info["roles"].items():
+        console.print(f"  {role:<18} -> {choice['model'] + ' (' + choice['why'] + ')' if choice else '[red]no model[/]'}")
+    machine = info["machine"]
+    gpu = machine["gpu"]
+    console.print(
+        f"GPU: {gpu['name']} {gpu['free_mb']}/{gpu['total_mb']} MB free" if gpu else "GPU: none (NVML found no NVIDIA GPU)"
+    )
+    console.print(f"CPU: {machine['cpu_pct']}%   RAM: {machine['ram_used_mb']}/{machine['ram_total_mb']} MB")
+    db = info["database"]
+    console.print(f"Database: {db['path']}  {db['database_bytes'] / 2**20:.1f} MB, {db['messages']} messages in {db['turns']} turns")

@@ -1,0 +1,71 @@
+"""The rolling summary of what has fallen out of the verbatim window.
+
+Older turns are folded into one bounded summary (by a model when one answers, extractively
+when none does), so the context stays bounded; the turns themselves stay in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from society.store import Message, Store
+
+VERBATIM_MESSAGES = 24  # newest messages never summarized: the context shows them verbatim
+BATCH_MESSAGES = 16  # fold once this many messages have left the verbatim window
+MAX_BATCH_MESSAGES = 64  # at most this many per update, so a backlog never blocks for long
+MAX_SUMMARY_CHARS = 1600
+SNIPPET_CHARS = 160
+
+# (previous summary, new messages) -> (new summary, model that wrote it)
+Summarize = Callable[[str, list[Message]], Awaitable[tuple[str, str | None]]]
+
+
+def pending(store: Store) -> list[Message]:
+    """Messages older than the verbatim window that no summary covers yet, oldest first."""
+    newest = store.last_messages(VERBATIM_MESSAGES + 1)
+    if len(newest) <= VERBATIM_MESSAGES:
+        return []
+    through = store.latest_summary()
+    after = through[0] if through else 0
+    return store.messages_between(after, newest[0].id)[:MAX_BATCH_MESSAGES]
+
+
+def transcript(messages: list[Message]) -> str:
+    return "\n".join(f"{m.role}: {m.content}" for m in messages)
+
+
+def clip(text: str) -> str:
+    """Keep a summary within bounds, dropping its oldest sentences first."""
+    text = text.strip()
+    if len(text) <= MAX_SUMMARY_CHARS:
+        return text
+    return "…" + text[-(MAX_SUMMARY_CHARS - 1) :]
+
+
+async def extractive(previous: str, messages: list[Message]) -> str:
+    """A model-free summary: the first sentence of each message, appended to the previous one."""
+    lines = []
+    for m in messages:
+        first = re.split(r"(?<=[.!?。！？])\s*", m.content.strip(), maxsplit=1)[0]
+        lines.append(f"{m.role}: {first[:SNIPPET_CHARS]}")
+    return clip("\n".join(filter(None, [previous, *lines])))
+
+
+async def update(store: Store, summarize: Summarize | None = None) -> bool:
+    """Fold pending messages into a new summary row; True if one was written."""
+    batch = pending(store)
+    if len(batch) < BATCH_MESSAGES:
+        return False
+    previous = (store.latest_summary() or (0, ""))[1]
+    text, model = "", None
+    if summarize is not None:
+        try:
+            text, model = await summarize(previous, batch)
+            text = clip(text)
+        except Exception:  # noqa: BLE001 - no model answered: fall back to extraction
+            text = ""
+    if not text:
+        text, model = await extractive(previous, batch), "extractive"
+    store.add_summary(batch[-1].id, text, model)
+    return True

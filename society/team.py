@@ -1,0 +1,63 @@
+"""The team: the eight roles in one SelectorGroupChat whose selector is the Router, whose
+every model call goes through the gate, and whose every turn ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+
+from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TimeoutTermination
+from autogen_agentchat.teams import SelectorGroupChat
+from autogen_core.model_context import BufferedChatCompletionContext
+
+from roles import enabled_roles, load_specs
+from roles.base import RoleSpec
+from society.context import ConversationContext
+from society.gate import ModelGate
+from society.selector import PLANNER, Router, model_chooser, turn_is_done
+from society.store import Store
+
+MAX_MESSAGES_PER_TURN = 12
+TURN_TIMEOUT_S = 300.0
+
+
+def handoff_instructions(enabled: list[str], specs: dict[str, RoleSpec]) -> str:
+    members = [f"- {name}: {specs[name].description}" for name in enabled if name != PLANNER]
+    if not members:
+        return ""  # alone, the planner just answers: a shorter prompt is a faster answer
+    template = resources.files("roles").joinpath("prompts", "handoff.md").read_text(encoding="utf-8")
+    return template.format(members="\n".join(members)).strip()
+
+
+def build_team(
+    gate: ModelGate,
+    store: Store,
+    current_turn: Callable[[], int | None],
+    enabled: list[str] | None = None,
+) -> tuple[SelectorGroupChat, Router]:
+    specs = load_specs()
+    enabled = enabled or enabled_roles(specs)
+    agents = [
+        spec.build(
+            gate.client(name),
+            ConversationContext(store, current_turn),
+            extra_instructions=handoff_instructions(enabled, specs) if name == PLANNER else "",
+        )
+        for name, spec in specs.items()
+    ]
+    router = Router(specs, enabled, model_chooser(gate.client("selector").create, specs))
+    ends = (
+        FunctionalTermination(lambda messages: turn_is_done(messages, enabled))
+        | MaxMessageTermination(MAX_MESSAGES_PER_TURN)
+        | TimeoutTermination(TURN_TIMEOUT_S)
+    )
+    team = SelectorGroupChat(
+        agents,
+        model_client=gate.client("selector"),
+        selector_func=router.select,
+        termination_condition=ends,
+        allow_repeated_speaker=True,
+        # The router always decides, so the built-in selector never reads this; bounded anyway.
+        model_context=BufferedChatCompletionContext(buffer_size=MAX_MESSAGES_PER_TURN),
+    )
+    return team, router
