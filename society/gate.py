@@ -248,9 +248,8 @@ class ModelGate:
     def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
         prompt = list(messages)
         if role in self.reasoning_roles and not entry.has("reasoning"):
-            prompt.append(SystemMessage(content=REASONING_INSTRUCTION))
-            # Small models follow the latest instruction best: keep it next to the question.
-            prompt.insert(len(prompt) - 1, prompt.pop())
+            # Small models follow the latest instruction best: put it just before the question.
+            prompt.insert(len(prompt) - 1, SystemMessage(content=REASONING_INSTRUCTION))
         if entry.backend == "llama_cpp" and hasattr(client, "llm"):
             def count(text: str) -> int:
                 return len(client.llm.tokenize(text.encode("utf-8"), add_bos=False))

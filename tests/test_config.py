@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from society.config import ConfigError, load_entries
+from tests.conftest import ROOT, society
+
+
+def load(tmp_path, text):
+    path = tmp_path / "OAI_CONFIG_LIST.json"
+    path.write_text(text, encoding="utf-8")
+    return load_entries(path)
+
+
+def test_shipped_model_list_names_the_seed_models_then_the_embedded_one():
+    entries = load_entries(ROOT / "OAI_CONFIG_LIST.json")
+    names = [e.model for e in entries]
+    assert names[:4] == ["deepseek-r1:7b", "qwen2.5:7b-instruct-q4_K_M", "qwen2:7b-instruct", "qwen2:1.5b-instruct-q4_K_M"]
+    assert entries[-1].backend == "llama_cpp" and entries[-1].vram_mb == 0
+    assert entries[-1].resolved_model_path().exists()
+    assert entries[0].has("reasoning")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{not json", "not valid JSON at line 1"),
+        ("{}", "non-empty JSON list"),
+        ("[]", "non-empty JSON list"),
+        ('["qwen"]', "entry 1: must be a JSON object"),
+        ('[{"api_type": "ollama"}]', "entry 1: field 'model'"),
+        ('[{"model": "m", "api_type": "vllm"}]', "entry 1 (m): field 'api_type'"),
+        ('[{"model": "m", "api_type": "ollama", "vram_mb": "lots"}]', "entry 1 (m): field 'vram_mb'"),
+        ('[{"model": "m", "api_type": "openai"}]', "entry 1 (m): field 'base_url'"),
+        ('[{"model": "m", "api_type": "llama_cpp"}]', "entry 1 (m): field 'model_path'"),
+        ('[{"model": "m", "api_type": "ollama", "abilities": ["flying"]}]', "entry 1 (m): field 'abilities'"),
+        ('[{"model": "m", "api_type": "ollama", "roles": ["chef"]}]', "entry 1 (m): field 'roles'"),
+        ('[{"model": "m", "api_type": "ollama", "timeout": 0}]', "entry 1 (m): field 'timeout'"),
+        ('[{"model": "m", "api_type": "ollama"}, {"model": "m", "api_type": "ollama"}]', "entry 2 (m): field 'model' repeats"),
+    ],
+)
+def test_malformed_model_list_names_the_entry_and_the_field(tmp_path, text, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load(tmp_path, text)
+
+
+def test_cli_reports_a_malformed_model_list_in_one_line(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"model": "m", "api_type": "ollama", "vram_mb": -1}]))
+    monkeypatch.setenv("SOCIETY_CONFIG", str(bad))
+    result = society("run", "hello", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"society: error: {bad}: entry 1 (m): field 'vram_mb' must be an integer >= 0, got -1"]
+
+
+def test_missing_model_list_says_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOCIETY_CONFIG", str(tmp_path / "nowhere.json"))
+    with pytest.raises(ConfigError, match="file not found; set SOCIETY_CONFIG"):
+        load_entries()

@@ -1,0 +1,74 @@
+"""The context a model sees stays bounded however long the conversation grows."""
+
+from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
+
+from society import summary
+from society.context import HISTORY_BUDGET_TOKENS, ConversationContext, history
+from society.store import Store
+from society.tokens import estimate_tokens
+
+TURNS = 2000
+
+
+def synthetic_history(store: Store, turns: int) -> int:
+    """Write `turns` turns straight to the database, as a long-lived conversation would have."""
+    turn_id = 0
+    for i in range(turns):
+        user = store.begin_turn(f"Turn {i}: my favourite number today is {i}. 今日の数字は{i}です。", "test")
+        store.add_message(user.turn_id, "planner", f"Noted, {i} it is. Anything else?", reasoning="hidden thought")
+        store.end_turn(user.turn_id, "done")
+        turn_id = user.turn_id
+    return turn_id
+
+
+async def test_context_stays_bounded_over_a_2000_turn_history():
+    store = Store()
+    last = synthetic_history(store, TURNS)
+    while await summary.update(store):  # the extractive fallback: no model in this test
+        pass
+    current = store.begin_turn("What was my number in the last turn?", "test")
+    context = ConversationContext(store, lambda: current.turn_id)
+    await context.add_message(UserMessage(content=current.content, source="user"))
+    messages = await context.get_messages()
+
+    total = sum(estimate_tokens(str(m.content)) for m in messages)
+    assert total <= HISTORY_BUDGET_TOKENS + summary.MAX_SUMMARY_CHARS // 2 + 100
+    assert isinstance(messages[0], SystemMessage) and "Summary of the earlier conversation" in messages[0].content
+    assert f"Turn {TURNS - 1}:" in str(messages[-3].content)  # the newest turn is verbatim
+    assert messages[-1].content == current.content
+    assert "hidden thought" not in str([m.model_dump() for m in messages])
+    assert store.counts()["messages"] == 2 * TURNS + 1  # nothing was deleted
+    assert last == TURNS
+
+
+async def test_summary_covers_what_left_the_verbatim_window_and_lags_no_more_than_a_batch():
+    store = Store()
+    synthetic_history(store, 100)
+    while await summary.update(store):
+        pass
+    through, text = store.latest_summary()
+    newest = store.last_messages(1)[0].id
+    assert newest - through <= summary.VERBATIM_MESSAGES + summary.BATCH_MESSAGES
+    assert len(text) <= summary.MAX_SUMMARY_CHARS
+    assert "Turn 8" in text or "…" in text
+
+
+async def test_a_model_summary_is_used_when_a_model_answers():
+    store = Store()
+    synthetic_history(store, 30)
+
+    async def summarize(previous, messages):
+        return f"The user listed numbers up to {messages[-1].content[:12]}", "scripted"
+
+    assert await summary.update(store, summarize)
+    assert store.latest_summary()[1].startswith("The user listed numbers")
+
+
+def test_history_starts_at_a_user_message_and_keeps_order():
+    store = Store()
+    synthetic_history(store, 5)
+    current = store.begin_turn("next", "test")
+    messages = history(store, current.turn_id, budget_tokens=60)
+    assert isinstance(messages[0], UserMessage)
+    assert all(isinstance(m, UserMessage | AssistantMessage) for m in messages)
+    assert "Turn 4" in messages[-2].content
