@@ -1,0 +1,65 @@
+"""The command line: light start-up, history and status, clear errors."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from society.cli import app
+from society.store import Store
+from tests.conftest import ROOT
+
+HEAVY = ("torch", "llama_cpp", "chromadb", "autogen_agentchat", "autogen_ext", "transformers", "openai")
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom society.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\nassert result.exit_code == 0, result.output\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_the_commands():
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("chat", "run", "history", "status"):
+        assert command in result.output
+
+
+def test_history_json_shows_the_newest_messages_oldest_first():
+    store = Store()
+    for i in range(3):
+        turn = store.begin_turn(f"question {i}", "test")
+        store.add_message(turn.turn_id, "planner", f"answer {i}", reasoning="why", model="m", latency_ms=5)
+    result = CliRunner().invoke(app, ["history", "--json", "--last", "2"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert [(r["role"], r["content"]) for r in rows] == [("user", "question 2"), ("planner", "answer 2")]
+    assert rows[1]["reasoning"] == "why" and rows[1]["model"] == "m"
+
+
+def test_history_rejects_a_bad_count_with_a_clear_error():
+    result = CliRunner().invoke(app, ["history", "--last", "0"])
+    assert result.exit_code == 2
+    assert "--last" in result.output
+
+
+def test_status_reports_the_ladder_machine_and_database():
+    result = CliRunner().invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["ladder"][0]["model"] == "smollm2-135m-instruct" and info["ladder"][0]["reachable"]
+    assert info["roles"]["planner"]["model"] == "smollm2-135m-instruct"
+    assert info["machine"]["ram_total_mb"] > 0
+    assert info["database"]["messages"] == 0
+
+
+def test_run_with_an_empty_task_says_what_to_fix():
+    result = CliRunner().invoke(app, ["run", "  "])
+    assert result.exit_code == 2
+    assert result.stderr == "society: error: the message is empty; type something to say\n"
+    assert Store().counts()["messages"] == 0

@@ -1,0 +1,155 @@
+"""The real embedded model (SmolLM2-135M through llama.cpp) behind the real `society` command,
+and the HTTP paths: a real llama.cpp OpenAI-compatible server, and Ollama's protocol."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from society.config import ModelEntry
+from society.store import Store
+from tests.conftest import EMBEDDED, UNREACHABLE_OLLAMA, society, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def run_json(*args, cwd, stdin=None):
+    result = society("run", "--json", *args, cwd=cwd, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), result.stderr
+
+
+def test_embedded_model_answers_a_headless_run_and_the_turn_is_persisted(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    reply, _ = run_json("What is 2+2?", cwd=tmp_path / "a")
+    assert reply["answer"].strip()
+    assert reply["status"] == "done"
+    assert [m["role"] for m in reply["messages"]] == ["user", "planner"]
+    assert reply["messages"][1]["model"] == "smollm2-135m-instruct"
+    assert reply["messages"][1]["completion_tokens"] > 0
+    history = json.loads(society("history", "--json", "--last", "2", cwd=tmp_path / "b").stdout)
+    assert [m["content"] for m in history] == ["What is 2+2?", reply["answer"]]
+
+
+def test_second_process_from_another_directory_continues_the_conversation(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOCIETY_TRACE", "1")  # store the prompts sent, to look inside the context
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, _ = run_json("My name is Aiko and I live in Kyoto.", cwd=tmp_path / "a")
+    second, _ = run_json("-", cwd=tmp_path / "b", stdin="What is my name?")
+    assert second["turn_id"] == first["turn_id"] + 1
+    [call] = Store().calls(second["turn_id"])
+    prompt = json.loads(call["prompt"])
+    said = [m["content"] for m in prompt]
+    assert "My name is Aiko and I live in Kyoto." in said
+    assert first["answer"] in said
+    assert said[-1] == "What is my name?"
+
+
+def test_unreachable_ollama_entry_falls_back_to_the_embedded_model(tmp_path, monkeypatch):
+    cpu_ollama = {**UNREACHABLE_OLLAMA, "vram_mb": 0}  # would be chosen first if it answered
+    write_config(tmp_path / "models.json", [cpu_ollama, EMBEDDED], monkeypatch)
+    reply, stderr = run_json("Hello!", cwd=tmp_path)
+    assert reply["messages"][-1]["model"] == "smollm2-135m-instruct"
+    skip_lines = [line for line in stderr.splitlines() if "skipping" in line]
+    assert skip_lines == [
+        "society: skipping qwen2:7b-instruct: Ollama at http://127.0.0.1:9 unreachable "
+        "(ConnectError: [Errno 111] Connection refused)"
+    ]
+
+
+class OllamaOutOfMemory(BaseHTTPRequestHandler):
+    """Speaks Ollama's API: lists the model as pulled, then fails to load it for lack of memory,
+    with the error text Ollama itself returns."""
+
+    def do_GET(self):
+        self._send(200, {"models": [{"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct"}]})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self._send(500, {"error": "model requires more system memory (5.6 GiB) than is available (1.2 GiB)"})
+
+    def _send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_ollama_out_of_memory_falls_back_and_the_fallback_is_recorded(tmp_path, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OllamaOutOfMemory)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ollama = {**UNREACHABLE_OLLAMA, "vram_mb": 0, "base_url": f"http://127.0.0.1:{server.server_port}"}
+        write_config(tmp_path / "models.json", [ollama, EMBEDDED], monkeypatch)
+        reply, stderr = run_json("Hello!", cwd=tmp_path)
+    finally:
+        server.shutdown()
+    assert reply["messages"][-1]["model"] == "smollm2-135m-instruct"
+    [fallback] = reply["fallbacks"]
+    assert (fallback["from_model"], fallback["to_model"]) == ("qwen2:7b-instruct", "smollm2-135m-instruct")
+    assert "requires more system memory" in fallback["reason"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def llama_server():
+    """A real `python -m llama_cpp.server` serving the embedded GGUF over HTTP."""
+    port = free_port()
+    path = ModelEntry(**{"model": "x", "backend": "llama_cpp", "model_path": EMBEDDED["model_path"]}).resolved_model_path()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/models", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("llama_cpp.server did not start within 120 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_openai_compatible_server_path_answers_over_http(tmp_path, monkeypatch, llama_server):
+    served = {"model": "smollm2-over-http", "api_type": "openai", "base_url": llama_server,
+              "context_window": 2048, "max_tokens": 48}  # fmt: skip
+    write_config(tmp_path / "models.json", [served, EMBEDDED], monkeypatch)
+    reply, _ = run_json("What is the capital of France?", cwd=tmp_path)
+    assert reply["answer"].strip()
+    assert reply["messages"][-1]["model"] == "smollm2-over-http"
+    assert reply["fallbacks"] == []
+
+
+def test_reasoning_mode_on_the_embedded_model_keeps_tags_out_of_the_answer(tmp_path):
+    reply, _ = run_json("--think", "Is 17 a prime number?", cwd=tmp_path)
+    answer = reply["messages"][-1]
+    assert "<think>" not in answer["content"] and "</think>" not in answer["content"]
+    [call] = Store().calls(reply["turn_id"])
+    assert call["ok"] == 1
