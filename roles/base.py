@@ -28,8 +28,9 @@ class RoleSpec:
     def system_prompt(self) -> str:
         return resources.files("roles").joinpath("prompts", f"{self.name}.md").read_text(encoding="utf-8").strip()
 
-    def build(self, model_client: Any, model_context: Any, tools: list[Any] | None = None,
-              extra_instructions: str = "") -> Any:  # fmt: skip
+    def build(
+        self, model_client: Any, model_context: Any, tools: list[Any] | None = None, extra_instructions: str = ""
+    ) -> Any:
         """The role as an AssistantAgent talking to the model gate through `model_client`."""
         from autogen_agentchat.agents import AssistantAgent
 

@@ -66,13 +66,18 @@ def run(
     turn_id = messages[0].turn_id
     answer = next((m.content for m in reversed(messages) if m.role != "user"), "")
     if as_json:
-        print(json.dumps({
-            "turn_id": turn_id,
-            "status": conversation.store.turn_status(turn_id),
-            "answer": answer,
-            "messages": [m.to_dict() for m in messages],
-            "fallbacks": conversation.store.fallbacks(turn_id),
-        }, ensure_ascii=False))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "turn_id": turn_id,
+                    "status": conversation.store.turn_status(turn_id),
+                    "answer": answer,
+                    "messages": [m.to_dict() for m in messages],
+                    "fallbacks": conversation.store.fallbacks(turn_id),
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         from rich.console import Console
 

@@ -28,8 +28,9 @@ def to_llm(message: Message) -> LLMMessage:
     return AssistantMessage(content=message.content, source=message.role)
 
 
-def history(store: Store, turn_id: int, budget_tokens: int = HISTORY_BUDGET_TOKENS,
-            max_messages: int = HISTORY_MAX_MESSAGES) -> list[LLMMessage]:  # fmt: skip
+def history(
+    store: Store, turn_id: int, budget_tokens: int = HISTORY_BUDGET_TOKENS, max_messages: int = HISTORY_MAX_MESSAGES
+) -> list[LLMMessage]:
     """The summary and the newest earlier messages that fit `budget_tokens`, oldest first."""
     summary = store.latest_summary()
     preamble: list[LLMMessage] = []
@@ -54,8 +55,9 @@ def history(store: Store, turn_id: int, budget_tokens: int = HISTORY_BUDGET_TOKE
 class ConversationContext(ChatCompletionContext):
     """An agent's model context: stored history plus the messages of the current turn."""
 
-    def __init__(self, store: Store, current_turn: Callable[[], int | None],
-                 budget_tokens: int = HISTORY_BUDGET_TOKENS) -> None:  # fmt: skip
+    def __init__(
+        self, store: Store, current_turn: Callable[[], int | None], budget_tokens: int = HISTORY_BUDGET_TOKENS
+    ) -> None:
         super().__init__()
         self._store = store
         self._current_turn = current_turn

@@ -35,13 +35,20 @@ def check_input(text: str) -> str:
     if not text:
         raise InputError("the message is empty; type something to say")
     if len(text) > MAX_INPUT_CHARS:
-        raise InputError(f"the message is {len(text)} characters; keep it under {MAX_INPUT_CHARS} (attach files instead)")
+        raise InputError(
+            f"the message is {len(text)} characters; keep it under {MAX_INPUT_CHARS} (attach files instead)"
+        )
     return text
 
 
 class Conversation:
-    def __init__(self, store: Store | None = None, gate: ModelGate | None = None,
-                 entry_point: str = "cli", enabled: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store | None = None,
+        gate: ModelGate | None = None,
+        entry_point: str = "cli",
+        enabled: list[str] | None = None,
+    ) -> None:
         self.store = store or Store()
         self.interrupted = self.store.mark_interrupted_turns()
         self.gate = gate or ModelGate(load_entries(), self.store)
@@ -118,8 +125,14 @@ class Conversation:
 
     async def _summarize(self, previous: str, messages: list[Message]) -> tuple[str, str | None]:
         instructions = resources.files("society").joinpath("prompts", "summarize.md").read_text(encoding="utf-8")
-        body = (f"Previous summary:\n{previous}\n\n" if previous else "") + "New messages:\n" + summary.transcript(messages)
-        result = await self.gate.create("summarizer", [SystemMessage(content=instructions), UserMessage(content=body, source=USER)])
+        body = (
+            (f"Previous summary:\n{previous}\n\n" if previous else "")
+            + "New messages:\n"
+            + summary.transcript(messages)
+        )
+        result = await self.gate.create(
+            "summarizer", [SystemMessage(content=instructions), UserMessage(content=body, source=USER)]
+        )
         call = self.gate.last_call.pop("summarizer", None)
         return str(result.content), call.model if call else None
 

@@ -76,8 +76,11 @@ def fallback_reason(err: BaseException) -> str | None:
     import httpx
 
     transient: tuple[type[BaseException], ...] = (
-        TimeoutError, ConnectionError, OSError, httpx.TransportError,
-    )  # fmt: skip
+        TimeoutError,
+        ConnectionError,
+        OSError,
+        httpx.TransportError,
+    )
     try:
         import openai
 
@@ -117,6 +120,7 @@ def fit_to_window(messages: list[LLMMessage], budget: int, count: Callable[[str]
 
     The last message (what the model must answer) and system messages are always kept.
     """
+
     def size(m: LLMMessage) -> int:
         return count(m.content if isinstance(m.content, str) else json.dumps(m.content, default=str)) + 4
 
@@ -251,6 +255,7 @@ class ModelGate:
             # Small models follow the latest instruction best: put it just before the question.
             prompt.insert(len(prompt) - 1, SystemMessage(content=REASONING_INSTRUCTION))
         if entry.backend == "llama_cpp" and hasattr(client, "llm"):
+
             def count(text: str) -> int:
                 return len(client.llm.tokenize(text.encode("utf-8"), add_bos=False))
         else:
@@ -278,8 +283,15 @@ class ModelGate:
         thought = "\n\n".join(t for t in (result.thought, reasoning) if t) or None
         return result.model_copy(update={"content": answer, "thought": thought})
 
-    def _record_call(self, role: str, entry: ModelEntry, result: CreateResult | None, latency: int,
-                     prompt: list[LLMMessage] | None, error: str | None = None) -> None:  # fmt: skip
+    def _record_call(
+        self,
+        role: str,
+        entry: ModelEntry,
+        result: CreateResult | None,
+        latency: int,
+        prompt: list[LLMMessage] | None,
+        error: str | None = None,
+    ) -> None:
         if not self.store:
             return
         traced = None
@@ -309,8 +321,16 @@ class RoleClient(ChatCompletionClient):
         self.role = role
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
-    async def create(self, messages, *, tools=(), tool_choice="auto", json_output=None,
-                     extra_create_args=None, cancellation_token=None) -> CreateResult:  # fmt: skip
+    async def create(
+        self,
+        messages,
+        *,
+        tools=(),
+        tool_choice="auto",
+        json_output=None,
+        extra_create_args=None,
+        cancellation_token=None,
+    ) -> CreateResult:
         kwargs: dict[str, Any] = {"extra_create_args": dict(extra_create_args or {})}
         if tools:
             kwargs["tools"] = tools
@@ -350,5 +370,6 @@ class RoleClient(ChatCompletionClient):
 
     @property
     def model_info(self) -> ModelInfo:
-        return ModelInfo(vision=False, function_calling=True, json_output=True,
-                         structured_output=True, family=ModelFamily.UNKNOWN)  # fmt: skip
+        return ModelInfo(
+            vision=False, function_calling=True, json_output=True, structured_output=True, family=ModelFamily.UNKNOWN
+        )

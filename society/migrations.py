@@ -21,9 +21,7 @@ def migrate(engine: Engine) -> list[str]:
     """Apply every migration not yet recorded; return the names applied."""
     applied: list[str] = []
     with engine.begin() as conn:
-        conn.execute(
-            text("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        )
+        conn.execute(text("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"))
         done = {row[0] for row in conn.execute(text("SELECT name FROM _migrations"))}
         for fn in MIGRATIONS:
             if fn.__name__ in done:

@@ -11,8 +11,7 @@ CLOSE_TAG = re.compile(r"</think>", re.IGNORECASE)
 
 # For models without native reasoning: ask for the same shape R1 produces.
 REASONING_INSTRUCTION = (
-    "Before answering, think step by step inside <think> and </think>. "
-    "After </think>, write only the final answer."
+    "Before answering, think step by step inside <think> and </think>. After </think>, write only the final answer."
 )
 
 

@@ -97,9 +97,9 @@ def model_chooser(create: Callable[..., Awaitable], specs: dict[str, RoleSpec]) 
     async def choose(candidates: list[str], thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str:
         schema = create_model("NextRole", role=(Literal[tuple(candidates)], ...))
         roles = "\n".join(f"- {name}: {specs[name].description}" for name in candidates)
-        recent = "\n".join(
-            f"{m.source}: {m.to_text()}" for m in thread if isinstance(m, BaseChatMessage)
-        )[-SELECT_CONTEXT_CHARS:]
+        recent = "\n".join(f"{m.source}: {m.to_text()}" for m in thread if isinstance(m, BaseChatMessage))[
+            -SELECT_CONTEXT_CHARS:
+        ]
         prompt = [
             SystemMessage(content=template.format(roles=roles, candidates=", ".join(candidates))),
             UserMessage(content=recent, source=USER),

@@ -42,8 +42,14 @@ def collect() -> dict[str, Any]:
         ],
         "roles": roles,
         "machine": {
-            "gpu": None if gpu is None else {"name": gpu.name, "total_mb": gpu.total_mb, "free_mb": gpu.free_mb,
-                                             "utilization_pct": gpu.utilization_pct},  # fmt: skip
+            "gpu": None
+            if gpu is None
+            else {
+                "name": gpu.name,
+                "total_mb": gpu.total_mb,
+                "free_mb": gpu.free_mb,
+                "utilization_pct": gpu.utilization_pct,
+            },
             "cpu_pct": readings.cpu_pct,
             "ram_used_mb": readings.ram_used_mb,
             "ram_total_mb": readings.ram_total_mb,
@@ -61,17 +67,34 @@ def render(info: dict[str, Any]) -> None:
     for column in ("model", "backend", "VRAM MB", "abilities", "roles", "state"):
         table.add_column(column)
     for rung in info["ladder"]:
-        state = "[green]loaded[/]" if rung["loaded"] else "[green]reachable[/]" if rung["reachable"] else f"[red]{rung['why_not']}[/]"
-        table.add_row(rung["model"], rung["backend"], str(rung["vram_mb"]), ", ".join(rung["abilities"]) or "-",
-                      ", ".join(rung["roles"]), state)  # fmt: skip
+        state = (
+            "[green]loaded[/]"
+            if rung["loaded"]
+            else "[green]reachable[/]"
+            if rung["reachable"]
+            else f"[red]{rung['why_not']}[/]"
+        )
+        table.add_row(
+            rung["model"],
+            rung["backend"],
+            str(rung["vram_mb"]),
+            ", ".join(rung["abilities"]) or "-",
+            ", ".join(rung["roles"]),
+            state,
+        )
     console.print(table)
     for role, choice in info["roles"].items():
-        console.print(f"  {role:<18} -> {choice['model'] + ' (' + choice['why'] + ')' if choice else '[red]no model[/]'}")
+        console.print(
+            f"  {role:<18} -> {choice['model'] + ' (' + choice['why'] + ')' if choice else '[red]no model[/]'}"
+        )
     machine = info["machine"]
     gpu = machine["gpu"]
     console.print(
-        f"GPU: {gpu['name']} {gpu['free_mb']}/{gpu['total_mb']} MB free" if gpu else "GPU: none (NVML found no NVIDIA GPU)"
+        f"GPU: {gpu['name']} {gpu['free_mb']}/{gpu['total_mb']} MB free"
+        if gpu
+        else "GPU: none (NVML found no NVIDIA GPU)"
     )
     console.print(f"CPU: {machine['cpu_pct']}%   RAM: {machine['ram_used_mb']}/{machine['ram_total_mb']} MB")
     db = info["database"]
-    console.print(f"Database: {db['path']}  {db['database_bytes'] / 2**20:.1f} MB, {db['messages']} messages in {db['turns']} turns")
+    size_mb = db["database_bytes"] / 2**20
+    console.print(f"Database: {db['path']}  {size_mb:.1f} MB, {db['messages']} messages in {db['turns']} turns")

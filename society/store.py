@@ -143,8 +143,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE turn_id < :t AND id > :a"
-                    " ORDER BY id DESC LIMIT :n"
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE turn_id < :t AND id > :a ORDER BY id DESC LIMIT :n"
                 ),
                 {"t": turn_id, "a": after_id, "n": limit},
             ).all()
@@ -178,18 +177,23 @@ class Store:
     def add_summary(self, through_message_id: int, content: str, model: str | None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                text(
-                    "INSERT INTO summaries (through_message_id, content, model, created_at)"
-                    " VALUES (:t, :c, :m, :at)"
-                ),
+                text("INSERT INTO summaries (through_message_id, content, model, created_at) VALUES (:t, :c, :m, :at)"),
                 {"t": through_message_id, "c": content, "m": model, "at": now()},
             )
 
     # -- model calls and fallbacks --------------------------------------------------------
 
     def record_call(self, **row: Any) -> None:
-        row = {"turn_id": None, "error": None, "prompt_tokens": None, "completion_tokens": None,
-               "latency_ms": None, "prompt": None, **row, "created_at": now()}  # fmt: skip
+        row = {
+            "turn_id": None,
+            "error": None,
+            "prompt_tokens": None,
+            "completion_tokens": None,
+            "latency_ms": None,
+            "prompt": None,
+            **row,
+            "created_at": now(),
+        }
         with self.engine.begin() as conn:
             conn.execute(
                 text(
@@ -200,8 +204,9 @@ class Store:
                 row,
             )
 
-    def record_fallback(self, turn_id: int | None, role: str, from_model: str, to_model: str | None,
-                        reason: str) -> None:  # fmt: skip
+    def record_fallback(
+        self, turn_id: int | None, role: str, from_model: str, to_model: str | None, reason: str
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 text(
@@ -223,9 +228,11 @@ class Store:
 
     def calls(self, turn_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT * FROM calls WHERE turn_id = :t ORDER BY id"), {"t": turn_id}
-            ).mappings().all()
+            rows = (
+                conn.execute(text("SELECT * FROM calls WHERE turn_id = :t ORDER BY id"), {"t": turn_id})
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     # -- team state -----------------------------------------------------------------------
@@ -234,10 +241,7 @@ class Store:
         """Keep the latest team state only: it is derivable, unlike the conversation."""
         with self.engine.begin() as conn:
             conn.execute(
-                text(
-                    "INSERT OR REPLACE INTO team_state (id, turn_id, state, created_at)"
-                    " VALUES (1, :t, :s, :at)"
-                ),
+                text("INSERT OR REPLACE INTO team_state (id, turn_id, state, created_at) VALUES (1, :t, :s, :at)"),
                 {"t": turn_id, "s": json.dumps(state, default=str), "at": now()},
             )
 

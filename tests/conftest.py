@@ -20,8 +20,13 @@ EMBEDDED = {
     "timeout": 120,
 }
 # Port 9 (discard) is closed on test machines: a real, instant connection refusal.
-UNREACHABLE_OLLAMA = {"model": "qwen2:7b-instruct", "api_type": "ollama", "base_url": "http://127.0.0.1:9",
-                      "vram_mb": 4500, "abilities": ["tools"]}  # fmt: skip
+UNREACHABLE_OLLAMA = {
+    "model": "qwen2:7b-instruct",
+    "api_type": "ollama",
+    "base_url": "http://127.0.0.1:9",
+    "vram_mb": 4500,
+    "abilities": ["tools"],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +69,7 @@ def scripted_gate(responses, store=None, model="scripted"):
 
     entry = ModelEntry(model=model, backend="openai", base_url="http://scripted.invalid")
     client = ReplayChatCompletionClient(responses)
-    gate = ModelGate([entry], store, clients={model: client}, read=Readings, reachable={model},
-                     notify=lambda line: None)  # fmt: skip
+    gate = ModelGate(
+        [entry], store, clients={model: client}, read=Readings, reachable={model}, notify=lambda line: None
+    )
     return gate, client

@@ -15,7 +15,12 @@ def load(tmp_path, text):
 def test_shipped_model_list_names_the_seed_models_then_the_embedded_one():
     entries = load_entries(ROOT / "OAI_CONFIG_LIST.json")
     names = [e.model for e in entries]
-    assert names[:4] == ["deepseek-r1:7b", "qwen2.5:7b-instruct-q4_K_M", "qwen2:7b-instruct", "qwen2:1.5b-instruct-q4_K_M"]
+    assert names[:4] == [
+        "deepseek-r1:7b",
+        "qwen2.5:7b-instruct-q4_K_M",
+        "qwen2:7b-instruct",
+        "qwen2:1.5b-instruct-q4_K_M",
+    ]
     assert entries[-1].backend == "llama_cpp" and entries[-1].vram_mb == 0
     assert entries[-1].resolved_model_path().exists()
     assert entries[0].has("reasoning")
@@ -36,7 +41,10 @@ def test_shipped_model_list_names_the_seed_models_then_the_embedded_one():
         ('[{"model": "m", "api_type": "ollama", "abilities": ["flying"]}]', "entry 1 (m): field 'abilities'"),
         ('[{"model": "m", "api_type": "ollama", "roles": ["chef"]}]', "entry 1 (m): field 'roles'"),
         ('[{"model": "m", "api_type": "ollama", "timeout": 0}]', "entry 1 (m): field 'timeout'"),
-        ('[{"model": "m", "api_type": "ollama"}, {"model": "m", "api_type": "ollama"}]', "entry 2 (m): field 'model' repeats"),
+        (
+            '[{"model": "m", "api_type": "ollama"}, {"model": "m", "api_type": "ollama"}]',
+            "entry 2 (m): field 'model' repeats",
+        ),
     ],
 )
 def test_malformed_model_list_names_the_entry_and_the_field(tmp_path, text, expected):

@@ -114,12 +114,29 @@ def free_port() -> int:
 def llama_server():
     """A real `python -m llama_cpp.server` serving the embedded GGUF over HTTP."""
     port = free_port()
-    path = ModelEntry(**{"model": "x", "backend": "llama_cpp", "model_path": EMBEDDED["model_path"]}).resolved_model_path()
+    path = ModelEntry(
+        **{"model": "x", "backend": "llama_cpp", "model_path": EMBEDDED["model_path"]}
+    ).resolved_model_path()
     server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.time() + 120
@@ -138,8 +155,13 @@ def llama_server():
 
 
 def test_openai_compatible_server_path_answers_over_http(tmp_path, monkeypatch, llama_server):
-    served = {"model": "smollm2-over-http", "api_type": "openai", "base_url": llama_server,
-              "context_window": 2048, "max_tokens": 48}  # fmt: skip
+    served = {
+        "model": "smollm2-over-http",
+        "api_type": "openai",
+        "base_url": llama_server,
+        "context_window": 2048,
+        "max_tokens": 48,
+    }
     write_config(tmp_path / "models.json", [served, EMBEDDED], monkeypatch)
     reply, _ = run_json("What is the capital of France?", cwd=tmp_path)
     assert reply["answer"].strip()

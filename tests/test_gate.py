@@ -75,9 +75,18 @@ async def test_slow_model_times_out_and_falls_back():
         async def create(self, *args, **kwargs):
             await asyncio.sleep(5)
 
-    entries = [ModelEntry("slow", "openai", "http://x.invalid", timeout_s=0.2), ModelEntry("fast", "openai", "http://y.invalid")]
-    gate = ModelGate(entries, None, clients={"slow": Slow(["x"]), "fast": ReplayChatCompletionClient(["ok"])},
-                     read=Readings, reachable={"slow", "fast"}, notify=lambda _: None)  # fmt: skip
+    entries = [
+        ModelEntry("slow", "openai", "http://x.invalid", timeout_s=0.2),
+        ModelEntry("fast", "openai", "http://y.invalid"),
+    ]
+    gate = ModelGate(
+        entries,
+        None,
+        clients={"slow": Slow(["x"]), "fast": ReplayChatCompletionClient(["ok"])},
+        read=Readings,
+        reachable={"slow", "fast"},
+        notify=lambda _: None,
+    )
     assert (await gate.create("planner", QUESTION)).content == "ok"
     assert gate.last_call["planner"].fallbacks == ["slow: timeout"]
 
@@ -120,9 +129,7 @@ WORKER = textwrap.dedent(
 
 def test_one_model_call_at_a_time_across_processes(tmp_path):
     log = tmp_path / "calls.jsonl"
-    workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(log)], cwd=ROOT) for _ in range(3)
-    ]
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(log)], cwd=ROOT) for _ in range(3)]
     assert all(w.wait(timeout=120) == 0 for w in workers)
     spans = sorted(json.loads(line) for line in log.read_text().splitlines())
     assert len(spans) == 30

@@ -4,7 +4,9 @@ from society.config import ModelEntry
 from society.hardware import GpuReading, Readings
 from society.ladder import plan, skipped
 
-R1 = ModelEntry("deepseek-r1:7b", "ollama", "http://o", vram_mb=4900, abilities=("reasoning",), roles=("planner", "judge"))
+R1 = ModelEntry(
+    "deepseek-r1:7b", "ollama", "http://o", vram_mb=4900, abilities=("reasoning",), roles=("planner", "judge")
+)
 QWEN25 = ModelEntry("qwen2.5:7b-instruct-q4_K_M", "ollama", "http://o", vram_mb=4700, abilities=("tools",))
 QWEN2 = ModelEntry("qwen2:7b-instruct", "ollama", "http://o", vram_mb=4500, abilities=("tools",))
 SMALL = ModelEntry("qwen2:1.5b-instruct-q4_K_M", "ollama", "http://o", vram_mb=1300, abilities=("tools",))
@@ -24,7 +26,13 @@ def names(choices):
 
 def test_idle_card_takes_the_first_model_that_fits():
     readings = Readings(gpu=card(5800))
-    assert names(plan("planner", LADDER, readings, ALL)) == [R1.model, QWEN25.model, QWEN2.model, SMALL.model, EMBEDDED.model]
+    assert names(plan("planner", LADDER, readings, ALL)) == [
+        R1.model,
+        QWEN25.model,
+        QWEN2.model,
+        SMALL.model,
+        EMBEDDED.model,
+    ]
 
 
 def test_loaded_model_is_preferred_so_7b_models_are_not_swapped():

@@ -37,8 +37,16 @@ async def test_gate_stores_reasoning_apart_and_never_sends_it_back():
 
 
 async def test_reasoning_mode_asks_a_plain_model_to_think_first():
-    gate, client = scripted_gate([CreateResult(content="<think>x</think>y", finish_reason="stop",
-                                               usage=RequestUsage(prompt_tokens=1, completion_tokens=1), cached=False)])  # fmt: skip
+    gate, client = scripted_gate(
+        [
+            CreateResult(
+                content="<think>x</think>y",
+                finish_reason="stop",
+                usage=RequestUsage(prompt_tokens=1, completion_tokens=1),
+                cached=False,
+            )
+        ]
+    )
     gate.reasoning_roles = {"planner"}
     result = await gate.create("planner", [SystemMessage(content="sys"), UserMessage(content="q", source="user")])
     sent = client.create_calls[-1]["messages"]

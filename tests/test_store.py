@@ -58,9 +58,14 @@ def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path):
     """SIGKILL a real `society chat` while the embedded model works on a second turn."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     chat = subprocess.Popen(
-        [sys.executable, "-m", "society.cli", "chat"], cwd=tmp_path, env=env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "society.cli", "chat"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     chat.stdin.write("Say hello.\n")
     chat.stdin.flush()
     store = Store()

