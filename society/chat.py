@@ -8,7 +8,7 @@ import asyncio
 from rich.console import Console
 
 from society.cli import show
-from society.conversation import Conversation, InputError
+from society.conversation import Conversation, InputError, TurnFailed
 from society.gate import NoModelAvailable
 
 HELP = "/history [N]  /status  /think (toggle reasoning mode)  /quit"
@@ -56,7 +56,7 @@ async def loop() -> None:
                             show(console, message)
             except InputError as err:
                 console.print(f"[red]{err}[/]")
-            except NoModelAvailable as err:
+            except (NoModelAvailable, TurnFailed) as err:
                 console.print(f"[red]{err}[/] (your message is saved)")
     finally:
         await conversation.close()

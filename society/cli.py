@@ -30,14 +30,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def _guard(fn):
-    """Turn the errors a user can fix into one line each."""
+    """Turn the errors a user can fix into one line each; library logs go to a file."""
     from society.config import ConfigError
-    from society.conversation import InputError
+    from society.conversation import InputError, TurnFailed
+    from society.gate import NoModelAvailable
+    from society.paths import log_to_file
 
+    log_to_file()
     try:
         return fn()
     except (ConfigError, InputError) as err:
         raise fail(str(err)) from None
+    except (NoModelAvailable, TurnFailed) as err:
+        raise fail(str(err), EXIT_FAILED) from None
     except KeyboardInterrupt:
         raise fail("interrupted; what was said so far is saved", 130) from None
 
@@ -53,16 +58,9 @@ def run(
 
     text = sys.stdin.read() if task == "-" else task
 
-    def go():
-        from society.conversation import ask
-        from society.gate import NoModelAvailable
+    from society.conversation import ask
 
-        try:
-            return asyncio.run(ask(text, reasoning=think))
-        except NoModelAvailable as err:
-            raise fail(str(err), EXIT_FAILED) from None
-
-    messages, conversation = _guard(go)
+    messages, conversation = _guard(lambda: asyncio.run(ask(text, reasoning=think)))
     turn_id = messages[0].turn_id
     answer = next((m.content for m in reversed(messages) if m.role != "user"), "")
     if as_json:

@@ -18,7 +18,7 @@ from autogen_core.models import SystemMessage, UserMessage
 
 from society import summary
 from society.config import load_entries
-from society.gate import ModelGate
+from society.gate import ModelGate, NoModelAvailable
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 
@@ -39,6 +39,10 @@ def check_input(text: str) -> str:
             f"the message is {len(text)} characters; keep it under {MAX_INPUT_CHARS} (attach files instead)"
         )
     return text
+
+
+class TurnFailed(RuntimeError):
+    """A turn could not finish; the user's message and whatever was said are kept."""
 
 
 class Conversation:
@@ -75,6 +79,7 @@ class Conversation:
         await self._start()
         user = self.store.begin_turn(text, self.entry_point)
         self.gate.turn_id = user.turn_id
+        self.gate.failure = None
         self.gate.reasoning_roles = {"planner"} if reasoning else set()
         yield user
         status, stop_reason = "failed", None
@@ -90,9 +95,13 @@ class Conversation:
             status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
             await self.team.reset()
         except Exception as err:
-            stop_reason = f"{type(err).__name__}: {err}"
+            # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the gate
+            # knows when the cause was that no model could answer.
+            stop_reason = self.gate.failure or f"{type(err).__name__}: {err}"
             await self.team.reset()  # a failed run leaves the team mid-turn; start clean
-            raise
+            if self.gate.failure:
+                raise NoModelAvailable(self.gate.failure) from None
+            raise TurnFailed(f"the turn failed ({stop_reason.splitlines()[0][:300]}); your message is saved") from err
         finally:
             self.store.end_turn(user.turn_id, status, stop_reason)
         await self._save_state(user.turn_id)

@@ -165,6 +165,7 @@ class ModelGate:
         # thread_local=False: the lock is taken in a worker thread and released in another.
         self._machine = FileLock(str(model_lock_path()), thread_local=False)
         self.turn_id: int | None = None
+        self.failure: str | None = None  # why the last call found no model, for a clean error
         self.reasoning_roles: set[str] = set()
         self.last_call: dict[str, CallRecord] = {}
 
@@ -210,18 +211,20 @@ class ModelGate:
         needs = ("tools",) if kwargs.get("tools") else ()
         choices = await asyncio.to_thread(self.plan, role, needs)
         if not choices:
-            raise NoModelAvailable(f"no model on the ladder can serve the {role} role right now (see: society status)")
+            self.failure = f"no model on the ladder can serve the {role} role right now (see: society status)"
+            raise NoModelAvailable(self.failure)
         fallbacks: list[str] = []
         for index, choice in enumerate(choices):
             entry = choice.entry
             next_model = choices[index + 1].entry.model if index + 1 < len(choices) else None
+            # A timeout exists to fall down the ladder; on the last rung there is nowhere to
+            # fall, so it may take as long as the turn's own time limit allows.
+            timeout = entry.timeout_s if next_model else None
             started = time.perf_counter()
             try:
                 client = await asyncio.to_thread(self.client_for, entry)
                 prompt = self._prepare(role, entry, client, messages)
-                result = await asyncio.wait_for(
-                    client.create(prompt, **self._call_args(entry, kwargs)), timeout=entry.timeout_s
-                )
+                result = await asyncio.wait_for(client.create(prompt, **self._call_args(entry, kwargs)), timeout)
             except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
                 reason = fallback_reason(err)
                 if reason is None:
@@ -247,7 +250,8 @@ class ModelGate:
                 fallbacks=fallbacks,
             )
             return result
-        raise NoModelAvailable(f"every model failed for the {role} role: " + "; ".join(fallbacks))
+        self.failure = f"every model failed for the {role} role: " + "; ".join(fallbacks)
+        raise NoModelAvailable(self.failure)
 
     def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
         prompt = list(messages)

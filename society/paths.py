@@ -32,3 +32,17 @@ def database_path() -> Path:
 def model_lock_path() -> Path:
     """The lock file that lets one model call run at a time across all processes."""
     return data_dir() / "model.lock"
+
+
+def log_to_file() -> Path:
+    """Send library logs (AutoGen's runtime logs every agent error with a traceback) to
+    `society.log` in the data folder, so the terminal shows one clear line per problem."""
+    import logging
+
+    path = data_dir() / "society.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    return path

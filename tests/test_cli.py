@@ -63,3 +63,24 @@ def test_run_with_an_empty_task_says_what_to_fix():
     assert result.exit_code == 2
     assert result.stderr == "society: error: the message is empty; type something to say\n"
     assert Store().counts()["messages"] == 0
+
+
+def test_chat_survives_a_turn_no_model_can_answer(tmp_path, monkeypatch):
+    import os
+
+    from tests.conftest import UNREACHABLE_OLLAMA, write_config
+
+    write_config(tmp_path / "models.json", [UNREACHABLE_OLLAMA], monkeypatch)
+    chat = subprocess.run(
+        [sys.executable, "-m", "society.cli", "chat"],
+        input="hello\n/history\n/quit\n",
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "no model on the ladder can serve the planner role" in chat.stdout
+    assert "Traceback" not in chat.stdout + chat.stderr
+    assert Store().last_messages(1)[0].content == "hello"

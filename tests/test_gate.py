@@ -135,3 +135,16 @@ def test_one_model_call_at_a_time_across_processes(tmp_path):
     assert len(spans) == 30
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, "two model calls overlapped"
+
+
+async def test_the_last_rung_is_not_timed_out_since_there_is_nowhere_to_fall():
+    import asyncio
+
+    class Slow(ReplayChatCompletionClient):
+        async def create(self, *args, **kwargs):
+            await asyncio.sleep(0.5)
+            return await super().create(*args, **kwargs)
+
+    entries = [ModelEntry("only", "openai", "http://x.invalid", timeout_s=0.1)]
+    gate = ModelGate(entries, None, clients={"only": Slow(["late but here"])}, read=Readings, reachable={"only"})
+    assert (await gate.create("planner", QUESTION)).content == "late but here"

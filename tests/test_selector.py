@@ -1,6 +1,7 @@
 """Routing through the whole team with scripted models (autogen-ext's ReplayChatCompletionClient)."""
 
 import pytest
+from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from society.conversation import Conversation, InputError
 from society.store import Store
@@ -103,3 +104,24 @@ async def test_team_state_is_saved_after_each_turn_and_restored_by_the_next_proc
     assert later[-1].content == "Two."
     thread = store.load_team_state()["agent_states"]["SelectorGroupChatManager"]["message_thread"]
     assert [m["content"] for m in thread] == ["second", "Two."]  # bounded to the latest turn
+
+
+async def test_a_turn_no_model_can_answer_fails_in_one_line_and_keeps_the_message():
+    import httpx
+
+    from society.gate import NoModelAvailable
+    from tests.test_gate import Failing, gate_over
+
+    store = Store()
+    gate = gate_over({"only": Failing(httpx.ConnectError("refused"))}, store)
+    conversation = Conversation(store, gate)
+    with pytest.raises(NoModelAvailable, match="every model failed for the planner role: only: connection"):
+        async for _ in conversation.turn("hello?"):
+            pass
+    [message] = store.last_messages(5)
+    assert message.content == "hello?"
+    assert store.turn_status(message.turn_id) == "failed"
+    # Once the model answers again, so does the team: the failed turn left nothing stuck.
+    gate._clients["only"] = ReplayChatCompletionClient(["Hi."])
+    later = [m async for m in conversation.turn("hello again")]
+    assert later[-1].content == "Hi."
