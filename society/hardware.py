@@ -78,8 +78,11 @@ def read_ollama_loaded(base_url: str) -> dict[str, int] | None:
     return loaded
 
 
-def read_machine(ollama_urls: set[str] | None = None) -> Readings:
-    """Take one snapshot of everything the ladder and `society status` look at."""
+def read_machine(ollama_urls: set[str] | None = None, cpu_interval: float | None = None) -> Readings:
+    """Take one snapshot of everything the ladder and `society status` look at.
+
+    `cpu_interval` samples CPU use over that many seconds; None (the per-call default) is
+    free but compares with the previous call, so a process's first reading says 0."""
     import psutil
 
     loaded: dict[str, int] = {}
@@ -89,7 +92,7 @@ def read_machine(ollama_urls: set[str] | None = None) -> Readings:
     return Readings(
         gpu=read_gpu(),
         ollama_loaded=loaded,
-        cpu_pct=psutil.cpu_percent(interval=None),
+        cpu_pct=psutil.cpu_percent(interval=cpu_interval),
         ram_used_mb=int((memory.total - memory.available) // 2**20),
         ram_total_mb=int(memory.total // 2**20),
     )

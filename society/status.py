@@ -15,7 +15,7 @@ from society.store import Store
 
 def collect() -> dict[str, Any]:
     entries = load_entries()
-    readings = read_machine({e.base_url for e in entries if e.backend == "ollama"})
+    readings = read_machine({e.base_url for e in entries if e.backend == "ollama"}, cpu_interval=0.2)
     found = probe(entries)
     reachable = {model for model, why in found.items() if why is None}
     specs = load_specs()
