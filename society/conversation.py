@@ -133,6 +133,8 @@ class Conversation:
         self.store.save_team_state(turn_id, state)
 
     async def _summarize(self, previous: str, messages: list[Message]) -> tuple[str, str | None]:
+        if not await asyncio.to_thread(self.gate.plan, "summarizer"):
+            return "", None  # no rung may summarize (the 135M model writes junk): extract instead
         instructions = resources.files("society").joinpath("prompts", "summarize.md").read_text(encoding="utf-8")
         body = (
             (f"Previous summary:\n{previous}\n\n" if previous else "")

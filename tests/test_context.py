@@ -72,3 +72,23 @@ def test_history_starts_at_a_user_message_and_keeps_order():
     assert isinstance(messages[0], UserMessage)
     assert all(isinstance(m, UserMessage | AssistantMessage) for m in messages)
     assert "Turn 4" in messages[-2].content
+
+
+async def test_summary_is_extractive_when_no_rung_may_summarize():
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    from society.config import ModelEntry
+    from society.conversation import Conversation
+    from society.gate import ModelGate
+    from society.hardware import Readings
+
+    store = Store()
+    synthetic_history(store, 30)
+    planner_only = ModelEntry("m", "openai", "http://x.invalid", roles=("planner",))
+    gate = ModelGate(
+        [planner_only], store, clients={"m": ReplayChatCompletionClient([])}, read=Readings, reachable={"m"}
+    )
+    assert await summary.update(store, Conversation(store, gate)._summarize)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT model FROM summaries").scalar() == "extractive"
+    assert gate.failure is None

@@ -175,3 +175,20 @@ def test_reasoning_mode_on_the_embedded_model_keeps_tags_out_of_the_answer(tmp_p
     assert "<think>" not in answer["content"] and "</think>" not in answer["content"]
     [call] = Store().calls(reply["turn_id"])
     assert call["ok"] == 1
+
+
+async def test_embedded_model_writes_the_rolling_summary():
+    from society import summary
+    from society.conversation import Conversation
+    from tests.test_context import synthetic_history
+
+    store = Store()
+    synthetic_history(store, 30)  # 60 messages: more than the verbatim window and one batch
+    conversation = Conversation(store)
+    assert await summary.update(store, conversation._summarize)
+    through, text = store.latest_summary()
+    with store.engine.connect() as conn:
+        model = conn.exec_driver_sql("SELECT model FROM summaries ORDER BY id DESC LIMIT 1").scalar()
+    assert model == "smollm2-135m-instruct"
+    assert text.strip() and len(text) <= summary.MAX_SUMMARY_CHARS
+    assert through >= summary.BATCH_MESSAGES
