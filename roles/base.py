@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from typing import Any
 
 HANDOFF = re.compile(r"^\s*NEXT:\s*@?([a-z_]+)", re.MULTILINE | re.IGNORECASE)
+
+
+@cache
+def read_prompt(package: str, name: str) -> str:
+    """A prompt shipped as package data: `<package>/prompts/<name>.md`, read once per process."""
+    return resources.files(package).joinpath("prompts", f"{name}.md").read_text(encoding="utf-8").strip()
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,7 @@ class RoleSpec:
         return any(p.search(text) for p in self._patterns)
 
     def system_prompt(self) -> str:
-        return resources.files("roles").joinpath("prompts", f"{self.name}.md").read_text(encoding="utf-8").strip()
+        return read_prompt("roles", self.name)
 
     def build(
         self, model_client: Any, model_context: Any, tools: list[Any] | None = None, extra_instructions: str = ""

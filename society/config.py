@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roles import ROLE_NAMES  # names only: importing roles loads no AutoGen
 from society.paths import data_dir
 
 CONFIG_ENV = "SOCIETY_CONFIG"
@@ -142,8 +143,6 @@ def _parse_entry(path: Path, index: int, item: Any) -> ModelEntry:
         if allowed is not None and any(v not in allowed for v in value):
             raise fail(name, "a list drawn from " + ", ".join(allowed))
         return tuple(value)
-
-    from roles import ROLE_NAMES  # light: names only
 
     roles = names("roles", ("*",), ("*", *ROLE_NAMES, "selector", "summarizer"))
     timeout = item.get("timeout", 120)

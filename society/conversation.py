@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_core.models import SystemMessage, UserMessage
 
+from roles.base import read_prompt
 from society import summary
 from society.config import load_entries
 from society.gate import ModelGate, NoModelAvailable
@@ -135,7 +135,7 @@ class Conversation:
     async def _summarize(self, previous: str, messages: list[Message]) -> tuple[str, str | None]:
         if not await asyncio.to_thread(self.gate.plan, "summarizer"):
             return "", None  # no rung may summarize (the 135M model writes junk): extract instead
-        instructions = resources.files("society").joinpath("prompts", "summarize.md").read_text(encoding="utf-8")
+        instructions = read_prompt("society", "summarize")
         body = (
             (f"Previous summary:\n{previous}\n\n" if previous else "")
             + "New messages:\n"

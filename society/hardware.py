@@ -3,8 +3,10 @@ has loaded, CPU and RAM. Every probe is cheap and fails soft: no GPU or no Ollam
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 OLLAMA_PROBE_TIMEOUT_S = 0.5
 
@@ -33,15 +35,23 @@ class Readings:
         return self.gpu.free_mb if self.gpu else None
 
 
-def read_gpu() -> GpuReading | None:
-    """Free and total memory of GPU 0 through NVML, or None when there is no NVIDIA driver."""
+@functools.cache
+def _nvml() -> Any | None:
+    """The initialised NVML module, once per process (the gate reads the GPU before every model
+    call); None without an NVIDIA driver."""
     try:
         import pynvml
-    except ImportError:
-        return None
-    try:
+
         pynvml.nvmlInit()
-    except Exception:  # no driver, no device: a CPU machine
+    except Exception:  # not installed, no driver, no device: a CPU machine
+        return None
+    return pynvml
+
+
+def read_gpu() -> GpuReading | None:
+    """Free and total memory of GPU 0 through NVML, or None when there is no NVIDIA GPU."""
+    pynvml = _nvml()
+    if pynvml is None:
         return None
     try:
         if pynvml.nvmlDeviceGetCount() < 1:
@@ -59,8 +69,8 @@ def read_gpu() -> GpuReading | None:
             free_mb=int(memory.free // 2**20),
             utilization_pct=utilization,
         )
-    finally:
-        pynvml.nvmlShutdown()
+    except Exception:  # the GPU went away (driver reset): read as no GPU, CPU rungs still work
+        return None
 
 
 def read_ollama_loaded(base_url: str) -> dict[str, int] | None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from importlib import resources
 from typing import Literal
 
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_core.models import SystemMessage, UserMessage
 from pydantic import ValidationError, create_model
 
-from roles.base import RoleSpec, handoff_target
+from roles.base import RoleSpec, handoff_target, read_prompt
 from society.store import USER
 
 PLANNER = "planner"
@@ -92,7 +91,7 @@ def model_chooser(create: Callable[..., Awaitable], specs: dict[str, RoleSpec]) 
     """A `Choose` that asks a model through the gate, with output constrained by a JSON schema
     whose only allowed values are the candidates (llama.cpp grammar, Ollama `format`, OpenAI
     structured output); anything unparsable falls back to the first candidate."""
-    template = resources.files("society").joinpath("prompts", "select.md").read_text(encoding="utf-8")
+    template = read_prompt("society", "select")
 
     async def choose(candidates: list[str], thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str:
         schema = create_model("NextRole", role=(Literal[tuple(candidates)], ...))

@@ -22,7 +22,11 @@ def collect() -> dict[str, Any]:
     roles = {}
     for role in enabled_roles(specs):
         plan = ladder.plan(role, entries, readings, reachable)
-        roles[role] = {"model": plan[0].entry.model, "why": plan[0].why} if plan else None
+        roles[role] = {
+            "model": plan[0].entry.model if plan else None,
+            "why": plan[0].why if plan else "no rung can serve this role",
+            "skipped": ladder.skipped(role, entries, readings, reachable),
+        }
     store = Store()
     gpu = readings.gpu
     return {
@@ -84,9 +88,10 @@ def render(info: dict[str, Any]) -> None:
         )
     console.print(table)
     for role, choice in info["roles"].items():
-        console.print(
-            f"  {role:<18} -> {choice['model'] + ' (' + choice['why'] + ')' if choice else '[red]no model[/]'}"
-        )
+        colour = "" if choice["model"] else "[red]"
+        console.print(f"  {role:<18} -> {colour}{choice['model'] or 'no model'} ({choice['why']})")
+        for line in choice["skipped"]:
+            console.print(f"  [dim]{'':<18}    not {line}[/]")
     machine = info["machine"]
     gpu = machine["gpu"]
     console.print(

@@ -21,13 +21,12 @@ SNIPPET_CHARS = 160
 Summarize = Callable[[str, list[Message]], Awaitable[tuple[str, str | None]]]
 
 
-def pending(store: Store) -> list[Message]:
-    """Messages older than the verbatim window that no summary covers yet, oldest first."""
+def pending(store: Store, latest: tuple[int, str] | None) -> list[Message]:
+    """Messages older than the verbatim window that the `latest` summary does not cover yet."""
     newest = store.last_messages(VERBATIM_MESSAGES + 1)
     if len(newest) <= VERBATIM_MESSAGES:
         return []
-    through = store.latest_summary()
-    after = through[0] if through else 0
+    after = latest[0] if latest else 0
     return store.messages_between(after, newest[0].id)[:MAX_BATCH_MESSAGES]
 
 
@@ -54,10 +53,11 @@ async def extractive(previous: str, messages: list[Message]) -> str:
 
 async def update(store: Store, summarize: Summarize | None = None) -> bool:
     """Fold pending messages into a new summary row; True if one was written."""
-    batch = pending(store)
+    latest = store.latest_summary()
+    batch = pending(store, latest)
     if len(batch) < BATCH_MESSAGES:
         return False
-    previous = (store.latest_summary() or (0, ""))[1]
+    previous = latest[1] if latest else ""
     text, model = "", None
     if summarize is not None:
         try:

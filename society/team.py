@@ -4,14 +4,13 @@ every model call goes through the gate, and whose every turn ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 
 from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TimeoutTermination
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core.model_context import BufferedChatCompletionContext
 
 from roles import enabled_roles, load_specs
-from roles.base import RoleSpec
+from roles.base import RoleSpec, read_prompt
 from society.context import ConversationContext
 from society.gate import ModelGate
 from society.selector import PLANNER, Router, model_chooser, turn_is_done
@@ -25,8 +24,7 @@ def handoff_instructions(enabled: list[str], specs: dict[str, RoleSpec]) -> str:
     members = [f"- {name}: {specs[name].description}" for name in enabled if name != PLANNER]
     if not members:
         return ""  # alone, the planner just answers: a shorter prompt is a faster answer
-    template = resources.files("roles").joinpath("prompts", "handoff.md").read_text(encoding="utf-8")
-    return template.format(members="\n".join(members)).strip()
+    return read_prompt("roles", "handoff").format(members="\n".join(members))
 
 
 def build_team(

@@ -6,6 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -73,3 +77,32 @@ def scripted_gate(responses, store=None, model="scripted"):
         [entry], store, clients={model: client}, read=Readings, reachable={model}, notify=lambda line: None
     )
     return gate, client
+
+
+@contextmanager
+def json_server(answer: Callable[[str, str], tuple[int, dict]]) -> Iterator[str]:
+    """A real HTTP server on a free local port; `answer(method, path)` gives (status, JSON body).
+    Yields its base URL. Used to speak Ollama's API where no Ollama can be installed."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            status, body = answer(self.command, self.path)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _reply
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

@@ -54,6 +54,7 @@ def test_status_reports_the_ladder_machine_and_database():
     info = json.loads(result.output)
     assert info["ladder"][0]["model"] == "smollm2-135m-instruct" and info["ladder"][0]["reachable"]
     assert info["roles"]["planner"]["model"] == "smollm2-135m-instruct"
+    assert info["roles"]["planner"]["skipped"] == []  # the only rung was chosen
     assert info["machine"]["ram_total_mb"] > 0
     assert info["database"]["messages"] == 0
 

@@ -6,16 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from society.config import ModelEntry
 from society.store import Store
-from tests.conftest import EMBEDDED, UNREACHABLE_OLLAMA, society, write_config
+from tests.conftest import EMBEDDED, UNREACHABLE_OLLAMA, json_server, society, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -66,38 +64,19 @@ def test_unreachable_ollama_entry_falls_back_to_the_embedded_model(tmp_path, mon
     ]
 
 
-class OllamaOutOfMemory(BaseHTTPRequestHandler):
-    """Speaks Ollama's API: lists the model as pulled, then fails to load it for lack of memory,
-    with the error text Ollama itself returns."""
-
-    def do_GET(self):
-        self._send(200, {"models": [{"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct"}]})
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self._send(500, {"error": "model requires more system memory (5.6 GiB) than is available (1.2 GiB)"})
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def ollama_out_of_memory(method, path):
+    """Ollama's API: the model is listed as pulled, then fails to load for lack of memory, with
+    the error text Ollama itself returns."""
+    if method == "GET":
+        return 200, {"models": [{"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct"}]}
+    return 500, {"error": "model requires more system memory (5.6 GiB) than is available (1.2 GiB)"}
 
 
 def test_ollama_out_of_memory_falls_back_and_the_fallback_is_recorded(tmp_path, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OllamaOutOfMemory)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        ollama = {**UNREACHABLE_OLLAMA, "vram_mb": 0, "base_url": f"http://127.0.0.1:{server.server_port}"}
+    with json_server(ollama_out_of_memory) as url:
+        ollama = {**UNREACHABLE_OLLAMA, "vram_mb": 0, "base_url": url}
         write_config(tmp_path / "models.json", [ollama, EMBEDDED], monkeypatch)
         reply, stderr = run_json("Hello!", cwd=tmp_path)
-    finally:
-        server.shutdown()
     assert reply["messages"][-1]["model"] == "smollm2-135m-instruct"
     [fallback] = reply["fallbacks"]
     assert (fallback["from_model"], fallback["to_model"]) == ("qwen2:7b-instruct", "smollm2-135m-instruct")
@@ -169,12 +148,18 @@ def test_openai_compatible_server_path_answers_over_http(tmp_path, monkeypatch, 
     assert reply["fallbacks"] == []
 
 
-def test_reasoning_mode_on_the_embedded_model_keeps_tags_out_of_the_answer(tmp_path):
+def test_reasoning_mode_on_the_embedded_model_keeps_tags_out_of_the_answer(tmp_path, monkeypatch):
+    from society.reasoning import REASONING_INSTRUCTION
+
+    monkeypatch.setenv("SOCIETY_TRACE", "1")
     reply, _ = run_json("--think", "Is 17 a prime number?", cwd=tmp_path)
     answer = reply["messages"][-1]
     assert "<think>" not in answer["content"] and "</think>" not in answer["content"]
     [call] = Store().calls(reply["turn_id"])
     assert call["ok"] == 1
+    # The real model was asked to think first, just before the question.
+    sent = [m["content"] for m in json.loads(call["prompt"])]
+    assert sent[-2:] == [REASONING_INSTRUCTION, "Is 17 a prime number?"]
 
 
 async def test_embedded_model_writes_the_rolling_summary():

@@ -1,12 +1,9 @@
 """Hardware readings: the real probes on this machine, and Ollama's loaded-model list."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from society.hardware import generation_threads, read_gpu, read_machine, read_ollama_loaded
+from tests.conftest import json_server
 
 
 def test_machine_reading_works_with_or_without_a_gpu():
@@ -30,24 +27,12 @@ def test_generation_threads_stay_within_the_cores():
     assert 1 <= generation_threads() <= (os.cpu_count() or 1)
 
 
-class OllamaPs(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = {"models": [{"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct", "size_vram": 4_718_592_000}]}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def ollama_ps(method, path):
+    assert (method, path) == ("GET", "/api/ps")
+    return 200, {"models": [{"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct", "size_vram": 4_718_592_000}]}
 
 
 def test_ollama_loaded_models_are_read_from_api_ps():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OllamaPs)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert read_ollama_loaded(f"http://127.0.0.1:{server.server_port}") == {"qwen2:7b-instruct": 4500}
-    finally:
-        server.shutdown()
+    with json_server(ollama_ps) as url:
+        assert read_ollama_loaded(url) == {"qwen2:7b-instruct": 4500}
     assert read_ollama_loaded("http://127.0.0.1:9") is None
