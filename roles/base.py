@@ -36,9 +36,15 @@ class RoleSpec:
         return read_prompt("roles", self.name)
 
     def build(
-        self, model_client: Any, model_context: Any, tools: list[Any] | None = None, extra_instructions: str = ""
+        self,
+        model_client: Any,
+        model_context: Any,
+        workbench: Any = None,
+        extra_instructions: str = "",
+        tool_iterations: int = 1,
     ) -> Any:
-        """The role as an AssistantAgent talking to the model gate through `model_client`."""
+        """The role as an AssistantAgent talking to the model gate through `model_client`,
+        acting through `workbench` when the role has tools."""
         from autogen_agentchat.agents import AssistantAgent
 
         prompt = self.system_prompt()
@@ -48,10 +54,13 @@ class RoleSpec:
             name=self.name,
             model_client=model_client,
             model_context=model_context,
-            tools=tools or None,
+            workbench=workbench,
             description=self.description,
             system_message=prompt,
-            reflect_on_tool_use=bool(tools),
+            # The role's last word after using tools is what they returned, never a model's
+            # retelling of it: small models retell results wrongly. The planner words the answer.
+            reflect_on_tool_use=False,
+            max_tool_iterations=tool_iterations,
         )
 
 

@@ -16,7 +16,17 @@ HELP = "/history [N]  /status  /think (toggle reasoning mode)  /quit"
 
 async def loop() -> None:
     console = Console()
-    conversation = Conversation(entry_point="chat")
+    spinner = console.status("thinking…")
+
+    async def approve(action: str, detail: str) -> bool:
+        spinner.stop()  # the question needs the terminal to itself
+        try:
+            answer = await asyncio.to_thread(console.input, f"[yellow]allow {action}[/]: {detail} [y/N] ")
+        finally:
+            spinner.start()
+        return answer.strip().lower() in ("y", "yes", "はい")
+
+    conversation = Conversation(entry_point="chat", approver=approve)
     reasoning = False
     console.print(f"[bold]society[/] - one conversation that never ends. {HELP}")
     if conversation.interrupted:
@@ -50,7 +60,7 @@ async def loop() -> None:
                 console.print(f"unknown command {command}; {HELP}")
                 continue
             try:
-                with console.status("thinking…"):
+                with spinner:
                     async for message in conversation.turn(line, reasoning):
                         if message.role != "user":
                             show(console, message)

@@ -52,6 +52,9 @@ def run(
     task: Annotated[str, typer.Argument(help="What to ask the team; - reads it from standard input.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     think: Annotated[bool, typer.Option("--think", help="Reasoning mode: think, then answer.")] = False,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Allow tool actions whose policy is 'ask' (nobody is there to ask).")
+    ] = False,
 ) -> None:
     """Run one headless turn of the conversation and print the answer."""
     import asyncio
@@ -59,10 +62,12 @@ def run(
     text = sys.stdin.read() if task == "-" else task
 
     from society.conversation import ask
+    from society.tools.approval import allow_all, refuse_all
 
-    messages, conversation = _guard(lambda: asyncio.run(ask(text, reasoning=think)))
+    approver = allow_all if approve else refuse_all
+    messages, conversation = _guard(lambda: asyncio.run(ask(text, reasoning=think, approver=approver)))
     turn_id = messages[0].turn_id
-    answer = next((m.content for m in reversed(messages) if m.role != "user"), "")
+    answer = next((m.content for m in reversed(messages) if m.role != "user" and m.is_text), "")
     if as_json:
         print(
             json.dumps(
@@ -128,15 +133,136 @@ def chat() -> None:
 
 
 def show(console, message: Message) -> None:
-    """One message under its role's name; reasoning dimmed; the model that answered."""
+    """One message under its role's name; reasoning dimmed; the model that answered; tool
+    calls, results and approvals as indented steps."""
     from rich.markup import escape
 
+    if not message.is_text:
+        colour = {"tool_call": "magenta", "tool_result": "blue", "approval": "yellow"}.get(message.kind, "white")
+        body = message.content if len(message.content) <= 600 else message.content[:600] + " …"
+        console.print(f"  [{colour}]{message.role} · {message.kind.replace('_', ' ')}[/] {escape(body)}")
+        return
     colour = "bold cyan" if message.role == "user" else "bold green"
     model = f" [dim]({message.model}, {message.latency_ms} ms)[/]" if message.model else ""
     console.print(f"[{colour}]{message.role}[/]{model}")
     if message.reasoning:
         console.print(f"[dim italic]{escape(message.reasoning)}[/]")
     console.print(escape(message.content))
+
+
+mcp_app = typer.Typer(help="MCP servers the researcher may use (mcp.json in the data folder).", no_args_is_help=True)
+app.add_typer(mcp_app, name="mcp")
+
+
+@mcp_app.command("list")
+def mcp_list(
+    check: Annotated[bool, typer.Option("--check", help="Start each server and list its tools.")] = False,
+) -> None:
+    """List the configured MCP servers (and, with --check, their tools)."""
+    from society.tools.mcp_config import load_servers, mcp_path
+
+    servers = _guard(load_servers)
+    if not servers:
+        print(f"no MCP servers configured ({mcp_path()}); add one with: society mcp add NAME -- COMMAND ARGS")
+        return
+    for server in servers.values():
+        print(server.describe())
+    if check:
+        import asyncio
+
+        from society.tools.toolbox import Toolbox
+
+        async def probe() -> None:
+            box = Toolbox([], servers, notify=lambda line: print(line, file=sys.stderr))
+            tools = await box.list_tools()
+            for name, state in box.server_status().items():
+                print(f"{name}: {state}")
+            for tool in tools:
+                about = (tool.get("description") or "").strip().splitlines()
+                print(f"  {tool['name']}: {about[0][:100] if about else ''}")
+            await box.stop()
+
+        asyncio.run(probe())
+
+
+@mcp_app.command("add", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def mcp_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A short name; its tools are called NAME__TOOL.")],
+    url: Annotated[str | None, typer.Option("--url", help="Address of a streamable-HTTP server.")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for a stdio server.")] = None,
+) -> None:
+    """Add or replace a server: `society mcp add time -- uvx mcp-server-time` or `--url URL`."""
+    from society.tools.mcp_config import load_servers, parse_server, save_servers
+
+    command = list(ctx.args)
+    if bool(url) == bool(command):
+        raise fail("give either a command after -- (stdio) or --url (streamable HTTP)")
+    raw: dict = {"url": url} if url else {"command": command[0], "args": command[1:]}
+    if env:
+        pairs = [item.partition("=") for item in env]
+        if any(not key or sep != "=" for key, sep, _ in pairs):
+            raise fail("--env takes KEY=VALUE")
+        raw["env"] = {key: value for key, _, value in pairs}
+    servers = _guard(load_servers)
+    servers[name] = _guard(lambda: parse_server(name, raw))
+    print(f"saved {servers[name].describe()} to {save_servers(servers)}")
+
+
+@mcp_app.command("remove")
+def mcp_remove(name: Annotated[str, typer.Argument(help="The server's name.")]) -> None:
+    """Remove a server from mcp.json."""
+    from society.tools.mcp_config import load_servers, save_servers
+
+    servers = _guard(load_servers)
+    if name not in servers:
+        raise fail(f"no MCP server named {name!r}; configured: {', '.join(servers) or 'none'}")
+    del servers[name]
+    print(f"removed {name} from {save_servers(servers)}")
+
+
+tools_app = typer.Typer(help="Tool settings: folders, approval policies, sandbox limits (tools.json).")
+app.add_typer(tools_app, name="tools")
+
+
+@tools_app.callback(invoke_without_command=True)
+def tools_show(ctx: typer.Context) -> None:
+    """Show the workspace, the approval policy of every action and the sandbox."""
+    if ctx.invoked_subcommand:
+        return
+    from society.tools import sandbox
+    from society.tools.settings import load_settings, settings_path
+
+    settings = _guard(load_settings)
+    print(f"settings:  {settings_path()}")
+    print(f"workspace: {settings.workspace}")
+    for label, roots in (("readable", settings.read_roots), ("writable", settings.write_roots)):
+        if roots:
+            print(f"{label}:  {', '.join(map(str, roots))}")
+    print(
+        f"sandbox:   {sandbox.bwrap() or 'bubblewrap missing: commands are refused'}"
+        + (" (unsandboxed allowed)" if settings.allow_unsandboxed else "")
+    )
+    print("policies:")
+    for action, policy in sorted(settings.policies.items()):
+        print(f"  {action:<24} {policy}")
+
+
+@tools_app.command("policy")
+def tools_policy(
+    action: Annotated[str, typer.Argument(help="An action (see `society tools`) or mcp:SERVER.")],
+    policy: Annotated[str, typer.Argument(help="auto, ask or deny.")],
+) -> None:
+    """Set the approval policy of one action."""
+    from society.tools.settings import DEFAULT_POLICIES, POLICIES, load_settings, save_settings
+
+    if policy not in POLICIES:
+        raise fail(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if action not in DEFAULT_POLICIES and not action.startswith("mcp:"):
+        raise fail(f"unknown action {action!r}; actions: {', '.join(DEFAULT_POLICIES)} or mcp:SERVER")
+    settings = _guard(load_settings)
+    settings.policies[action] = policy
+    print(f"{action}: {policy} (saved to {save_settings(settings)})")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,19 @@ HISTORY_MAX_MESSAGES = 40
 SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
 
 
-def to_llm(message: Message) -> LLMMessage:
-    """A stored message as a model sees it: content only, never the reasoning."""
+TOOL_RESULT_CHARS = 300  # of an earlier turn's tool result; this turn's are seen whole
+
+
+def to_llm(message: Message) -> LLMMessage | None:
+    """A stored message as a model sees it: content only, never the reasoning. Earlier tool
+    results are kept short; the calls themselves are implied by them and left out."""
     if message.role == USER:
         return UserMessage(content=message.content, source=USER)
+    if message.kind == "tool_call":
+        return None
+    if message.kind != "text":
+        body = message.content[:TOOL_RESULT_CHARS]
+        return AssistantMessage(content=f"({message.kind.replace('_', ' ')}) {body}", source=message.role)
     return AssistantMessage(content=message.content, source=message.role)
 
 
@@ -40,10 +49,13 @@ def history(
         spent += estimate_tokens(summary[1])
     recent: list[LLMMessage] = []
     for message in reversed(store.messages_before_turn(turn_id, max_messages)):
-        cost = estimate_tokens(message.content) + 4
+        llm = to_llm(message)
+        if llm is None:
+            continue
+        cost = estimate_tokens(str(llm.content)) + 4
         if spent + cost > budget_tokens:
             break
-        recent.append(to_llm(message))
+        recent.append(llm)
         spent += cost
     # A history must not open with an orphan answer: start at a user message.
     recent.reverse()

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import BaseChatMessage, TextMessage
-from autogen_core.models import SystemMessage, UserMessage
+from autogen_agentchat.messages import BaseChatMessage, TextMessage, ToolCallExecutionEvent, ToolCallRequestEvent
+from autogen_core.models import FunctionExecutionResult, SystemMessage, UserMessage
 
 from roles.base import read_prompt
 from society import summary
@@ -21,6 +21,9 @@ from society.config import load_entries
 from society.gate import ModelGate, NoModelAvailable
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
+from society.tools.approval import Approver, Guard, refuse_all
+from society.tools.kits import role_toolboxes
+from society.tools.settings import load_settings
 
 MAX_INPUT_CHARS = 32_000
 MANAGER = "SelectorGroupChatManager"
@@ -41,6 +44,10 @@ def check_input(text: str) -> str:
     return text
 
 
+def outcome(result: FunctionExecutionResult) -> str:
+    return f"{result.name} {'failed' if result.is_error else 'returned'}: {result.content}"
+
+
 class TurnFailed(RuntimeError):
     """A turn could not finish; the user's message and whatever was said are kept."""
 
@@ -52,12 +59,19 @@ class Conversation:
         gate: ModelGate | None = None,
         entry_point: str = "cli",
         enabled: list[str] | None = None,
+        approver: Approver = refuse_all,
     ) -> None:
+        """`approver` is asked about tool calls whose policy is `ask`: the terminal asks the
+        user; a headless run refuses them unless started with --approve."""
         self.store = store or Store()
         self.interrupted = self.store.mark_interrupted_turns()
         self.gate = gate or ModelGate(load_entries(), self.store)
         self.entry_point = entry_point
-        self.team, self.router = build_team(self.gate, self.store, lambda: self.gate.turn_id, enabled)
+        self.guard = Guard(load_settings(), approver, record=self._record_approval)
+        self.toolboxes = role_toolboxes(self.guard, self.gate.notify)
+        self.team, self.router = build_team(
+            self.gate, self.store, lambda: self.gate.turn_id, enabled, toolboxes=self.toolboxes
+        )
         self._started = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -90,6 +104,9 @@ class Conversation:
                         stop_reason = event.stop_reason
                     elif isinstance(event, BaseChatMessage) and event.source != USER:
                         yield self._store_message(user.turn_id, event)
+                    elif isinstance(event, ToolCallRequestEvent | ToolCallExecutionEvent):
+                        for message in self._store_tool_event(user.turn_id, event):
+                            yield message
             status = "done"
         except TimeoutError:
             status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
@@ -119,6 +136,37 @@ class Conversation:
             completion_tokens=call.completion_tokens if call else None,
             latency_ms=call.latency_ms if call else None,
         )
+
+    def _store_tool_event(self, turn_id: int, event: ToolCallRequestEvent | ToolCallExecutionEvent) -> list[Message]:
+        """Each tool call and each result as a message of the conversation."""
+        if isinstance(event, ToolCallRequestEvent):
+            call = self.gate.last_call.pop(event.source, None)
+            return [
+                self.store.add_message(
+                    turn_id,
+                    event.source,
+                    f"{c.name}({c.arguments})",
+                    kind="tool_call",
+                    model=call.model if call else None,
+                    latency_ms=call.latency_ms if call else None,
+                    prompt_tokens=call.prompt_tokens if call else None,
+                    completion_tokens=call.completion_tokens if call else None,
+                )
+                for c in event.content
+            ]
+        return [
+            self.store.add_message(
+                turn_id,
+                event.source,
+                f"{r.name} {'failed' if r.is_error else 'returned'}: {r.content}",
+                kind="tool_result",
+            )
+            for r in event.content
+        ]
+
+    def _record_approval(self, line: str) -> None:
+        if self.gate.turn_id is not None:
+            self.store.add_message(self.gate.turn_id, "approval", line, kind="approval")
 
     async def _save_state(self, turn_id: int) -> None:
         """Save the team state, keeping only this turn's thread: earlier turns live in the
@@ -153,14 +201,19 @@ class Conversation:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        """Finish background work (the rolling summary) before the process exits."""
+        """Finish background work (the rolling summary) and stop MCP servers before the
+        process exits."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        for toolbox in self.toolboxes.values():
+            await toolbox.stop()
 
 
-async def ask(text: str, reasoning: bool = False, entry_point: str = "run") -> tuple[list[Message], Conversation]:
+async def ask(
+    text: str, reasoning: bool = False, entry_point: str = "run", approver: Approver = refuse_all
+) -> tuple[list[Message], Conversation]:
     """One headless turn: every message of it, in order."""
-    conversation = Conversation(entry_point=entry_point)
+    conversation = Conversation(entry_point=entry_point, approver=approver)
     messages = [m async for m in conversation.turn(text, reasoning)]
     await conversation.close()
     return messages, conversation

@@ -33,7 +33,7 @@ from autogen_core.models import (
     SystemMessage,
 )
 
-from society import ladder
+from society import ladder, toolcalls
 from society.clients import build_client, max_tokens_args, probe
 from society.config import ModelEntry
 from society.hardware import Readings, generation_threads, read_machine
@@ -69,6 +69,7 @@ class CallRecord:
     latency_ms: int
     reasoning: str | None
     fallbacks: list[str] = field(default_factory=list)
+    valid_tool_reply: bool | None = None  # tools offered: was the reply a valid call or answer?
 
 
 def fallback_reason(err: BaseException) -> str | None:
@@ -168,6 +169,8 @@ class ModelGate:
         self.failure: str | None = None  # why the last call found no model, for a clean error
         self.reasoning_roles: set[str] = set()
         self.last_call: dict[str, CallRecord] = {}
+        # Off only to measure what constrained decoding is worth (tests/bench_tools.py).
+        self.constrain_tools = True
 
     # -- reachability ---------------------------------------------------------------------
 
@@ -223,8 +226,9 @@ class ModelGate:
             started = time.perf_counter()
             try:
                 client = await asyncio.to_thread(self.client_for, entry)
-                prompt = self._prepare(role, entry, client, messages)
-                result = await asyncio.wait_for(client.create(prompt, **self._call_args(entry, kwargs)), timeout)
+                prompt, result, valid = await asyncio.wait_for(
+                    self._ask(role, entry, client, messages, kwargs), timeout
+                )
             except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
                 reason = fallback_reason(err)
                 if reason is None:
@@ -248,10 +252,53 @@ class ModelGate:
                 latency_ms=latency,
                 reasoning=result.thought,
                 fallbacks=fallbacks,
+                valid_tool_reply=valid,
             )
             return result
         self.failure = f"every model failed for the {role} role: " + "; ".join(fallbacks)
         raise NoModelAvailable(self.failure)
+
+    async def _ask(
+        self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage], kwargs: dict[str, Any]
+    ) -> tuple[list[LLMMessage], CreateResult, bool | None]:
+        """One call on one model. A model without native tool calling gets the tools as text
+        and a reply constrained to a valid call (see society/toolcalls.py); a native one whose
+        reply is a tool call printed as text has it turned into the call it meant."""
+        tools = toolcalls.schemas(kwargs.get("tools") or ())
+        native = entry.has("tools")
+        if native:
+            prompt = self._prepare(role, entry, client, messages)
+            result = await client.create(prompt, **self._call_args(entry, kwargs))
+            if tools and isinstance(result.content, str):
+                calls, valid = toolcalls.parse(result.content, tools, repair=False)
+                if valid and isinstance(calls, list):
+                    result = result.model_copy(update={"content": calls, "finish_reason": "function_calls"})
+            return prompt, result, None  # the backend validated its own calls
+        text_messages = toolcalls.prompt_with_tools(messages, tools) if tools else toolcalls.as_text(messages)
+        prompt = self._prepare(role, entry, client, text_messages)
+        args = {k: v for k, v in kwargs.items() if k not in ("tools", "tool_choice")}
+        if tools:
+            extra = dict(args.get("extra_create_args") or {})
+            extra["max_tokens"] = max(int(extra.get("max_tokens", entry.max_tokens)), toolcalls.MIN_TOOL_TOKENS)
+            # A tool call wants the likeliest reading, not variety.
+            if entry.backend == "ollama":
+                extra["options"] = {"temperature": 0.0, **extra.get("options", {})}
+            else:
+                extra.setdefault("temperature", 0.0)
+            if self.constrain_tools:
+                schema = toolcalls.call_schema(tools, allow_answer=kwargs.get("tool_choice") != "required")
+                extra.update(toolcalls.backend_args(entry.backend, schema))
+            args["extra_create_args"] = extra
+            args.pop("json_output", None)
+        result = await client.create(prompt, **self._call_args(entry, args))
+        valid = None
+        if tools and isinstance(result.content, str):
+            content, valid = toolcalls.parse(result.content, tools, repair=self.constrain_tools)
+            if isinstance(content, list) and (done := toolcalls.repeated_result(messages, content)) is not None:
+                content = done  # the call already ran: its result is the answer
+            finish = "function_calls" if isinstance(content, list) else result.finish_reason
+            result = result.model_copy(update={"content": content, "finish_reason": finish})
+        return prompt, result, valid
 
     def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
         prompt = list(messages)

@@ -98,3 +98,9 @@ def m001_conversation(conn: Connection) -> None:
     ]
     for statement in statements:
         conn.execute(text(statement))
+
+
+@migration
+def m002_message_kinds(conn: Connection) -> None:
+    """Tool calls, tool results and approval decisions are messages of the conversation too."""
+    conn.execute(text("ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text'"))

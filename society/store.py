@@ -37,13 +37,18 @@ class Message:
     completion_tokens: int | None = None
     latency_ms: int | None = None
     created_at: str = ""
+    kind: str = "text"  # text, tool_call, tool_result or approval
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind == "text"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 MESSAGE_COLUMNS = (
-    "id, turn_id, role, content, reasoning, model, prompt_tokens, completion_tokens, latency_ms, created_at"
+    "id, turn_id, role, content, reasoning, model, prompt_tokens, completion_tokens, latency_ms, created_at, kind"
 )
 
 
@@ -83,7 +88,8 @@ class Store:
         return Message(id=message_id, turn_id=turn_id, role=USER, content=user_text, created_at=at)
 
     def add_message(self, turn_id: int, role: str, content: str, **fields: Any) -> Message:
-        """Commit one agent message (with its reasoning, model, tokens and latency)."""
+        """Commit one agent message (with its reasoning, model, tokens and latency), or with
+        `kind` one tool call, tool result or approval decision."""
         row = {
             "turn_id": turn_id,
             "role": role,
@@ -94,13 +100,14 @@ class Store:
             "completion_tokens": fields.get("completion_tokens"),
             "latency_ms": fields.get("latency_ms"),
             "created_at": now(),
+            "kind": fields.get("kind", "text"),
         }
         with self.engine.begin() as conn:
             row["id"] = conn.execute(
                 text(
                     "INSERT INTO messages (turn_id, role, content, reasoning, model, prompt_tokens,"
-                    " completion_tokens, latency_ms, created_at) VALUES (:turn_id, :role, :content,"
-                    " :reasoning, :model, :prompt_tokens, :completion_tokens, :latency_ms, :created_at)"
+                    " completion_tokens, latency_ms, created_at, kind) VALUES (:turn_id, :role, :content,"
+                    " :reasoning, :model, :prompt_tokens, :completion_tokens, :latency_ms, :created_at, :kind)"
                 ),
                 row,
             ).lastrowid

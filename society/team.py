@@ -3,11 +3,12 @@ every model call goes through the gate, and whose every turn ends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TimeoutTermination
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core.model_context import BufferedChatCompletionContext
+from autogen_core.tools import Workbench
 
 from roles import enabled_roles, load_specs
 from roles.base import RoleSpec, read_prompt
@@ -15,6 +16,7 @@ from society.context import ConversationContext
 from society.gate import ModelGate
 from society.selector import PLANNER, Router, model_chooser, turn_is_done
 from society.store import Store
+from society.tools.kits import TOOL_ITERATIONS
 
 MAX_MESSAGES_PER_TURN = 12
 TURN_TIMEOUT_S = 300.0
@@ -32,14 +34,18 @@ def build_team(
     store: Store,
     current_turn: Callable[[], int | None],
     enabled: list[str] | None = None,
+    toolboxes: Mapping[str, Workbench] | None = None,
 ) -> tuple[SelectorGroupChat, Router]:
     specs = load_specs()
     enabled = enabled or enabled_roles(specs)
+    toolboxes = toolboxes or {}
     agents = [
         spec.build(
             gate.client(name),
             ConversationContext(store, current_turn),
+            workbench=toolboxes.get(name),
             extra_instructions=handoff_instructions(enabled, specs) if name == PLANNER else "",
+            tool_iterations=TOOL_ITERATIONS.get(name, 1),
         )
         for name, spec in specs.items()
     ]

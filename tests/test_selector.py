@@ -28,7 +28,7 @@ async def test_plain_question_goes_straight_to_the_planner_and_the_turn_ends_wit
 
 
 async def test_disabled_roles_are_never_routed_to():
-    messages, conversation, _ = await turn(["I cannot browse yet."], "search the web for llama news")
+    messages, conversation, _ = await turn(["I cannot browse yet."], "search the web for llama news", ["planner"])
     assert [m.role for m in messages] == ["user", "planner"]
 
 

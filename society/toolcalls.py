@@ -1,0 +1,231 @@
+"""Tool calls for models without native function calling.
+
+Such models (the embedded SmolLM2, many small Ollama models) are shown the tools as text and
+must answer with one JSON object: `{"name": TOOL, "arguments": {...}}`, where the pseudo-tool
+`answer` carries a reply to the user. The reply is constrained by a JSON schema (a llama.cpp
+grammar, Ollama's `format`, OpenAI structured output), so every reply is valid JSON naming a
+real tool with arguments of the right shape: a tool call printed as text cannot happen.
+
+The same module parses replies without constraint, which is what the tool-use benchmark
+compares against, and rescues tool calls that native-calling models print as text anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from autogen_core import FunctionCall
+from autogen_core.models import (
+    AssistantMessage,
+    FunctionExecutionResultMessage,
+    LLMMessage,
+    SystemMessage,
+    UserMessage,
+)
+from autogen_core.tools import Tool, ToolSchema
+
+ANSWER = "answer"
+TOOL_KEY = "tool"  # measured: SmolLM2-135M picks the right tool more often with "tool" than "name"
+MAX_RESULT_CHARS = 2000  # of one tool result, as the model reads it back
+MIN_TOOL_TOKENS = 384  # room for a call with a file's content in it
+
+
+def schemas(tools: Sequence[Tool | ToolSchema]) -> list[ToolSchema]:
+    return [tool.schema if isinstance(tool, Tool) else tool for tool in tools]
+
+
+def _parameters(schema: ToolSchema) -> dict[str, Any]:
+    params = dict(schema.get("parameters") or {})
+    params.setdefault("type", "object")
+    params.setdefault("properties", {})
+    return params
+
+
+def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True) -> dict[str, Any]:
+    """The JSON schema every reply must satisfy: one of the tools, or the answer."""
+    options = [
+        {
+            "type": "object",
+            "properties": {TOOL_KEY: {"const": tool["name"]}, "arguments": _parameters(tool)},
+            "required": [TOOL_KEY, "arguments"],
+        }
+        for tool in tools
+    ]
+    if allow_answer or not options:
+        options.append(
+            {
+                "type": "object",
+                "properties": {
+                    TOOL_KEY: {"const": ANSWER},
+                    "arguments": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+                },
+                "required": [TOOL_KEY, "arguments"],
+            }
+        )
+    return {"anyOf": options}
+
+
+def _signature(tool: ToolSchema) -> str:
+    params = _parameters(tool)
+    required = set(params.get("required", []))
+    args = []
+    for name, spec in params["properties"].items():
+        kind = spec.get("type", "any")
+        args.append(f"{name}: {kind}" + ("" if name in required else " (optional)"))
+    return f"- {tool['name']}({', '.join(args)}): {tool.get('description', '').strip()}"
+
+
+def instructions(tools: Sequence[ToolSchema]) -> str:
+    """How the model is told about tools it cannot call natively."""
+    lines = "\n".join(_signature(tool) for tool in tools)
+    return (
+        "You have these tools:\n"
+        f"{lines}\n"
+        f"- {ANSWER}(text: string): reply to the user when no tool is needed or the results are enough.\n"
+        f'Reply with one JSON object: {{"{TOOL_KEY}": "<tool name>", "arguments": {{...}}}}.\n'
+        "Use a tool when the user asks for something it does; use the exact file names and text the user gave."
+    )
+
+
+def as_text(messages: Sequence[LLMMessage]) -> list[LLMMessage]:
+    """Earlier tool calls and results written as plain messages, for clients that only take
+    text (a native-calling history would be refused by them)."""
+    plain: list[LLMMessage] = []
+    for message in messages:
+        if isinstance(message, AssistantMessage) and isinstance(message.content, list):
+            calls = [
+                json.dumps({TOOL_KEY: c.name, "arguments": _loads(c.arguments)}, ensure_ascii=False)
+                for c in message.content
+            ]
+            plain.append(AssistantMessage(content="\n".join(calls), source=message.source))
+        elif isinstance(message, FunctionExecutionResultMessage):
+            for result in message.content:
+                body = result.content if len(result.content) <= MAX_RESULT_CHARS else result.content[:MAX_RESULT_CHARS]
+                status = "error" if result.is_error else "result"
+                plain.append(UserMessage(content=f"Tool {result.name} {status}:\n{body}", source="tool"))
+        else:
+            plain.append(message)
+    return plain
+
+
+def _loads(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
+
+
+WORD = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u4e00-\u9fff]", re.IGNORECASE)
+
+
+def by_relevance(tools: Sequence[ToolSchema], request: str) -> list[ToolSchema]:
+    """Tools ordered so the one whose name and description share most words (or, for
+    Japanese, characters) with the request comes last, nearest the question: small models
+    lean towards what they read last."""
+    asked = {w.lower() for w in WORD.findall(request)}
+
+    def score(tool: ToolSchema) -> int:
+        words = {w.lower() for w in WORD.findall(f"{tool['name'].replace('_', ' ')} {tool.get('description', '')}")}
+        return len(asked & words)
+
+    return sorted(tools, key=score)
+
+
+def prompt_with_tools(messages: Sequence[LLMMessage], tools: Sequence[ToolSchema]) -> list[LLMMessage]:
+    """`messages` in text form with the tool instructions just before the last message,
+    where small models follow an instruction best."""
+    prompt = as_text(messages)
+    last = prompt[-1].content if prompt and isinstance(prompt[-1].content, str) else ""
+    prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=instructions(by_relevance(tools, last))))
+    return prompt
+
+
+JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse(text: str, tools: Sequence[ToolSchema], repair: bool) -> tuple[list[FunctionCall] | str, bool]:
+    """A reply as tool calls or an answer, and whether it was a valid call or answer.
+
+    `repair` closes JSON cut off by the token limit (only safe for constrained output, whose
+    prefix is valid by construction). An invalid reply comes back as text, unchanged.
+    """
+    data = _decode(text, repair)
+    if isinstance(data, dict) and TOOL_KEY not in data:  # other spellings models print
+        for key in ("tool", "name", "function"):
+            if isinstance(data.get(key), str):
+                data = {TOOL_KEY: data[key], "arguments": data.get("arguments", data.get("parameters", {}))}
+                break
+    if not isinstance(data, dict) or not isinstance(data.get(TOOL_KEY), str):
+        return text, False
+    name, arguments = data[TOOL_KEY], data.get("arguments", {})
+    if name == ANSWER:
+        answer = arguments.get("text") if isinstance(arguments, dict) else None
+        return (answer, True) if isinstance(answer, str) else (text, False)
+    by_name = {tool["name"]: tool for tool in tools}
+    if name not in by_name or not isinstance(arguments, dict) or not valid_arguments(arguments, by_name[name]):
+        return text, False
+    call = FunctionCall(id=f"call_{uuid.uuid4().hex[:12]}", name=name, arguments=json.dumps(arguments))
+    return [call], True
+
+
+def _decode(text: str, repair: bool) -> Any:
+    found = JSON_OBJECT.search(text)
+    candidate = found.group(0) if found else text.strip()
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError:
+        if not repair:
+            return None
+    from json_repair import repair_json
+
+    try:
+        return json.loads(repair_json(text.strip(), ensure_ascii=False))
+    except (json.JSONDecodeError, ValueError):
+        return None
+
+
+def valid_arguments(arguments: dict[str, Any], tool: ToolSchema) -> bool:
+    import jsonschema
+
+    try:
+        jsonschema.validate(arguments, _parameters(tool))
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+def backend_args(backend: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """How each backend is told to constrain its output to `schema`."""
+    if backend == "llama_cpp":
+        return {"response_format": {"type": "json_object", "schema": schema}}
+    if backend == "ollama":
+        return {"format": schema}
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema}}}
+
+
+def repeated_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -> str | None:
+    """When every call in `calls` was already made this turn with the same arguments, the
+    results it got then; small models otherwise repeat a finished call until the limit."""
+    made: dict[tuple[str, str], str] = {}
+    pending: dict[str, tuple[str, str]] = {}
+    for message in messages:
+        if isinstance(message, AssistantMessage) and isinstance(message.content, list):
+            for call in message.content:
+                pending[call.id] = (call.name, _canonical(call.arguments))
+        elif isinstance(message, FunctionExecutionResultMessage):
+            for result in message.content:
+                if result.call_id in pending:
+                    made[pending[result.call_id]] = result.content
+    found = [made.get((call.name, _canonical(call.arguments))) for call in calls]
+    if not found or any(result is None for result in found):
+        return None
+    return "\n".join(r for r in found if r is not None)
+
+
+def _canonical(arguments: str) -> str:
+    loaded = _loads(arguments)
+    return json.dumps(loaded, sort_keys=True) if not isinstance(loaded, str) else loaded

@@ -1,0 +1,24 @@
+"""Which role holds which tools: the researcher the web and the MCP servers, the executor
+the sandboxed shell and the files. Each role's tools form one workbench."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from society.tools.approval import Guard
+from society.tools.toolbox import Toolbox
+
+# How many rounds of tool calls a role may make in one go before it must answer.
+TOOL_ITERATIONS = {"researcher": 3, "executor": 4}
+
+
+def role_toolboxes(guard: Guard, notify: Callable[[str], None]) -> dict[str, Toolbox]:
+    from society.tools.files import file_tools
+    from society.tools.mcp_config import load_servers
+    from society.tools.shell import shell_tools
+    from society.tools.web import web_tools
+
+    return {
+        "researcher": Toolbox(web_tools(guard), load_servers(), guard, notify),
+        "executor": Toolbox([*file_tools(guard), *shell_tools(guard)], {}, guard, notify),
+    }

@@ -1,0 +1,144 @@
+"""MCP servers the user configured: `mcp.json` in the data folder, in the `mcpServers` format
+Claude Desktop and most MCP clients share:
+
+    {"mcpServers": {
+        "time": {"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "Asia/Tokyo"}},
+        "docs": {"url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer ..."}}}}
+
+`command`/`args`/`env` start a stdio server; `url` reaches a streamable-HTTP one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from society.config import ConfigError
+from society.paths import data_dir
+
+MCP_FILE = "mcp.json"
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class McpServer:
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    disabled: bool = False
+
+    def describe(self) -> str:
+        target = self.url or " ".join([self.command or "", *self.args])
+        return f"{self.name}: {target}" + (" (disabled)" if self.disabled else "")
+
+    def to_json(self) -> dict[str, Any]:
+        if self.url:
+            data: dict[str, Any] = {"url": self.url}
+            if self.headers:
+                data["headers"] = self.headers
+        else:
+            data = {"command": self.command, "args": list(self.args)}
+            if self.env:
+                data["env"] = self.env
+        if self.disabled:
+            data["disabled"] = True
+        return data
+
+
+def mcp_path() -> Path:
+    return data_dir() / MCP_FILE
+
+
+def _strings(value: Any, where: str, kind: type) -> Any:
+    if kind is list and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise ConfigError(f"{mcp_path()}: {where} must be a list of strings")
+    if kind is dict and (not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())):
+        raise ConfigError(f"{mcp_path()}: {where} must be an object of string values")
+    return value
+
+
+def parse_server(name: str, raw: Any) -> McpServer:
+    where = f"server '{name}'"
+    if not NAME.match(name):
+        raise ConfigError(f"{mcp_path()}: {where}: names use letters, digits, _ and -, up to 32 characters")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{mcp_path()}: {where} must be an object with 'command' or 'url'")
+    if "url" in raw:
+        url = raw["url"]
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{mcp_path()}: {where}: field 'url' must be an http(s) address")
+        headers = _strings(raw.get("headers", {}), f"{where}: field 'headers'", dict)
+        return McpServer(name, url=url, headers=dict(headers), disabled=bool(raw.get("disabled", False)))
+    command = raw.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise ConfigError(f"{mcp_path()}: {where}: give 'command' (stdio) or 'url' (streamable HTTP)")
+    args = _strings(raw.get("args", []), f"{where}: field 'args'", list)
+    env = _strings(raw.get("env", {}), f"{where}: field 'env'", dict)
+    return McpServer(name, command=command, args=tuple(args), env=dict(env), disabled=bool(raw.get("disabled", False)))
+
+
+def load_servers() -> dict[str, McpServer]:
+    """The configured servers, in file order; none when the file does not exist."""
+    path = mcp_path()
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    servers = raw.get("mcpServers") if isinstance(raw, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(f"{path}: must hold an object with an 'mcpServers' object")
+    return {name: parse_server(name, value) for name, value in servers.items()}
+
+
+def save_servers(servers: dict[str, McpServer]) -> Path:
+    path = mcp_path()
+    data = {"mcpServers": {name: server.to_json() for name, server in servers.items()}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def server_params(server: McpServer) -> Any:
+    """autogen-ext's parameters for `server`. A stdio server gets this process's whole
+    environment plus its own `env`: `uvx` and `npx` need PATH, HOME, proxies and caches, and
+    the bare environment other clients pass is the most common reason servers fail to start."""
+    import os
+
+    from autogen_ext.tools.mcp import StdioServerParams, StreamableHttpServerParams
+
+    if server.url:
+        return StreamableHttpServerParams(url=server.url, headers=server.headers or None)
+    # The server's stderr goes to its own log, not over the user's terminal; a server that
+    # fails to start is then reported with the last line it wrote there.
+    log = server_log(server.name)
+    return StdioServerParams(
+        command="/bin/sh",
+        args=["-c", 'exec "$0" "$@" 2>>"$SOCIETY_MCP_LOG"', server.command or "", *server.args],
+        env={**os.environ, **server.env, "SOCIETY_MCP_LOG": str(log)},
+        read_timeout_seconds=60,
+    )
+
+
+def server_log(name: str) -> Path:
+    folder = data_dir() / "mcp-logs"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{name}.log"
+
+
+def last_log_line(name: str) -> str | None:
+    path = server_log(name)
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 4096))
+        lines = [line.strip() for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else None

@@ -1,0 +1,115 @@
+"""The researcher's web tools: `web_search` (DuckDuckGo through `ddgs`, or a SearXNG
+instance) and `fetch_url` (a page as readable Markdown, extracted by trafilatura). Both are
+capped in size and time; offline they fail with one line and the team goes on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from society.tools import as_tool
+from society.tools.approval import Guard
+
+SEARCH_TIMEOUT_S = 15
+FETCH_TIMEOUT_S = 20
+MAX_FETCH_BYTES = 3_000_000
+MAX_PAGE_CHARS = 6000
+USER_AGENT = "Mozilla/5.0 (compatible; society-researcher/0.1)"
+
+
+class WebUnavailable(RuntimeError):
+    """The web could not be reached; the message is one line saying why."""
+
+
+def _ddgs(query: str, max_results: int) -> list[dict]:
+    from ddgs import DDGS
+    from ddgs.exceptions import DDGSException
+
+    try:
+        return DDGS(timeout=SEARCH_TIMEOUT_S).text(query, max_results=max_results) or []
+    except DDGSException as err:
+        raise WebUnavailable(f"web search failed (offline or rate-limited): {str(err).splitlines()[0][:160]}") from None
+
+
+async def _searxng(url: str, query: str, max_results: int) -> list[dict]:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=SEARCH_TIMEOUT_S) as client:
+            response = await client.get(url.rstrip("/") + "/search", params={"q": query, "format": "json"})
+            response.raise_for_status()
+    except httpx.HTTPError as err:
+        raise WebUnavailable(f"SearXNG at {url} did not answer: {type(err).__name__}: {err}"[:200]) from None
+    results = response.json().get("results", [])[:max_results]
+    return [{"title": r.get("title", ""), "href": r.get("url", ""), "body": r.get("content", "")} for r in results]
+
+
+def page_to_markdown(body: bytes, content_type: str, url: str) -> str:
+    """Readable text of a fetched page: trafilatura's Markdown for HTML, the text otherwise."""
+    if "html" in content_type or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        import trafilatura
+
+        text = trafilatura.extract(body, url=url, output_format="markdown", include_links=True, with_metadata=True)
+        if not text:  # pages with almost no prose: take every text node rather than nothing
+            text = trafilatura.html2txt(body)
+        return text or ""
+    return body.decode("utf-8", errors="replace")
+
+
+def web_tools(guard: Guard) -> list:
+    settings = guard.settings
+
+    async def web_search(
+        query: Annotated[str, "what to search the web for"],
+        max_results: Annotated[int, "how many results, 1 to 10"] = 5,
+    ) -> str:
+        """Search the web. Example: "search for rust news" -> {"query": "rust news"} (検索, 調べて)"""
+        await guard.check("web_search", query)
+        count = max(1, min(10, max_results))
+        if settings.search_provider == "searxng" and settings.searxng_url:
+            results = await _searxng(settings.searxng_url, query, count)
+        else:
+            results = await asyncio.to_thread(_ddgs, query, count)
+        if not results:
+            return f"no results for {query!r}"
+        return "\n".join(
+            f"{i}. {r.get('title', '')}\n   {r.get('href', '')}\n   {r.get('body', '')[:300]}"
+            for i, r in enumerate(results, 1)
+        )
+
+    async def fetch_url(
+        url: Annotated[str, "the http or https address of the page"],
+        max_chars: Annotated[int, "most characters of text to return"] = MAX_PAGE_CHARS,
+    ) -> str:
+        """Fetch a web page by its address. Example: "open https://a.org" -> {"url": "https://a.org"} (ページ, 取得)"""
+        import httpx
+
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) address")
+        await guard.check("fetch_url", url)
+        body = bytearray()
+        try:
+            async with httpx.AsyncClient(
+                timeout=FETCH_TIMEOUT_S, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+            ) as client:
+                async with asyncio.timeout(FETCH_TIMEOUT_S):
+                    async with client.stream("GET", url) as response:
+                        response.raise_for_status()
+                        content_type = response.headers.get("content-type", "")
+                        async for chunk in response.aiter_bytes():
+                            body.extend(chunk)
+                            if len(body) >= MAX_FETCH_BYTES:
+                                break
+        except TimeoutError:
+            raise WebUnavailable(f"{url} did not answer within {FETCH_TIMEOUT_S} s") from None
+        except httpx.HTTPStatusError as err:
+            raise WebUnavailable(f"{url} answered {err.response.status_code} {err.response.reason_phrase}") from None
+        except httpx.HTTPError as err:
+            raise WebUnavailable(f"could not fetch {url}: {type(err).__name__}: {err}"[:200]) from None
+        text = await asyncio.to_thread(page_to_markdown, bytes(body), content_type, url)
+        limit = max(200, min(max_chars, 50_000))
+        if len(text) > limit:
+            text = text[:limit] + f"\n[truncated: {len(text) - limit} more characters]"
+        return text or f"{url} has no readable text"
+
+    return [as_tool(fn) for fn in (web_search, fetch_url)]
