@@ -274,6 +274,8 @@ class ModelGate:
                 if valid and isinstance(calls, list):
                     result = result.model_copy(update={"content": calls, "finish_reason": "function_calls"})
             return prompt, result, None  # the backend validated its own calls
+        if tools:
+            tools = toolcalls.narrowed(tools, toolcalls.last_request(messages))
         text_messages = toolcalls.prompt_with_tools(messages, tools) if tools else toolcalls.as_text(messages)
         prompt = self._prepare(role, entry, client, text_messages)
         args = {k: v for k, v in kwargs.items() if k not in ("tools", "tool_choice")}

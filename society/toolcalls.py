@@ -119,28 +119,43 @@ def _loads(arguments: str) -> Any:
         return arguments
 
 
-WORD = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u4e00-\u9fff]", re.IGNORECASE)
+WORD = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u4e00-\u9fff]+", re.IGNORECASE)
+# Words every request and description share; they say nothing about which tool is meant.
+COMMON = frozenset("a an the to in of on for and or with is it me my this that what txt md file example".split())
 
 
-def by_relevance(tools: Sequence[ToolSchema], request: str) -> list[ToolSchema]:
-    """Tools ordered so the one whose name and description share most words (or, for
-    Japanese, characters) with the request comes last, nearest the question: small models
-    lean towards what they read last."""
-    asked = {w.lower() for w in WORD.findall(request)}
+def relevance(tool: ToolSchema, request: str) -> int:
+    """Words (Japanese: runs of characters) the request shares with the tool's name and description."""
+    text = f"{tool['name'].replace('_', ' ')} {tool.get('description', '')}".lower()
+    words = {w for w in WORD.findall(text) if w not in COMMON}
+    asked = {w.lower() for w in WORD.findall(request)} - COMMON
+    japanese = sum(1 for w in words if not w.isascii() and w in request)
+    return len(asked & words) + japanese
 
-    def score(tool: ToolSchema) -> int:
-        words = {w.lower() for w in WORD.findall(f"{tool['name'].replace('_', ' ')} {tool.get('description', '')}")}
-        return len(asked & words)
 
-    return sorted(tools, key=score)
+def narrowed(tools: Sequence[ToolSchema], request: str) -> list[ToolSchema]:
+    """The tools that match the request best, most relevant last (small models lean towards
+    what they read last); all of them when none matches. Fewer choices, fewer wrong ones:
+    the same tool retrieval agents with many MCP tools use."""
+    scored = sorted(((relevance(tool, request), index, tool) for index, tool in enumerate(tools)), key=lambda x: x[:2])
+    best = scored[-1][0] if scored else 0
+    if best == 0:
+        return list(tools)
+    return [tool for score, _, tool in scored if score >= best]
+
+
+def last_request(messages: Sequence[LLMMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, UserMessage) and isinstance(message.content, str) and message.source != "tool":
+            return message.content
+    return ""
 
 
 def prompt_with_tools(messages: Sequence[LLMMessage], tools: Sequence[ToolSchema]) -> list[LLMMessage]:
     """`messages` in text form with the tool instructions just before the last message,
     where small models follow an instruction best."""
     prompt = as_text(messages)
-    last = prompt[-1].content if prompt and isinstance(prompt[-1].content, str) else ""
-    prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=instructions(by_relevance(tools, last))))
+    prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=instructions(tools)))
     return prompt
 
 

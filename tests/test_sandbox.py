@@ -54,7 +54,9 @@ async def test_reading_outside_the_bound_folders_is_contained(settings, tmp_path
 async def test_the_network_is_cut_unless_allowed(settings):
     with json_server(lambda method, path: (200, {"ok": True})) as url:
         port = url.rsplit(":", 1)[1]
-        probe = f"python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read())\""
+        probe = (
+            f"python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read())\""
+        )
         cut = await run(probe, settings)
         allowed = await run(probe, settings, network=True)
     assert cut.exit_code != 0 and "ok" not in cut.output
