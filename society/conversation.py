@@ -154,15 +154,7 @@ class Conversation:
                 )
                 for c in event.content
             ]
-        return [
-            self.store.add_message(
-                turn_id,
-                event.source,
-                f"{r.name} {'failed' if r.is_error else 'returned'}: {r.content}",
-                kind="tool_result",
-            )
-            for r in event.content
-        ]
+        return [self.store.add_message(turn_id, event.source, outcome(r), kind="tool_result") for r in event.content]
 
     def _record_approval(self, line: str) -> None:
         if self.gate.turn_id is not None:

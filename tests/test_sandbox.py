@@ -82,12 +82,12 @@ async def test_a_command_that_never_ends_is_killed_with_everything_it_started(se
     await asyncio.sleep(0.3)
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "4242"]]
     assert leftovers == []
-    assert "timed out after 2 s" in result.render(2)
+    assert "timed out after 2 s" in result.render()
 
 
 async def test_huge_output_is_truncated_with_a_note(settings):
     result = await run("seq 1 200000", settings)
-    rendered = result.render(5)
+    rendered = result.render()
     assert len(rendered) < settings.limits.output_chars + 500
     assert rendered.splitlines()[1] == "1" and rendered.splitlines()[-2] == "200000"
     assert "output truncated" in rendered

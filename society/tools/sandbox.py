@@ -34,15 +34,16 @@ class CommandResult:
     exit_code: int | None
     output: str
     sandboxed: bool
+    timeout_s: float
     timed_out: bool = False
     cut_chars: int = 0
     stopped_for_flooding: bool = False
     process_cap: str = "none"
 
-    def render(self, timeout_s: float) -> str:
+    def render(self) -> str:
         lines = [f"exit code {self.exit_code}" if self.exit_code is not None else "killed"]
         if self.timed_out:
-            lines.append(f"[timed out after {timeout_s:g} s; the command and everything it started were killed]")
+            lines.append(f"[timed out after {self.timeout_s:g} s; the command and everything it started were killed]")
         if self.stopped_for_flooding:
             lines.append(f"[stopped: more than {HARD_OUTPUT_BYTES} bytes of output]")
         lines.append(self.output.rstrip() or "(no output)")
@@ -99,7 +100,6 @@ class ProcessCap:
     that user's processes, so it is set above what the user already runs."""
 
     def __init__(self, limit: int):
-        self.limit = limit
         self.cgroup: Path | None = None
         self.nproc: int | None = None
         for base in _cgroup_parents():
@@ -117,9 +117,8 @@ class ProcessCap:
         if self.cgroup is None and os.geteuid() != 0:
             import psutil
 
-            mine = sum(
-                1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid()
-            )
+            uid = os.getuid()
+            mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid)
             self.nproc = mine + limit
 
     @property
@@ -180,7 +179,12 @@ def _clip(data: bytes, keep_chars: int) -> tuple[str, int]:
 
 
 async def run(
-    command: str, settings: ToolSettings, *, network: bool = False, timeout_s: float | None = None, sandboxed=True
+    command: str,
+    settings: ToolSettings,
+    *,
+    network: bool = False,
+    timeout_s: float | None = None,
+    sandboxed: bool = True,
 ) -> CommandResult:
     """Run `command` with bash in the sandbox (or, when `sandboxed` is False, only under the
     limits) and return its exit code and merged, clipped output."""
@@ -241,6 +245,7 @@ async def run(
         exit_code=None if timed_out or flooded else proc.returncode,
         output=output,
         sandboxed=sandboxed,
+        timeout_s=timeout,
         timed_out=timed_out,
         cut_chars=cut + max(0, total - len(head)),
         stopped_for_flooding=flooded,

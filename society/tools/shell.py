@@ -13,7 +13,7 @@ def shell_tools(guard: Guard) -> list:
 
     async def run_command(
         command: Annotated[str, "a bash command line, run in the workspace folder"],
-        timeout_s: Annotated[int, "seconds before the command is stopped"] = 30,
+        timeout_s: Annotated[int | None, "seconds before the command is stopped; leave out for the default"] = None,
         network: Annotated[bool, "whether the command needs the network"] = False,
     ) -> str:
         """Run a shell command in the sandbox. Example: "run ls -l" -> {"command": "ls -l"} (実行, コマンド)"""
@@ -27,6 +27,6 @@ def shell_tools(guard: Guard) -> list:
         if network:
             await guard.check("network", command)
         result = await sandbox.run(command, settings, network=network, timeout_s=timeout_s, sandboxed=sandboxed)
-        return result.render(min(timeout_s, 600))
+        return result.render()
 
     return [as_tool(run_command)]
