@@ -69,6 +69,8 @@ class Conversation:
         self.entry_point = entry_point
         self.guard = Guard(load_settings(), approver, record=self._record_approval)
         self.toolboxes = role_toolboxes(self.guard, self.gate.notify)
+        for toolbox in self.toolboxes.values():
+            self.gate.grounders.update(toolbox.grounders)
         self.team, self.router = build_team(
             self.gate, self.store, lambda: self.gate.turn_id, enabled, toolboxes=self.toolboxes
         )

@@ -42,6 +42,9 @@ from society.reasoning import REASONING_INSTRUCTION, split_reasoning
 from society.tokens import estimate_tokens
 
 if TYPE_CHECKING:
+    from autogen_core import FunctionCall
+    from autogen_core.tools import ToolSchema
+
     from society.store import Store
 
 LOCK_TIMEOUT_S = 900
@@ -171,6 +174,7 @@ class ModelGate:
         self.last_call: dict[str, CallRecord] = {}
         # Off only to measure what constrained decoding is worth (tests/bench_tools.py).
         self.constrain_tools = True
+        self.grounders: dict[str, toolcalls.Grounder] = {}  # set by the conversation's toolboxes
 
     # -- reachability ---------------------------------------------------------------------
 
@@ -296,11 +300,53 @@ class ModelGate:
         valid = None
         if tools and isinstance(result.content, str):
             content, valid = toolcalls.parse(result.content, tools, repair=self.constrain_tools)
+            if isinstance(content, list) and self.constrain_tools:
+                content, result = await self._grounded(role, entry, client, messages, tools, content, args, result)
             if isinstance(content, list) and (done := toolcalls.repeated_result(messages, content)) is not None:
                 content = done  # the call already ran: its result is the answer
             finish = "function_calls" if isinstance(content, list) else result.finish_reason
             result = result.model_copy(update={"content": content, "finish_reason": finish})
         return prompt, result, valid
+
+    async def _grounded(
+        self,
+        role: str,
+        entry: ModelEntry,
+        client: Any,
+        messages: list[LLMMessage],
+        tools: list[ToolSchema],
+        calls: list[FunctionCall],
+        args: dict[str, Any],
+        result: CreateResult,
+    ) -> tuple[list[FunctionCall], CreateResult]:
+        """One more constrained try for a call whose arguments its tool's grounder corrects
+        (an edit whose old_text is not in the file: choose it from the file's own text).
+        The retry's prompt is the conversation and the grounding's note, without the tool
+        list, whose examples a small model copies. The first call stands when the grounder
+        has nothing better or the retry fails."""
+        call = calls[0]
+        grounder = self.grounders.get(call.name)
+        request = toolcalls.last_request(messages)
+        grounding = grounder(toolcalls.call_arguments(call), request) if grounder else None
+        tool = next((t for t in tools if t["name"] == call.name), None)
+        if grounding is None or tool is None:
+            return calls, result
+        prompt = toolcalls.as_text(messages)
+        prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=grounding.note))
+        schema = toolcalls.grounded_schema(tool, grounding)
+        extra = {**args["extra_create_args"], **toolcalls.backend_args(entry.backend, schema)}
+        again = await client.create(
+            self._prepare(role, entry, client, prompt), **self._call_args(entry, {**args, "extra_create_args": extra})
+        )
+        usage = RequestUsage(
+            prompt_tokens=result.usage.prompt_tokens + again.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens + again.usage.completion_tokens,
+        )
+        result = result.model_copy(update={"usage": usage})
+        if not isinstance(again.content, str):
+            return calls, result
+        content, valid = toolcalls.parse(again.content, [tool], repair=True)
+        return (content if valid and isinstance(content, list) else calls), result
 
     def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
         prompt = list(messages)

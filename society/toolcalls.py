@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from autogen_core import FunctionCall
@@ -244,3 +245,33 @@ def repeated_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -
 def _canonical(arguments: str) -> str:
     loaded = _loads(arguments)
     return json.dumps(loaded, sort_keys=True) if not isinstance(loaded, str) else loaded
+
+
+@dataclass
+class Grounding:
+    """Argument values a tool call must be drawn from, found by looking at what the call
+    names (the file it edits, say): `properties` replace those parameters' schemas for one
+    more constrained try, and `note` shows the model what it may choose from."""
+
+    properties: dict[str, dict[str, Any]]
+    note: str
+
+
+# Given a call's arguments and the user's request, a Grounding when the arguments need one
+# (None: the call is fine as it is, or nothing better is known).
+Grounder = Callable[[dict[str, Any], str], Grounding | None]
+
+
+def grounded_schema(tool: ToolSchema, grounding: Grounding) -> dict[str, Any]:
+    """The call schema for `tool` alone, with the grounded parameters' schemas replaced."""
+    params = _parameters(tool)
+    narrowed_tool: ToolSchema = {
+        **tool,
+        "parameters": {**params, "properties": {**params["properties"], **grounding.properties}},
+    }  # type: ignore[typeddict-item]
+    return call_schema([narrowed_tool], allow_answer=False)
+
+
+def call_arguments(call: FunctionCall) -> dict[str, Any]:
+    loaded = _loads(call.arguments)
+    return loaded if isinstance(loaded, dict) else {}

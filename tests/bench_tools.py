@@ -1,6 +1,6 @@
 """Tool-use benchmark: can the embedded model call the right tool with the right arguments?
 
-    uv run python tests/bench_tools.py [--limit N]
+    uv run python tests/bench_tools.py [--limit N] [--edits]
 
 Each case of tests/data/tool_use_cases.jsonl (Japanese and English) is a user request with
 the tool and arguments it should lead to. Every case is asked twice through the real gate
@@ -9,6 +9,10 @@ once with constrained decoding (a llama.cpp grammar from the tools' JSON schema)
 without (the same prompt; the reply parsed as JSON if it is JSON). Printed per mode: the
 share of valid replies (a real tool with valid arguments, or an answer), of correct tool
 choice, of correct arguments, and the mean latency.
+
+Then the edit cases are carried out for real: the file is made with the text to replace in
+it, the model's edit_file call is run, and the file is checked. Printed with the gate's
+grounding of old_text in the file's own text and without it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def argument_matches(expected: dict, actual: dict) -> bool:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
+    parser.add_argument("--edits", action="store_true", help="only the edits carried out")
     options = parser.parse_args()
     os.environ.setdefault("SOCIETY_HOME", tempfile.mkdtemp(prefix="society-bench-"))
 
@@ -49,7 +54,7 @@ async def main() -> None:
     from society.config import load_entries
     from society.gate import ModelGate
     from society.tools.approval import Guard
-    from society.tools.files import file_tools
+    from society.tools.files import edit_grounder, file_tools
     from society.tools.settings import load_settings
     from society.tools.shell import shell_tools
     from society.tools.web import web_tools
@@ -63,7 +68,7 @@ async def main() -> None:
     tools = [*file_tools(guard), *shell_tools(guard), *web_tools(guard)]
     system = SystemMessage(content=read_prompt("roles", "executor"))
     print(f"{len(cases)} cases, {len(tools)} tools, model {entries[0].model}")
-    for constrained in (True, False):
+    for constrained in () if options.edits else (True, False):
         gate.constrain_tools = constrained
         valid = tool_right = args_right = 0
         latencies = []
@@ -89,6 +94,39 @@ async def main() -> None:
             f"{label}: valid {valid / n:6.1%}  right tool {tool_right / n:6.1%}  right arguments {args_right / n:6.1%}"
             f"  mean latency {statistics.mean(latencies):.2f} s"
         )
+    gate.constrain_tools = True
+    edits = [case for case in cases if case["tool"] == "edit_file"]
+    for grounded in (True, False):
+        gate.grounders = {"edit_file": edit_grounder(guard)} if grounded else {}
+        landed = 0
+        for case in edits:
+            landed += await edit_lands(gate, guard, system, tools, case)
+        label = "edits with grounding   " if grounded else "edits without grounding"
+        print(f"{label}: {landed}/{len(edits)} files edited as asked")
+
+
+def sample_text(old: str) -> str:
+    """A file with `old` once in it, among other text."""
+    return f"今日の{old}は早い。\n明日も。\n" if not old.isascii() else f"# notes\nThe {old} one stays here.\nend\n"
+
+
+async def edit_lands(gate, guard, system, tools, case: dict) -> bool:
+    from autogen_core import CancellationToken
+    from autogen_core.models import UserMessage
+
+    old, new = case["args"]["old_text"], case["args"]["new_text"]
+    path = guard.settings.workspace / case["args"]["path"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sample_text(old), encoding="utf-8")
+    result = await gate.create("executor", [system, UserMessage(content=case["prompt"], source="user")], tools=tools)
+    if not isinstance(result.content, list) or result.content[0].name != "edit_file":
+        return False
+    edit = next(tool for tool in tools if tool.name == "edit_file")
+    try:
+        await edit.run_json(json.loads(result.content[0].arguments), CancellationToken())
+    except Exception:  # noqa: BLE001 - a refused edit is a miss, not a crash
+        return False
+    return path.read_text(encoding="utf-8") == sample_text(old).replace(old, new, 1)
 
 
 if __name__ == "__main__":

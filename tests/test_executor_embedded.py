@@ -28,14 +28,15 @@ async def test_the_executor_creates_edits_and_reads_back_a_file():
         written = notes.read_text()
 
         calls, results = await executor_turn(conversation, "@executor in notes.txt change hello to goodbye")
-        # The tool is chosen right and its call is valid; the 135M model's old_text is often
-        # not text of the file, which edit_file refuses rather than guessing.
+        # SmolLM2-135M's own old_text is rarely text of the file; the gate grounds it in the
+        # file's text (society/tools/files.py, edit_grounder), so the edit lands.
         assert calls and calls[0].content.startswith("edit_file(")
-        assert results[0].content.startswith(("edit_file returned: replaced 1", "edit_file failed: ValueError"))
+        assert results[0].content == "edit_file returned: replaced 1 occurrence in notes.txt"
+        edited = notes.read_text()
+        assert edited != written and "goodbye" in edited.lower()
 
         calls, results = await executor_turn(conversation, "@executor show notes.txt")
         assert calls and calls[0].content.startswith("read_file(")
-        assert notes.read_text().strip() in results[0].content
-        assert written == notes.read_text() or "replaced 1" in " ".join(r.content for r in results)
+        assert edited.strip() in results[0].content
     finally:
         await conversation.close()

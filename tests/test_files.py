@@ -5,7 +5,7 @@ import os
 import pytest
 
 from society.tools.approval import Guard, ToolRefused, allow_all, refuse_all
-from society.tools.files import PathRefused, file_tools
+from society.tools.files import PathRefused, edit_choices, edit_grounder, file_tools
 from society.tools.settings import ToolSettings
 
 
@@ -98,3 +98,29 @@ async def test_a_denied_action_is_refused_with_how_to_change_it(workspace):
     (workspace / "a.txt").write_text("a")
     with pytest.raises(ToolRefused, match="society tools policy read_file"):
         await call(box["read_file"], path="a.txt")
+
+
+def test_edit_choices_come_from_the_file_and_the_request():
+    # The user named both texts: old_text is the file's spelling of one, new_text the other.
+    assert edit_choices("Hello, World!\n", "in notes.txt change hello to goodbye") == (["Hello"], ["goodbye"])
+    assert edit_choices("今日の朝は早い。\n", "notes.txtの「朝」を「夜」に置き換えて") == (["朝"], ["夜"])
+    assert edit_choices("port 8080\n", "config.jsonを編集して、8080を9090に変更して") == (["8080"], ["9090"])
+    # Nothing of the file named: any line or word occurring once, new_text left free.
+    old, new = edit_choices("a b\na c\n", "tidy it up")
+    assert old == ["a b", "a c", "b", "c"] and new == []
+
+
+def test_the_edit_grounder_steps_in_only_when_the_call_cannot_land(workspace):
+    (workspace / "notes.txt").write_text("Hello, World!\n")
+    ground = edit_grounder(Guard(ToolSettings(workspace=workspace), refuse_all))
+    request = "in notes.txt change hello to goodbye"
+    fine = {"path": "notes.txt", "old_text": "Hello", "new_text": "goodbye"}
+    assert ground(fine, request) is None
+    grounding = ground({"path": "a.txt", "old_text": "cat", "new_text": "dog"}, request)
+    assert grounding.properties == {
+        "path": {"const": "notes.txt"},  # the file the request names, not the model's guess
+        "old_text": {"enum": ["Hello"]},
+        "new_text": {"enum": ["goodbye"]},
+    }
+    assert "Hello, World!" in grounding.note
+    assert ground({"path": "missing.txt", "old_text": "x", "new_text": "y"}, "edit missing.txt") is None

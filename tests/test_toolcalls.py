@@ -3,7 +3,12 @@
 import json
 
 from autogen_core import FunctionCall
-from autogen_core.models import AssistantMessage, FunctionExecutionResult, FunctionExecutionResultMessage
+from autogen_core.models import (
+    AssistantMessage,
+    FunctionExecutionResult,
+    FunctionExecutionResultMessage,
+    UserMessage,
+)
 
 from society import toolcalls
 from society.store import Store
@@ -79,3 +84,33 @@ async def test_a_native_model_printing_a_call_as_text_gets_it_made():
     gate.entries = [ModelEntry(model="scripted", backend="openai", base_url="http://x.invalid", abilities=("tools",))]
     result = await gate.create("executor", [AssistantMessage(content="go", source="user")], tools=TOOLS)
     assert isinstance(result.content, list) and result.content[0].name == "write_file"
+
+
+async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
+    edit = {
+        "name": "edit_file",
+        "description": "Replace text in a file.",
+        "parameters": {
+            "type": "object",
+            "properties": {name: {"type": "string"} for name in ("path", "old_text", "new_text")},
+            "required": ["path", "old_text", "new_text"],
+        },
+    }
+    first = '{"tool": "edit_file", "arguments": {"path": "a.txt", "old_text": "cat", "new_text": "dog"}}'
+    second = '{"tool": "edit_file", "arguments": {"path": "notes.txt", "old_text": "Hello", "new_text": "goodbye"}}'
+    gate, client = scripted_gate([first, second], Store())
+    grounding = toolcalls.Grounding(
+        properties={"path": {"const": "notes.txt"}, "old_text": {"enum": ["Hello"]}}, note="notes.txt contains: Hello"
+    )
+    seen = []
+    gate.grounders["edit_file"] = lambda arguments, request: seen.append((arguments, request)) or grounding
+    request = UserMessage(content="in notes.txt change hello to goodbye", source="user")
+    result = await gate.create("executor", [request], tools=[edit])
+    assert json.loads(result.content[0].arguments)["old_text"] == "Hello"
+    assert seen == [({"path": "a.txt", "old_text": "cat", "new_text": "dog"}, request.content)]
+    retry = client.create_calls[1]
+    schema = retry["extra_create_args"]["response_format"]["json_schema"]["schema"]
+    assert schema == toolcalls.grounded_schema(edit, grounding)
+    assert schema["anyOf"][0]["properties"]["arguments"]["properties"]["old_text"] == {"enum": ["Hello"]}
+    assert retry["messages"][-2].content == "notes.txt contains: Hello"
+    assert len(schema["anyOf"]) == 1  # the retry must be the call: no answer, no other tool

@@ -5,15 +5,19 @@ followed) is outside the allowed folders is refused, so neither can be used to e
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
+from society.toolcalls import Grounder, Grounding
 from society.tools import as_tool
 from society.tools.approval import Guard
 
 MAX_READ_LINES = 400
 MAX_LIST_ENTRIES = 200
 MAX_FILE_BYTES = 2_000_000
+MAX_EDIT_CHOICES = 200  # old_text candidates offered to a model whose old_text was not in the file
+SHOWN_FILE_CHARS = 1500
 
 
 class PathRefused(PermissionError):
@@ -140,3 +144,126 @@ def file_tools(guard: Guard) -> list:
         return f"{shown(real, guard) or '.'}:\n" + ("\n".join(lines) or "(empty)")
 
     return [as_tool(fn) for fn in (read_file, write_file, edit_file, list_dir)]
+
+
+def _once(text: str, piece: str) -> bool:
+    return bool(piece.strip()) and text.count(piece) == 1
+
+
+def _names_text(piece: str) -> bool:
+    """Long enough to be what the user meant: three letters, two Japanese characters, or
+    one kanji or katakana (a lone hiragana is a particle)."""
+    piece = piece.strip()
+    if piece.isascii():
+        return len(piece) >= 3
+    return len(piece) >= 2 or not ("\u3040" <= piece <= "\u309f")
+
+
+def _find_word(folded: str, piece: str) -> int:
+    """Where `piece` occurs in `folded` as whole words (any place, for Japanese); -1 if not."""
+    if not piece.isascii():
+        return folded.find(piece)
+    found = re.search(rf"(?<![a-z0-9_]){re.escape(piece)}(?![a-z0-9_])", folded)
+    return found.start() if found else -1
+
+
+def _request_pieces(request: str) -> list[str]:
+    """Runs of words of the request (English) and substrings of its Japanese, longest first."""
+    words = re.findall(r"[a-z0-9_]+(?:[.\-/:'][a-z0-9_]+)*|[^\x00-\x7f]+", request.lower())
+    pieces = [" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, min(len(words), i + 4) + 1)]
+    for word in words:
+        if not word.isascii():
+            pieces += [word[i:j] for i in range(len(word)) for j in range(i + 1, min(len(word), i + 20) + 1)]
+    return sorted(set(pieces), key=len, reverse=True)
+
+
+# Words that say what to do rather than what to write.
+EDIT_WORDS = frozenset(
+    "change replace replacing with into to from fix edit the word typo in of and then please make set "
+    "編集 変更 置 換 修正 直".split()
+)
+QUOTED = re.compile(r"「([^」]+)」|『([^』]+)』|\"([^\"]+)\"|'([^']+)'|“([^”]+)”")
+
+
+def _said_pieces(request: str) -> list[str]:
+    """What the request could want written: its quoted parts if it quotes, else its words
+    and word pairs (Japanese: runs of kanji, katakana and Latin letters; hiragana are the
+    particles and endings between them)."""
+    quoted = [next(group for group in found if group) for found in QUOTED.findall(request)]
+    if quoted:
+        return list(dict.fromkeys(quoted))
+    words = re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*|[\u4e00-\u9fff\u30a0-\u30ffー]+", request)
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False) if a.isascii() and b.isascii()]
+    return list(dict.fromkeys(words + pairs))
+
+
+def edit_choices(text: str, request: str) -> tuple[list[str], list[str]]:
+    """What an edit of `text` asked for by `request` could replace, and with what.
+
+    When the request names text of the file (whole words, ignoring case, so "hello" finds
+    "Hello"), old_text is one of those and new_text one of the request's other words: the
+    user said both ("change hello to goodbye", 「朝」を「夜」に). Otherwise old_text is any
+    line or word occurring once, and new_text is free (an empty list)."""
+    folded = text.lower()
+    named: list[str] = []
+    if len(folded) == len(text):  # lower() kept every index, so a match maps back
+        for piece in _request_pieces(request):
+            if _names_text(piece) and (at := _find_word(folded, piece)) >= 0:
+                named.append(text[at : at + len(piece)])
+    named = [piece for piece in dict.fromkeys(named) if _once(text, piece)]
+    if named:
+        names = {name.lower() for name in FILE_NAME.findall(request)}
+
+        old_words = {word for piece in named for word in piece.lower().split()}
+
+        def new_to_the_file(piece: str) -> bool:
+            words = piece.lower().split()
+            return _names_text(piece) and not any(w in names or w in old_words or w in EDIT_WORDS for w in words)
+
+        said = [piece for piece in _said_pieces(request) if new_to_the_file(piece)]
+        return named[:MAX_EDIT_CHOICES], said[:MAX_EDIT_CHOICES]
+    found = [line.strip() for line in text.splitlines()] + re.findall(r"\S+", text) + re.findall(r"\w+", text)
+    return list(dict.fromkeys(piece for piece in found if _once(text, piece)))[:MAX_EDIT_CHOICES], []
+
+
+FILE_NAME = re.compile(r"[A-Za-z0-9_./-]*[A-Za-z0-9_]\.[A-Za-z0-9]+")
+
+
+def _readable(raw: str, guard: Guard) -> str | None:
+    try:
+        return _read_text(confine(raw, guard, write=False)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def edit_grounder(guard: Guard) -> Grounder:
+    """For an edit_file call that cannot land as made: a path that is not a file while the
+    request names one that is, or an old_text not in the file exactly once. The grounding
+    fixes the path and offers the file's own text to choose old_text from (see
+    society/toolcalls.py, Grounding)."""
+
+    def ground(arguments: dict, request: str) -> Grounding | None:
+        raw, old = arguments.get("path"), arguments.get("old_text")
+        if not isinstance(raw, str) or not isinstance(old, str):
+            return None
+        text = _readable(raw, guard)
+        if text is None:
+            named = (name for name in FILE_NAME.findall(request) if name != raw)
+            raw, text = next(((name, t) for name in named if (t := _readable(name, guard)) is not None), (raw, None))
+        if text is None:
+            return None
+        old_choices, new_choices = edit_choices(text, request)
+        new = arguments.get("new_text")
+        lands = raw == arguments["path"] and _once(text, old) and (not new_choices or new in new_choices)
+        if lands or not old_choices:
+            return None
+        properties = {"path": {"const": raw}, "old_text": {"enum": old_choices}}
+        if new_choices:
+            properties["new_text"] = {"enum": new_choices}
+        shown_text = text if len(text) <= SHOWN_FILE_CHARS else text[:SHOWN_FILE_CHARS] + "\n..."
+        return Grounding(
+            properties=properties,
+            note=f"{raw} contains:\n{shown_text}",
+        )
+
+    return ground

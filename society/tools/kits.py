@@ -13,12 +13,14 @@ TOOL_ITERATIONS = {"researcher": 3, "executor": 4}
 
 
 def role_toolboxes(guard: Guard, notify: Callable[[str], None]) -> dict[str, Toolbox]:
-    from society.tools.files import file_tools
+    from society.tools.files import edit_grounder, file_tools
     from society.tools.mcp_config import load_servers
     from society.tools.shell import shell_tools
     from society.tools.web import web_tools
 
     return {
         "researcher": Toolbox(web_tools(guard), load_servers(), guard, notify),
-        "executor": Toolbox([*file_tools(guard), *shell_tools(guard)], {}, guard, notify),
+        "executor": Toolbox(
+            [*file_tools(guard), *shell_tools(guard)], {}, guard, notify, grounders={"edit_file": edit_grounder(guard)}
+        ),
     }
