@@ -42,9 +42,11 @@ class RoleSpec:
         workbench: Any = None,
         extra_instructions: str = "",
         tool_iterations: int = 1,
+        memory: Any = None,
     ) -> Any:
         """The role as an AssistantAgent talking to the model gate through `model_client`,
-        acting through `workbench` when the role has tools."""
+        acting through `workbench` when the role has tools, and recalling through `memory`
+        (an AutoGen Memory) before each model call."""
         from autogen_agentchat.agents import AssistantAgent
 
         prompt = self.system_prompt()
@@ -61,6 +63,7 @@ class RoleSpec:
             # retelling of it: small models retell results wrongly. The planner words the answer.
             reflect_on_tool_use=False,
             max_tool_iterations=tool_iterations,
+            memory=[memory] if memory is not None else None,
         )
 
 

@@ -16,6 +16,8 @@ from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, Use
 from society.store import USER, Message, Store
 from society.tokens import estimate_tokens
 
+MEMORY_PREFIX = "What you remember that may matter here:\n"  # society/memory/recall.py writes it
+
 HISTORY_BUDGET_TOKENS = 1200  # verbatim history; each model's window is enforced again by the gate
 HISTORY_MAX_MESSAGES = 40
 SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
@@ -75,11 +77,16 @@ class ConversationContext(ChatCompletionContext):
         self._current_turn = current_turn
         self._budget = budget_tokens
         self._cache: tuple[int, list[LLMMessage]] | None = None
+        self._recalled: SystemMessage | None = None
 
     async def add_message(self, message: LLMMessage) -> None:
         # The user's message opens a turn: what came before is now in the database.
         if isinstance(message, UserMessage) and message.source == USER:
             self._messages = []
+            self._recalled = None
+        if isinstance(message, SystemMessage) and message.content.startswith(MEMORY_PREFIX):
+            self._recalled = message  # placed by get_messages, once, whoever asks again
+            return
         self._messages.append(message)
 
     async def get_messages(self) -> list[LLMMessage]:
@@ -88,11 +95,15 @@ class ConversationContext(ChatCompletionContext):
             return list(self._messages)
         if self._cache is None or self._cache[0] != turn_id:
             self._cache = (turn_id, history(self._store, turn_id, self._budget))
-        return self._cache[1] + list(self._messages)
+        # Recalled memories go just before this turn's request: small models use what they
+        # read last, and the history before them stays in order.
+        recalled = [self._recalled] if self._recalled else []
+        return self._cache[1] + recalled + list(self._messages)
 
     async def clear(self) -> None:
         self._messages = []
         self._cache = None
+        self._recalled = None
 
     async def save_state(self) -> dict[str, Any]:
         return {"messages": [m.model_dump(mode="json") for m in self._messages]}

@@ -19,6 +19,9 @@ from roles.base import read_prompt
 from society import summary
 from society.config import load_entries
 from society.gate import ModelGate, NoModelAvailable
+from society.memory.bank import MemoryBank
+from society.memory.consolidate import consolidate
+from society.memory.recall import SocietyMemory
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 from society.tools.approval import Approver, Guard, refuse_all
@@ -68,12 +71,15 @@ class Conversation:
         self.gate = gate or ModelGate(load_entries(), self.store)
         self.entry_point = entry_point
         self.guard = Guard(load_settings(), approver, record=self._record_approval)
-        self.toolboxes = role_toolboxes(self.guard, self.gate.notify)
+        self.memory_bank = MemoryBank(self.store, notify=self.gate.notify)
+        self.memory = SocietyMemory(self.memory_bank, lambda: self.gate.turn_id)
+        self.toolboxes = role_toolboxes(self.guard, self.gate.notify, self.memory_bank)
         for toolbox in self.toolboxes.values():
             self.gate.grounders.update(toolbox.grounders)
         self.team, self.router = build_team(
-            self.gate, self.store, lambda: self.gate.turn_id, enabled, toolboxes=self.toolboxes
+            self.gate, self.store, lambda: self.gate.turn_id, enabled, toolboxes=self.toolboxes, memory=self.memory
         )
+        self._consolidating: asyncio.Task[Any] | None = None
         self._started = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -125,6 +131,23 @@ class Conversation:
             self.store.end_turn(user.turn_id, status, stop_reason)
         await self._save_state(user.turn_id)
         self._in_background(summary.update(self.store, self._summarize))
+        self._consolidate()
+
+    def _consolidate(self) -> None:
+        """Memory work for the turn just ended, in a worker thread while the user reads; one
+        pass at a time (a pass picks up everything said since the last one)."""
+        if self._consolidating is not None and not self._consolidating.done():
+            return
+
+        def run() -> None:
+            try:
+                consolidate(self.memory_bank)
+            except Exception as err:  # noqa: BLE001 - the next pass retries; the log keeps everything
+                self.gate.notify(f"memory consolidation failed ({type(err).__name__}: {err}); will retry")
+
+        self._consolidating = asyncio.ensure_future(asyncio.to_thread(run))
+        self._background.add(self._consolidating)
+        self._consolidating.add_done_callback(self._background.discard)
 
     def _store_message(self, turn_id: int, event: BaseChatMessage) -> Message:
         call = self.gate.last_call.pop(event.source, None)
@@ -195,7 +218,7 @@ class Conversation:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        """Finish background work (the rolling summary) and stop MCP servers before the
+        """Finish background work (the rolling summary, memory consolidation) and stop MCP servers before the
         process exits."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)

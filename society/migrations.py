@@ -104,3 +104,39 @@ def m001_conversation(conn: Connection) -> None:
 def m002_message_kinds(conn: Connection) -> None:
     """Tool calls, tool results and approval decisions are messages of the conversation too."""
     conn.execute(text("ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text'"))
+
+
+@migration
+def m003_memories(conn: Connection) -> None:
+    """Long-term memory: items made from the conversation (chunks of turns, extracted facts,
+    preferences, decisions, tool results) or by the memory keeper's tools. Never deleted:
+    `status` says whether recall still sees an item."""
+    statements = [
+        """CREATE TABLE memories (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,  -- turn, fact, preference, decision, tool_result, note
+            content TEXT NOT NULL,
+            importance REAL NOT NULL,  -- 0..1
+            tier TEXT NOT NULL DEFAULT 'short',  -- short, long (promoted by consolidation)
+            status TEXT NOT NULL DEFAULT 'active',  -- active, faded, merged, forgotten
+            merged_into INTEGER REFERENCES memories(id),
+            source_message_ids TEXT NOT NULL DEFAULT '[]',
+            turn_id INTEGER,
+            created_by TEXT NOT NULL,  -- consolidation, memory_keeper, user
+            access_count INTEGER NOT NULL DEFAULT 0,
+            last_accessed_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            embedded_with TEXT  -- the embedding model of its vector in the index; NULL: not yet
+        )""",
+        "CREATE INDEX memories_status ON memories(status, kind)",
+        "CREATE INDEX memories_unembedded ON memories(embedded_with)",
+        # Keyword index over analysed text (words, Japanese bigrams): see society/memory/keywords.py.
+        "CREATE VIRTUAL TABLE memory_terms USING fts5(terms, tokenize = 'unicode61 remove_diacritics 2')",
+        """CREATE TABLE memory_progress (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            through_message_id INTEGER NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))

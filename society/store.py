@@ -164,6 +164,24 @@ class Store:
             ).all()
         return [Message(*row) for row in rows]
 
+    def settled_messages_after(self, after_id: int, limit: int = 2000) -> list[Message]:
+        """Messages with id > `after_id`, oldest first, up to the first one whose turn is still
+        running: a later reader never skips a message a running turn may still be adding to."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"SELECT {', '.join('m.' + c.strip() for c in MESSAGE_COLUMNS.split(','))}, t.status"
+                    " FROM messages m JOIN turns t ON t.id = m.turn_id WHERE m.id > :a ORDER BY m.id LIMIT :n"
+                ),
+                {"a": after_id, "n": limit},
+            ).all()
+        settled = []
+        for row in rows:
+            if row[-1] == "running":
+                break
+            settled.append(Message(*row[:-1]))
+        return settled
+
     def turn_messages(self, turn_id: int) -> list[Message]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 
 from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TimeoutTermination
 from autogen_agentchat.teams import SelectorGroupChat
+from autogen_core.memory import Memory
 from autogen_core.model_context import BufferedChatCompletionContext
 from autogen_core.tools import Workbench
 
@@ -35,6 +36,7 @@ def build_team(
     current_turn: Callable[[], int | None],
     enabled: list[str] | None = None,
     toolboxes: Mapping[str, Workbench] | None = None,
+    memory: Memory | None = None,
 ) -> tuple[SelectorGroupChat, Router]:
     specs = load_specs()
     enabled = enabled or enabled_roles(specs)
@@ -46,6 +48,7 @@ def build_team(
             workbench=toolboxes.get(name),
             extra_instructions=handoff_instructions(enabled, specs) if name == PLANNER else "",
             tool_iterations=TOOL_ITERATIONS.get(name, 1),
+            memory=memory,
         )
         for name, spec in specs.items()
     ]

@@ -5,22 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from society.memory.bank import MemoryBank
 from society.tools.approval import Guard
 from society.tools.toolbox import Toolbox
 
 # How many rounds of tool calls a role may make in one go before it must answer.
-TOOL_ITERATIONS = {"researcher": 3, "executor": 4}
+TOOL_ITERATIONS = {"researcher": 3, "executor": 4, "memory_keeper": 2}
 
 
-def role_toolboxes(guard: Guard, notify: Callable[[str], None]) -> dict[str, Toolbox]:
+def role_toolboxes(guard: Guard, notify: Callable[[str], None], bank: MemoryBank | None = None) -> dict[str, Toolbox]:
     from society.tools.files import edit_grounder, file_tools
     from society.tools.mcp_config import load_servers
+    from society.tools.memory_tools import memory_tools
     from society.tools.shell import shell_tools
     from society.tools.web import web_tools
 
-    return {
+    boxes = {
         "researcher": Toolbox(web_tools(guard), load_servers(), guard, notify),
         "executor": Toolbox(
             [*file_tools(guard), *shell_tools(guard)], {}, guard, notify, grounders={"edit_file": edit_grounder(guard)}
         ),
     }
+    if bank is not None:
+        boxes["memory_keeper"] = Toolbox(memory_tools(bank), {}, guard, notify)
+    return boxes

@@ -1,0 +1,141 @@
+"""Consolidation: the memory work done after turns, while the user reads, never in their way
+(Letta's sleep-time agents are the model). It
+
+1. chunks every settled turn into `turn` memories and pulls facts, preferences and decisions
+   out of what the user said (society/memory/extract.py), with tool results kept short;
+2. embeds everything new in batches;
+3. merges near-duplicates of one kind (the newer wording wins; a memory that has been
+   recalled is never merged away);
+4. lets unrecalled, unimportant chat chunks fade from recall after a while;
+5. promotes what matters (important, or recalled again and again) to the long-term tier.
+
+Nothing is deleted: faded and merged memories keep their rows, and the conversation itself
+is untouched.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from society.memory.bank import MemoryBank, same_wording
+from society.memory.extract import extract
+from society.memory.extract import importance as rate
+from society.store import USER, Message
+
+CHUNK_CHARS = 600
+PAGE_MESSAGES = 2000
+TOOL_RESULT_CHARS = 600
+FADE_BELOW = 0.3
+PROMOTE_AT = 0.6
+PROMOTE_ACCESSES = 2
+# Statements about the user can be restated and superseded; chat chunks and tool results are
+# records of what happened, two similar ones are still two events.
+MERGED_KINDS = ("fact", "preference", "decision", "note")
+
+
+@dataclass
+class Report:
+    turns: int = 0
+    added: list[int] = field(default_factory=list)
+    embedded: int = 0
+    merged: list[tuple[int, int]] = field(default_factory=list)  # (merged, into)
+    faded: list[int] = field(default_factory=list)
+    promoted: list[int] = field(default_factory=list)
+
+
+def chunks(lines: list[tuple[int, str]], size: int = CHUNK_CHARS) -> list[tuple[list[int], str]]:
+    """(source message ids, text) pieces of at most about `size` characters; a line longer
+    than that is split on its own."""
+    pieces: list[tuple[list[int], str]] = []
+    ids: list[int] = []
+    buffer = ""
+    for message_id, line in lines:
+        while len(line) > size:
+            pieces.append(([message_id], line[:size]))
+            line = line[size:]
+        if buffer and len(buffer) + len(line) + 1 > size:
+            pieces.append((ids, buffer))
+            ids, buffer = [], ""
+        ids.append(message_id)
+        buffer = f"{buffer}\n{line}" if buffer else line
+    if buffer:
+        pieces.append((ids, buffer))
+    return pieces
+
+
+def _remember_turn(bank: MemoryBank, turn_id: int, messages: list[Message], report: Report) -> None:
+    said = [m for m in messages if m.is_text]
+    user_text = " ".join(m.content for m in said if m.role == USER)
+    turn_importance = rate(user_text, "turn")
+    lines = [(m.id, f"{'User' if m.role == USER else m.role}: {m.content}") for m in said]
+    for ids, text in chunks(lines):
+        item = bank.remember(text, "turn", turn_importance, "consolidation", ids, turn_id, embed=False)
+        report.added.append(item.id)
+    for message in said:
+        if message.role != USER:
+            continue
+        for found in extract(message.content):
+            item = bank.remember(
+                found.content, found.kind, found.importance, "consolidation", [message.id], turn_id, False
+            )
+            report.added.append(item.id)
+    for message in messages:
+        if message.kind == "tool_result" and message.content.strip():
+            text = message.content[:TOOL_RESULT_CHARS]
+            item = bank.remember(text, "tool_result", None, "consolidation", [message.id], turn_id, embed=False)
+            report.added.append(item.id)
+
+
+def _merge_duplicates(bank: MemoryBank, new_ids: list[int], report: Report) -> None:
+    fresh = [item for item in bank.items.many(new_ids) if item.kind in MERGED_KINDS and item.status == "active"]
+    vectors = bank.index().vectors([item.id for item in fresh])
+    for item in fresh:
+        if item.id not in vectors or bank.items.get(item.id).status != "active":
+            continue
+        for other_id, similarity in bank.index().query(vectors[item.id], 4):
+            if other_id == item.id or similarity < bank.settings.merge_similarity:
+                continue
+            (other,) = bank.items.many([other_id]) or (None,)
+            if other is None or other.status != "active" or other.kind != item.kind or other.access_count > 0:
+                continue  # a recalled memory is never merged away
+            if not same_wording(item.content, other.content):
+                continue  # "Alice lives in Osaka" and "Brian lives in Osaka" embed alike; both stay
+            older, newer = (other, item) if other.id < item.id else (item, other)
+            bank.retire(older.id, "merged", merged_into=newer.id)
+            bank.items.update(newer.id, importance=max(older.importance, newer.importance))
+            bank.items.add_sources(newer.id, older.source_message_ids)
+            report.merged.append((older.id, newer.id))
+            if older.id == item.id:
+                break  # this one is gone; its other look-alikes meet the newer one later
+
+
+def _fade_and_promote(bank: MemoryBank, report: Report) -> None:
+    cutoff = (datetime.now(UTC) - timedelta(days=bank.settings.fade_after_days)).isoformat()
+    for memory_id in bank.items.fade_candidates(cutoff, FADE_BELOW):
+        bank.retire(memory_id, "faded")
+        report.faded.append(memory_id)
+    report.promoted = bank.items.promote(PROMOTE_AT, PROMOTE_ACCESSES)
+
+
+def consolidate(bank: MemoryBank) -> Report:
+    """One pass over everything said since the last pass. Safe to run at any time; two
+    processes running it at once are kept apart by the database's write lock per step and
+    the progress mark."""
+    report = Report()
+    with bank._lock:
+        while messages := bank.store.settled_messages_after(bank.items.progress(), PAGE_MESSAGES):
+            by_turn: dict[int, list[Message]] = defaultdict(list)
+            for message in messages:
+                by_turn[message.turn_id].append(message)
+            if len(messages) == PAGE_MESSAGES and len(by_turn) > 1:
+                by_turn.pop(messages[-1].turn_id)  # may go on in the next page: take it whole then
+            for turn_id, turn in by_turn.items():
+                _remember_turn(bank, turn_id, turn, report)
+                bank.items.set_progress(turn[-1].id)
+                report.turns += 1
+        report.embedded = bank.embed_pending()
+        _merge_duplicates(bank, report.added, report)
+        _fade_and_promote(bank, report)
+    return report

@@ -1,0 +1,89 @@
+"""What is worth remembering in what the user says, and how much it matters.
+
+Rules, not a model: they run after every turn in the background on any machine, including
+one whose only model is the 135M embedded one, whose extractions were junk when tried (see
+docs/changelog.md). The memory keeper's `remember` tool is the model-driven path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BASE_IMPORTANCE = {
+    "fact": 0.7,
+    "preference": 0.75,
+    "decision": 0.7,
+    "note": 0.6,
+    "tool_result": 0.35,
+    "turn": 0.3,
+}
+
+# (kind, pattern) on one sentence of the user's; the first that matches decides.
+RULES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "preference",
+        re.compile(
+            r"\b(i (really )?(like|love|prefer|hate|dislike|enjoy)|i don'?t like|from now on|always|never|"
+            r"please (always|don'?t|do not))\b|"
+            r"好き|嫌い|苦手|これから(は)?|今後|いつも|必ず|しないで|して欲しい|してほしい",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "decision",
+        re.compile(
+            r"\b(we (decided|agreed|chose)|let'?s (go with|use)|i (decided|will go with|chose))\b|"
+            r"決めた|決定|にしよう|にします",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "fact",
+        re.compile(
+            r"\b(my|our) [\w' -]{1,40}? (is|are|was|were)\b|\b(i am|i'm|i live|i work|i have|call me|my name)\b|"
+            r"私の|僕の|俺の|私は|僕は|住んで|働いて|と呼んで|名前は",
+            re.IGNORECASE,
+        ),
+    ),
+]
+EXPLICIT = re.compile(r"\b(remember|don'?t forget|keep in mind|note that)\b|覚えて|忘れないで|メモして", re.IGNORECASE)
+TRIVIA = re.compile(
+    r"^\s*(ok(ay)?|thanks?( you)?|thx|hi|hello|hey|bye|yes|no|sure|cool|nice|great|はい|いいえ|ありがとう|"
+    r"こんにちは|了解|うん|ok\W*)\W*$",
+    re.IGNORECASE,
+)
+SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    kind: str
+    content: str
+    importance: float
+
+
+def importance(text: str, kind: str) -> float:
+    """0..1: the kind's base, raised when the user asks to remember, lowered for trivia."""
+    score = BASE_IMPORTANCE.get(kind, 0.3)
+    if EXPLICIT.search(text):
+        score += 0.25
+    if TRIVIA.match(text) or len(text.strip()) < 12:
+        score -= 0.25
+    return round(max(0.05, min(1.0, score)), 3)
+
+
+def extract(user_text: str) -> list[Extracted]:
+    """Facts, preferences and decisions stated in one user message, one per sentence."""
+    found = []
+    for sentence in (s.strip() for s in SENTENCE.findall(user_text)):
+        if len(sentence) < 6 or sentence.endswith(("?", "？")):
+            continue  # a question states nothing to remember
+        for kind, pattern in RULES:
+            if pattern.search(sentence):
+                found.append(Extracted(kind, sentence, importance(sentence, kind)))
+                break
+        else:
+            if EXPLICIT.search(sentence):
+                found.append(Extracted("note", sentence, importance(sentence, "note")))
+    return found

@@ -1,0 +1,96 @@
+"""The vector index: a persistent ChromaDB collection in the data folder, holding one vector
+per active memory. It is derived data: `rebuild()` (or `society memory reindex`) makes it
+again from SQLite, and an index that cannot be opened is moved aside and rebuilt."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+COLLECTION = "memories"
+
+
+class IndexUnreadable(RuntimeError):
+    """The index folder exists but ChromaDB cannot open it."""
+
+
+class VectorIndex:
+    def __init__(self, path: Path, model: str):
+        self.path = path
+        self.model = model
+        self._collection = None
+
+    def _open(self):
+        if self._collection is not None:
+            return self._collection
+        import chromadb
+        from chromadb.config import Settings
+
+        try:
+            client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+            collection = client.get_or_create_collection(
+                COLLECTION, metadata={"hnsw:space": "cosine", "embedding_model": self.model}
+            )
+            collection.count()
+        except Exception as err:  # noqa: BLE001 - any failure to open means the files are unusable
+            raise IndexUnreadable(f"the memory index at {self.path} cannot be read ({type(err).__name__})") from err
+        self._client, self._collection = client, collection
+        return collection
+
+    def built_with(self) -> str | None:
+        return (self._open().metadata or {}).get("embedding_model")
+
+    def count(self) -> int:
+        return self._open().count()
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        collection = self._open()
+        step = max(1, min(5000, self._client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            collection.upsert(ids=[str(i) for i in ids[start : start + step]], embeddings=vectors[start : start + step])
+
+    def delete(self, ids: list[int]) -> None:
+        if ids:
+            self._open().delete(ids=[str(i) for i in ids])
+
+    def query(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """(memory id, cosine similarity), nearest first."""
+        collection = self._open()
+        if collection.count() == 0:
+            return []
+        found = collection.query(
+            query_embeddings=[vector], n_results=min(limit, collection.count()), include=["distances"]
+        )
+        return [(int(i), 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
+
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        found = self._open().get(ids=[str(i) for i in ids], include=["embeddings"])
+        return {int(i): np.asarray(v) for i, v in zip(found["ids"], found["embeddings"], strict=True)}
+
+    def reset(self, broken: bool = False) -> Path | None:
+        """Start empty. A folder that cannot be opened (`broken`, or failing now) is kept
+        beside it for a bug report, not deleted; returns where it went."""
+        import chromadb
+        from chromadb.api.client import SharedSystemClient
+        from chromadb.config import Settings
+
+        self._collection = None
+        if not self.path.exists():
+            return None
+        if not broken:
+            try:
+                client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+                client.delete_collection(COLLECTION)
+                return None
+            except Exception:  # noqa: BLE001 - unreadable: move it aside instead
+                pass
+        # ChromaDB keeps one system per folder per process; drop it with the folder.
+        SharedSystemClient.clear_system_cache()
+        moved = self.path.with_name(f"{self.path.name}.broken-{int(time.time() * 1000)}")
+        shutil.move(str(self.path), moved)
+        return moved

@@ -1,0 +1,275 @@
+"""Memory items in SQLite: the source of truth the indexes are built from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from society.memory.keywords import index_text, match_expression
+from society.store import now
+
+KINDS = ("turn", "fact", "preference", "decision", "tool_result", "note")
+STATUSES = ("active", "faded", "merged", "forgotten")
+COLUMNS = (
+    "id, kind, content, importance, tier, status, merged_into, source_message_ids, turn_id, created_by,"
+    " access_count, last_accessed_at, created_at, updated_at, embedded_with"
+)
+
+
+@dataclass
+class MemoryItem:
+    id: int
+    kind: str
+    content: str
+    importance: float
+    tier: str = "short"
+    status: str = "active"
+    merged_into: int | None = None
+    source_message_ids: list[int] = field(default_factory=list)
+    turn_id: int | None = None
+    created_by: str = "consolidation"
+    access_count: int = 0
+    last_accessed_at: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    embedded_with: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> MemoryItem:
+        values = list(row)
+        values[7] = json.loads(values[7] or "[]")
+        return cls(*values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MemoryNotFound(LookupError):
+    """No memory has that id."""
+
+
+class Items:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def add(
+        self,
+        kind: str,
+        content: str,
+        importance: float,
+        created_by: str,
+        source_message_ids: list[int] | None = None,
+        turn_id: int | None = None,
+    ) -> MemoryItem:
+        if kind not in KINDS:
+            raise ValueError(f"memory kind '{kind}' is unknown; use one of {', '.join(KINDS)}")
+        at = now()
+        row = {
+            "kind": kind,
+            "content": content,
+            "importance": max(0.0, min(1.0, importance)),
+            "sources": json.dumps(source_message_ids or []),
+            "turn": turn_id,
+            "by": created_by,
+            "at": at,
+        }
+        with self.engine.begin() as conn:
+            memory_id = conn.execute(
+                text(
+                    "INSERT INTO memories (kind, content, importance, source_message_ids, turn_id, created_by,"
+                    " created_at, updated_at) VALUES (:kind, :content, :importance, :sources, :turn, :by, :at, :at)"
+                ),
+                row,
+            ).lastrowid
+            conn.execute(
+                text("INSERT INTO memory_terms (rowid, terms) VALUES (:id, :terms)"),
+                {"id": memory_id, "terms": index_text(content)},
+            )
+        return self.get(memory_id)
+
+    def add_many(self, kind: str, contents: list[str], importance: float, created_by: str) -> list[int]:
+        """Many memories in one transaction (imports, benchmarks); their ids."""
+        at = now()
+        with self.engine.begin() as conn:
+            first = (conn.execute(text("SELECT max(id) FROM memories")).scalar() or 0) + 1
+            ids = list(range(first, first + len(contents)))
+            conn.execute(
+                text(
+                    "INSERT INTO memories (id, kind, content, importance, created_by, created_at, updated_at)"
+                    " VALUES (:id, :kind, :content, :importance, :by, :at, :at)"
+                ),
+                [
+                    {"id": i, "kind": kind, "content": c, "importance": importance, "by": created_by, "at": at}
+                    for i, c in zip(ids, contents, strict=True)
+                ],
+            )
+            conn.execute(
+                text("INSERT INTO memory_terms (rowid, terms) VALUES (:id, :terms)"),
+                [{"id": i, "terms": index_text(c)} for i, c in zip(ids, contents, strict=True)],
+            )
+        return ids
+
+    def get(self, memory_id: int) -> MemoryItem:
+        found = self.many([memory_id])
+        if not found:
+            raise MemoryNotFound(f"no memory #{memory_id}; see `society memory list`")
+        return found[0]
+
+    def many(self, ids: list[int]) -> list[MemoryItem]:
+        """The items with these ids, in the order given (missing ones left out)."""
+        if not ids:
+            return []
+        marks = ",".join(str(int(i)) for i in ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT {COLUMNS} FROM memories WHERE id IN ({marks})")).all()
+        by_id = {row[0]: MemoryItem.from_row(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def listing(self, kind: str | None = None, include_inactive: bool = False, limit: int = 50) -> list[MemoryItem]:
+        where, params = [], {"n": limit}
+        if kind:
+            where.append("kind = :kind")
+            params["kind"] = kind
+        if not include_inactive:
+            where.append("status = 'active'")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT {COLUMNS} FROM memories {clause} ORDER BY id DESC LIMIT :n"), params)
+            return [MemoryItem.from_row(row) for row in rows]
+
+    def active_ids(self, ids: list[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join(str(int(i)) for i in ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT id FROM memories WHERE status = 'active' AND id IN ({marks})"))
+            return {row[0] for row in rows}
+
+    def keyword_search(self, query: str, limit: int) -> list[int]:
+        """Active memories matching any of the query's terms, best (BM25) first."""
+        expression = match_expression(query)
+        if expression is None:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT m.id FROM memory_terms JOIN memories m ON m.id = memory_terms.rowid"
+                    " WHERE memory_terms MATCH :q AND m.status = 'active' ORDER BY memory_terms.rank LIMIT :n"
+                ),
+                {"q": expression, "n": limit},
+            )
+            return [row[0] for row in rows]
+
+    def update(self, memory_id: int, **fields: Any) -> MemoryItem:
+        allowed = {"content", "importance", "tier", "status", "merged_into", "kind", "embedded_with"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        self.get(memory_id)
+        sets = ", ".join(f"{name} = :{name}" for name in fields)
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(f"UPDATE memories SET {sets}, updated_at = :at WHERE id = :id"),
+                {**fields, "at": now(), "id": memory_id},
+            )
+            if "content" in fields:
+                conn.execute(
+                    text("UPDATE memory_terms SET terms = :terms WHERE rowid = :id"),
+                    {"terms": index_text(fields["content"]), "id": memory_id},
+                )
+        return self.get(memory_id)
+
+    def add_sources(self, memory_id: int, message_ids: list[int]) -> None:
+        item = self.get(memory_id)
+        merged = sorted(set(item.source_message_ids) | set(message_ids))
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE memories SET source_message_ids = :s WHERE id = :id"),
+                {"s": json.dumps(merged), "id": memory_id},
+            )
+
+    def touch(self, ids: list[int]) -> None:
+        """These memories were recalled into a model's context."""
+        if not ids:
+            return
+        marks = ",".join(str(int(i)) for i in ids)
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = :at WHERE id IN ({marks})"
+                ),
+                {"at": now()},
+            )
+
+    def unembedded(self, model: str, limit: int) -> list[MemoryItem]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"SELECT {COLUMNS} FROM memories WHERE status = 'active'"
+                    " AND (embedded_with IS NULL OR embedded_with != :m) ORDER BY id LIMIT :n"
+                ),
+                {"m": model, "n": limit},
+            )
+            return [MemoryItem.from_row(row) for row in rows]
+
+    def mark_embedded(self, ids: list[int], model: str | None) -> None:
+        if not ids:
+            return
+        marks = ",".join(str(int(i)) for i in ids)
+        with self.engine.begin() as conn:
+            conn.execute(text(f"UPDATE memories SET embedded_with = :m WHERE id IN ({marks})"), {"m": model})
+
+    def embedded_count(self, model: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                text("SELECT count(*) FROM memories WHERE status = 'active' AND embedded_with = :m"), {"m": model}
+            ).scalar_one()
+
+    def forget_embeddings(self) -> None:
+        """Every vector is gone (the index was rebuilt): all active items need embedding again."""
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE memories SET embedded_with = NULL"))
+
+    def fade_candidates(self, created_before: str, below: float) -> list[int]:
+        """Chat chunks and tool results never recalled, of low importance, older than the cutoff."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id FROM memories WHERE status = 'active' AND kind IN ('turn', 'tool_result')"
+                    " AND access_count = 0 AND importance < :b AND created_at < :c"
+                ),
+                {"b": below, "c": created_before},
+            )
+            return [row[0] for row in rows]
+
+    def promote(self, importance: float, accesses: int) -> list[int]:
+        """Move important or often recalled short-term memories to the long-term tier."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "UPDATE memories SET tier = 'long', updated_at = :at WHERE status = 'active' AND tier = 'short'"
+                    " AND (importance >= :i OR access_count >= :a) RETURNING id"
+                ),
+                {"i": importance, "a": accesses, "at": now()},
+            )
+            return [row[0] for row in rows]
+
+    def progress(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(text("SELECT through_message_id FROM memory_progress WHERE id = 1")).scalar()
+        return int(value or 0)
+
+    def set_progress(self, message_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("INSERT OR REPLACE INTO memory_progress (id, through_message_id) VALUES (1, :m)"),
+                {"m": message_id},
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT status, count(*) FROM memories GROUP BY status")).all()
+        return {status: count for status, count in rows}

@@ -1,0 +1,44 @@
+"""Memory settings: `memory.json` in the data folder. Missing means the defaults; a bad field
+stops with one line naming it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from society.config import ConfigError
+from society.memory.embed import DEFAULT_MODEL
+from society.paths import data_dir
+
+SETTINGS_NAME = "memory.json"
+
+
+@dataclass
+class MemorySettings:
+    embedding_model: str = DEFAULT_MODEL  # or the folder of a sentence-transformers model, e.g. a multilingual one
+    recall_limit: int = 5  # memories put before each request
+    min_score: float = 0.0  # recall leaves out memories scored below this
+    fade_after_days: float = 30.0  # unrecalled chat chunks of low importance leave recall after this
+    merge_similarity: float = 0.93  # cosine at which two memories of one kind are the same memory
+
+
+def load_settings() -> MemorySettings:
+    path = data_dir() / SETTINGS_NAME
+    if not path.exists():
+        return MemorySettings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object of settings")
+    known = {f.name: f.type for f in fields(MemorySettings)}
+    defaults = asdict(MemorySettings())
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"{path}: unknown setting '{name}'; known: {', '.join(known)}")
+        if type(value) is not type(defaults[name]) and not (
+            isinstance(defaults[name], float) and isinstance(value, int)
+        ):
+            raise ConfigError(f"{path}: '{name}' must be a {type(defaults[name]).__name__}, got {value!r}")
+    return MemorySettings(**raw)

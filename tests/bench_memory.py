@@ -1,0 +1,277 @@
+"""Recall benchmark: planted facts in a long synthetic conversation, and recall latency.
+
+    uv run python tests/bench_memory.py [--sessions 320] [--sizes 10000,100000]
+
+A synthetic conversation of SESSIONS sessions in English and Japanese (chit-chat turns, with a
+fact about a person planted in half of them) is written to a fresh database and consolidated
+exactly as after real turns (chunks, extracted facts, embeddings). Each planted fact is then
+asked about in other words: in the fact's language, and for a share of the English facts in
+Japanese. Printed: recall@5 and recall@10 (a hit: a recalled memory holds both the person and
+the answer) for hybrid retrieval, plain vector retrieval and plain keyword retrieval, overall
+and per question language; then recall latency p50/p95 (hybrid, query embedding included)
+with the memory grown to each size by filler memories.
+
+Filler vectors: embedding 100,000 texts takes about 9 minutes on 2 cores, so 5,000 distinct
+filler texts are embedded and the rest reuse those vectors with small noise (renormalised).
+The keyword index gets every filler text itself. Search cost depends on the number of
+vectors and rows, not on where the vectors came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+EN_FIRST = (
+    "Alice Brian Chloe Daniel Emma Felix Grace Henry Isla Jack Kara Liam Maya Noah Olive Peter Quinn Rosa Sam Tara"
+)
+EN_LAST = "Hart Moss Lane Reed Frost Stone Wells Fox"
+JA_FAMILY = "田中 佐藤 鈴木 高橋 伊藤 渡辺 山本 中村 小林 加藤"
+JA_GIVEN = "花子 太郎 美咲 健太 陽菜 大輝 結衣 翔太"
+CITIES = [
+    ("Osaka", "大阪"),
+    ("Sapporo", "札幌"),
+    ("Fukuoka", "福岡"),
+    ("Nagoya", "名古屋"),
+    ("Sendai", "仙台"),
+    ("Kobe", "神戸"),
+    ("Nara", "奈良"),
+    ("Okinawa", "沖縄"),
+    ("Lisbon", "リスボン"),
+    ("Toronto", "トロント"),
+]
+MONTHS = "January February March April May June July August September October November December".split()
+WORDS = "maple orbit velvet lantern comet harbor pepper willow cobalt meadow falcon ember".split()
+SERVICES = ["bank", "email", "library", "gym", "cloud", "school"]
+SERVICES_JA = ["銀行", "メール", "図書館", "ジム", "クラウド", "学校"]
+FOODS = "sushi ramen curry tempura pizza tacos dumplings pancakes".split()
+
+EN_FILLER = [
+    "I watched a documentary about {city} last night.",
+    "Can you suggest a quick dinner with {food}?",
+    "The weather in {city} looks nice this week.",
+    "I'm reading a novel set in {month}.",
+    "My laptop fan is noisy again.",
+    "What's the difference between a comet and an asteroid?",
+    "I need a gift idea for a coworker who likes {food}.",
+    "Remind me how to boil an egg perfectly.",
+]
+JA_FILLER = [
+    "昨日は{city}の番組を見ました。",
+    "{food}を使った簡単な夕食を教えて。",
+    "今週の{city}の天気はどう?",
+    "最近よく眠れません。",
+    "おすすめの映画はありますか?",
+    "{month}に旅行したいな。",
+    "パソコンの調子が悪いです。",
+    "週末は何をしようかな。",
+]
+ANSWER = "Sure, here is what I can tell you about that."
+ANSWER_JA = "はい、それについてお答えします。"
+
+
+@dataclass
+class Fact:
+    statement: str
+    question: str
+    person: str
+    answer: str
+    language: str  # the question's: en, ja, or cross (an English fact asked in Japanese)
+
+
+def people(rng: random.Random, count: int, japanese: bool) -> list[str]:
+    if japanese:
+        names = [f"{a}{b}" for a in JA_FAMILY.split() for b in JA_GIVEN.split()]
+    else:
+        names = [f"{a} {b}" for a in EN_FIRST.split() for b in EN_LAST.split()]
+    rng.shuffle(names)
+    return names[:count]
+
+
+def make_facts(rng: random.Random, count: int) -> list[Fact]:
+    facts: list[Fact] = []
+    english = people(rng, count // 2, japanese=False)
+    japanese = people(rng, count - count // 2, japanese=True)
+    for index, person in enumerate(english):
+        city, city_ja = rng.choice(CITIES)
+        month, word, service = rng.choice(MONTHS), rng.choice(WORDS), rng.choice(SERVICES)
+        day = rng.randint(1, 28)
+        first = person  # full names: the bench's first names repeat
+        options = [
+            (
+                f"My friend {person} lives in {city}.",
+                f"Where does {first} live?",
+                city,
+                f"{first}はどこに住んでる?",
+            ),
+            (f"{person}'s birthday is on {month} {day}.", f"When is {first}'s birthday?", month, None),
+            (
+                f"{person} told me the {service} password hint is {word}.",
+                f"What hint did {first} give for the {service} password?",
+                word,
+                None,
+            ),
+        ]
+        statement, question, answer, in_japanese = options[index % len(options)]
+        cross = in_japanese is not None and index % 2 == 0
+        facts.append(Fact(statement, in_japanese if cross else question, first, answer, "cross" if cross else "en"))
+    for index, person in enumerate(japanese):
+        city, city_ja = rng.choice(CITIES)
+        service = rng.randrange(len(SERVICES_JA))
+        month, word = rng.randint(1, 12), rng.choice(WORDS)
+        options = [
+            (f"{person}さんは{city_ja}に住んでいます。", f"{person}さんの住まいはどこだっけ?", city_ja),
+            (
+                f"{person}さんの誕生日は{month}月{rng.randint(1, 28)}日です。",
+                f"{person}さんの誕生日はいつ?",
+                f"{month}月",
+            ),
+            (
+                f"{person}さんが{SERVICES_JA[service]}のパスワードのヒントは{word}だと言っていました。",
+                f"{person}さんの{SERVICES_JA[service]}のヒントは何だった?",
+                word,
+            ),
+        ]
+        statement, question, answer = options[index % len(options)]
+        facts.append(Fact(statement, question, person, answer, "ja"))
+    return facts
+
+
+def filler_line(rng: random.Random, japanese: bool) -> str:
+    city, city_ja = rng.choice(CITIES)
+    template = rng.choice(JA_FILLER if japanese else EN_FILLER)
+    return template.format(
+        city=city_ja if japanese else city,
+        food=rng.choice(FOODS),
+        month=f"{rng.randint(1, 12)}月" if japanese else rng.choice(MONTHS),
+    )
+
+
+def write_conversation(store, rng: random.Random, sessions: int, facts: list[Fact]) -> int:
+    """Sessions of 2-4 turns; every other session carries one planted fact."""
+    turns = 0
+    planted = iter(facts)
+    for session in range(sessions):
+        japanese = session % 2 == 1
+        lines = [filler_line(rng, japanese) for _ in range(rng.randint(2, 4))]
+        if session % 2 == 0 or len(facts) > sessions // 2:
+            fact = next(planted, None)
+            if fact is not None:
+                lines.insert(rng.randrange(len(lines) + 1), fact.statement)
+        for line in lines:
+            turn = store.begin_turn(line, "bench")
+            store.add_message(turn.turn_id, "planner", ANSWER_JA if japanese else ANSWER)
+            store.end_turn(turn.turn_id, "done")
+            turns += 1
+    return turns
+
+
+def hit(found, fact: Fact) -> bool:
+    return any(fact.person in r.item.content and fact.answer in r.item.content for r in found)
+
+
+def recall_figures(bank, facts: list[Fact]) -> None:
+    print(f"\nrecall of {len(facts)} planted facts (questions worded differently from the facts)")
+    print(f"{'mode':<8} {'group':<6} {'n':>4} {'recall@5':>9} {'recall@10':>10}")
+    for mode in ("hybrid", "vector", "keyword"):
+        results = {id(f): bank.recall(f.question, 10, mode=mode, touch=False) for f in facts}
+        for group in ("all", "en", "ja", "cross"):
+            chosen = [f for f in facts if group == "all" or f.language == group]
+            if not chosen:
+                continue
+            at5 = sum(hit(results[id(f)][:5], f) for f in chosen) / len(chosen)
+            at10 = sum(hit(results[id(f)][:10], f) for f in chosen) / len(chosen)
+            print(f"{mode:<8} {group:<6} {len(chosen):>4} {at5:>9.1%} {at10:>10.1%}")
+
+
+def grow(bank, rng: random.Random, target: int, base_vectors, base_texts: list[str]) -> None:
+    """Add filler memories until the bank holds `target` active items."""
+    import numpy as np
+
+    have = sum(bank.items.counts().values())
+    step = 5000
+    while have < target:
+        count = min(step, target - have)
+        picks = rng.choices(range(len(base_texts)), k=count)
+        texts = [f"{base_texts[i]} ({have + n})" for n, i in enumerate(picks)]
+        ids = bank.items.add_many("turn", texts, 0.3, "bench")
+        noise = np.random.default_rng(have).normal(0, 0.02, (count, base_vectors.shape[1])).astype(np.float32)
+        vectors = base_vectors[picks] + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        bank.index().add(ids, vectors)
+        bank.items.mark_embedded(ids, bank.settings.embedding_model)
+        have += count
+
+
+def latency_figures(bank, facts: list[Fact], sizes: list[int], rng: random.Random) -> None:
+    started = time.perf_counter()
+    base_texts = list(
+        dict.fromkeys(filler_line(rng, rng.random() < 0.5) + " " + rng.choice(WORDS) for _ in range(20000))
+    )
+    base_texts = [f"User: {t} planner: {rng.choice([ANSWER, ANSWER_JA])} #{i}" for i, t in enumerate(base_texts)]
+    base_texts = base_texts[:5000]
+    base_vectors = bank.embedder.encode(base_texts)
+    print(f"\nembedded {len(base_texts)} filler texts in {time.perf_counter() - started:.1f} s")
+    print(f"{'items':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   (hybrid recall, {len(facts)} queries)")
+    queries = [f.question for f in facts]
+    for size in sizes:
+        started = time.perf_counter()
+        grow(bank, rng, size, base_vectors, base_texts)
+        grown = time.perf_counter() - started
+        for query in queries[:10]:
+            bank.recall(query, 10, touch=False)  # warm caches
+        timings = []
+        for query in queries:
+            begun = time.perf_counter()
+            bank.recall(query, 10, touch=False)
+            timings.append((time.perf_counter() - begun) * 1000)
+        timings.sort()
+        p95 = timings[int(len(timings) * 0.95) - 1]
+        print(
+            f"{size:>8} {statistics.median(timings):>8.1f} {p95:>8.1f} {timings[-1]:>8.1f}   (filled in {grown:.0f} s)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=320)
+    parser.add_argument("--sizes", default="10000,100000", help="memory sizes for the latency figures")
+    options = parser.parse_args()
+    os.environ["SOCIETY_HOME"] = tempfile.mkdtemp(prefix="society-bench-memory-")
+
+    from society.memory.bank import MemoryBank
+    from society.memory.consolidate import consolidate
+    from society.store import Store
+
+    rng = random.Random(7)
+    facts = make_facts(rng, options.sessions // 2)
+    store = Store()
+    started = time.perf_counter()
+    turns = write_conversation(store, rng, options.sessions, facts)
+    print(
+        f"{options.sessions} sessions, {turns} turns, {len(facts)} planted facts ({time.perf_counter() - started:.1f} s)"
+    )
+    bank = MemoryBank(store)
+    bank.index()  # load the embedder (and export it once per machine) outside the timing
+    started = time.perf_counter()
+    report = consolidate(bank)
+    counts = bank.items.counts()
+    print(
+        f"consolidated {report.turns} turns into {len(report.added)} memories, embedded {report.embedded},"
+        f" merged {len(report.merged)} in {time.perf_counter() - started:.1f} s; active {counts.get('active', 0)}"
+    )
+    recall_figures(bank, facts)
+    latency_figures(bank, facts, [int(s) for s in options.sizes.split(",") if s], rng)
+
+
+if __name__ == "__main__":
+    main()
