@@ -127,9 +127,11 @@ def m003_memories(conn: Connection) -> None:
             last_accessed_at TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
-            embedded_with TEXT  -- the embedding model of its vector in the index; NULL: not yet
+            embedded_with TEXT,  -- the embedding model of its vector in the index; NULL: not yet
+            content_hash TEXT NOT NULL  -- kind and content: a memory said again is not stored again
         )""",
         "CREATE INDEX memories_status ON memories(status, kind)",
+        "CREATE INDEX memories_content ON memories(content_hash)",
         "CREATE INDEX memories_unembedded ON memories(embedded_with)",
         # Keyword index over analysed text (words, Japanese bigrams): see society/memory/keywords.py.
         "CREATE VIRTUAL TABLE memory_terms USING fts5(terms, tokenize = 'unicode61 remove_diacritics 2')",

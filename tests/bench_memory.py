@@ -75,8 +75,51 @@ JA_FILLER = [
     "パソコンの調子が悪いです。",
     "週末は何をしようかな。",
 ]
-ANSWER = "Sure, here is what I can tell you about that."
-ANSWER_JA = "はい、それについてお答えします。"
+ANSWERS = [
+    "Sure, here is what I can tell you about that.",
+    "Good question. Let me think it through step by step.",
+    "Noted. Anything else on your mind today?",
+    "That sounds lovely; tell me more whenever you like.",
+    "Here is a short answer, with a longer one if you want it.",
+    "I see. I will keep that in mind for later.",
+]
+ANSWERS_JA = [
+    "はい、それについてお答えします。",
+    "なるほど、順番に考えてみましょう。",
+    "了解です。ほかに気になることはありますか?",
+    "いいですね。また詳しく教えてください。",
+    "短く答えると、次のようになります。",
+]
+
+
+# Facts about the user, asked about in other words: little or no keyword overlap, so these
+# measure what the vectors add. (statement, question, answer)
+SELF_FACTS = {
+    "en": [
+        ("I'm allergic to peanuts.", "Which food should I stay away from?", "peanuts"),
+        ("My car is a blue Honda Civic.", "What vehicle do I drive?", "Honda"),
+        ("I usually wake up at 6:30.", "What time do I get up in the morning?", "6:30"),
+        ("My favourite band is Radiohead.", "Which musicians do I like most?", "Radiohead"),
+        ("I'm learning to play the cello.", "Which instrument am I practising?", "cello"),
+        ("My apartment is on the 12th floor.", "How high up is my flat?", "12th"),
+        ("I have a dentist appointment next Tuesday.", "When do I see the tooth doctor?", "Tuesday"),
+        ("My wife's name is Laura.", "What is my spouse called?", "Laura"),
+        ("I studied chemistry at university.", "What was my major in college?", "chemistry"),
+        ("I commute to the office by train.", "How do I get to work?", "train"),
+    ],
+    "ja": [
+        ("私はピーナッツアレルギーです。", "食べてはいけないものは?", "ピーナッツ"),
+        ("通勤は自転車です。", "毎日どうやって会社に行ってる?", "自転車"),
+        ("毎朝六時に起きます。", "何時に目が覚める?", "六時"),
+        ("チェロを習っています。", "練習中の楽器は?", "チェロ"),
+        ("妻の名前は恵子です。", "奥さんは何という名前?", "恵子"),
+        ("大学では化学を専攻しました。", "学生時代の専攻は?", "化学"),
+        ("マンションの十二階に住んでいます。", "部屋は何階?", "十二階"),
+        ("好きなバンドはスピッツです。", "一番好きな音楽グループは?", "スピッツ"),
+        ("車は青いプリウスです。", "乗っている車は?", "プリウス"),
+        ("来週の火曜日に歯医者の予約があります。", "歯科の予約はいつ?", "火曜日"),
+    ],
+}
 
 
 @dataclass
@@ -85,7 +128,7 @@ class Fact:
     question: str
     person: str
     answer: str
-    language: str  # the question's: en, ja, or cross (an English fact asked in Japanese)
+    language: str  # en, ja, cross (an English fact asked in Japanese), self-en, self-ja (about the user)
 
 
 def people(rng: random.Random, count: int, japanese: bool) -> list[str]:
@@ -143,6 +186,9 @@ def make_facts(rng: random.Random, count: int) -> list[Fact]:
         ]
         statement, question, answer = options[index % len(options)]
         facts.append(Fact(statement, question, person, answer, "ja"))
+    for language, planted in SELF_FACTS.items():
+        facts += [Fact(statement, question, "", answer, f"self-{language}") for statement, question, answer in planted]
+    rng.shuffle(facts)
     return facts
 
 
@@ -163,13 +209,13 @@ def write_conversation(store, rng: random.Random, sessions: int, facts: list[Fac
     for session in range(sessions):
         japanese = session % 2 == 1
         lines = [filler_line(rng, japanese) for _ in range(rng.randint(2, 4))]
-        if session % 2 == 0 or len(facts) > sessions // 2:
+        if session % 2 == 0 or len(facts) > (sessions + 1) // 2:
             fact = next(planted, None)
             if fact is not None:
                 lines.insert(rng.randrange(len(lines) + 1), fact.statement)
         for line in lines:
             turn = store.begin_turn(line, "bench")
-            store.add_message(turn.turn_id, "planner", ANSWER_JA if japanese else ANSWER)
+            store.add_message(turn.turn_id, "planner", rng.choice(ANSWERS_JA if japanese else ANSWERS))
             store.end_turn(turn.turn_id, "done")
             turns += 1
     return turns
@@ -184,7 +230,7 @@ def recall_figures(bank, facts: list[Fact]) -> None:
     print(f"{'mode':<8} {'group':<6} {'n':>4} {'recall@5':>9} {'recall@10':>10}")
     for mode in ("hybrid", "vector", "keyword"):
         results = {id(f): bank.recall(f.question, 10, mode=mode, touch=False) for f in facts}
-        for group in ("all", "en", "ja", "cross"):
+        for group in ("all", "en", "ja", "cross", "self-en", "self-ja"):
             chosen = [f for f in facts if group == "all" or f.language == group]
             if not chosen:
                 continue
@@ -215,10 +261,8 @@ def grow(bank, rng: random.Random, target: int, base_vectors, base_texts: list[s
 def latency_figures(bank, facts: list[Fact], sizes: list[int], rng: random.Random) -> None:
     started = time.perf_counter()
     base_texts = list(
-        dict.fromkeys(filler_line(rng, rng.random() < 0.5) + " " + rng.choice(WORDS) for _ in range(20000))
-    )
-    base_texts = [f"User: {t} planner: {rng.choice([ANSWER, ANSWER_JA])} #{i}" for i, t in enumerate(base_texts)]
-    base_texts = base_texts[:5000]
+        dict.fromkeys(f"User: {filler_line(rng, rng.random() < 0.5)} {filler_line(rng, False)}" for _ in range(12000))
+    )[:5000]
     base_vectors = bank.embedder.encode(base_texts)
     print(f"\nembedded {len(base_texts)} filler texts in {time.perf_counter() - started:.1f} s")
     print(f"{'items':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   (hybrid recall, {len(facts)} queries)")
@@ -253,12 +297,13 @@ def main() -> None:
     from society.store import Store
 
     rng = random.Random(7)
-    facts = make_facts(rng, options.sessions // 2)
+    facts = make_facts(rng, options.sessions // 2 - 20)
     store = Store()
     started = time.perf_counter()
     turns = write_conversation(store, rng, options.sessions, facts)
     print(
-        f"{options.sessions} sessions, {turns} turns, {len(facts)} planted facts ({time.perf_counter() - started:.1f} s)"
+        f"{options.sessions} sessions, {turns} turns, {len(facts)} planted facts"
+        f" ({time.perf_counter() - started:.1f} s)"
     )
     bank = MemoryBank(store)
     bank.index()  # load the embedder (and export it once per machine) outside the timing

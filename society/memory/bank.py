@@ -1,9 +1,8 @@
 """The memory bank: remember, recall, update, forget and reindex, over SQLite (the truth),
 the FTS5 keyword index (in the same database) and the ChromaDB vector index (derived).
 
-Recall is hybrid: the vector and keyword rankings are fused by reciprocal rank (each list
-counts by position, so neither score scale has to be calibrated against the other), then
-weighted a little by importance and recency, and near-duplicates are dropped.
+Recall is hybrid: the vector and keyword scores are normalised and combined (see recall()),
+then weighted a little by importance and recency, and near-duplicates are dropped.
 """
 
 from __future__ import annotations
@@ -22,10 +21,13 @@ from society.memory.settings import MemorySettings, load_settings
 from society.paths import data_dir
 from society.store import Store
 
-RRF_K = 60  # the usual constant of reciprocal rank fusion
+VECTOR_WEIGHT = 0.5  # of the vector scores in hybrid recall; the keyword scores get the rest
+FOREIGN_VECTOR_WEIGHT = 0.2  # for text an English-only embedding model reads poorly
 CANDIDATES = 30  # from each index, before fusion
 RECENCY_DAYS = 90.0
-DUPLICATE_OVERLAP = 0.8  # share of character trigrams two results may have in common
+# Share of character trigrams two memories may have in common and still both be shown (or
+# kept): 「田中花子さんは大阪に住んでいます」 and 「田中太郎さんは…」 share 60% and are two facts.
+DUPLICATE_OVERLAP = 0.9
 EMBED_BATCH = 256
 
 
@@ -41,10 +43,15 @@ def _trigrams(text: str) -> set[str]:
     return {folded[i : i + 3] for i in range(max(1, len(folded) - 2))}
 
 
-def same_wording(a: str, b: str, share: float = DUPLICATE_OVERLAP) -> bool:
-    """Whether two texts share most of their character trigrams (one nearly repeats the other)."""
+def _covered(a: set[str], b: set[str]) -> float:
+    """The share of `a`'s trigrams that `b` has too: 1.0 when `b` says all `a` says."""
+    return len(a & b) / max(1, len(a))
+
+
+def same_wording(a: str, b: str) -> bool:
+    """Whether the two texts nearly repeat each other (each has nearly all of the other's trigrams)."""
     grams_a, grams_b = _trigrams(a), _trigrams(b)
-    return len(grams_a & grams_b) / max(1, min(len(grams_a), len(grams_b))) >= share
+    return min(_covered(grams_a, grams_b), _covered(grams_b, grams_a)) >= DUPLICATE_OVERLAP
 
 
 def _age_days(created_at: str) -> float:
@@ -176,11 +183,25 @@ class MemoryBank:
 
     # -- recall ---------------------------------------------------------------------------
 
-    def vector_ids(self, query: str, limit: int = CANDIDATES) -> list[int]:
+    def vector_search(self, query: str, limit: int = CANDIDATES) -> list[tuple[int, float]]:
+        """(id, cosine similarity) of the nearest active memories, nearest first."""
         vector = self.embedder.encode([query])[0]
         found = self.index().query(vector, limit)
         active = self.items.active_ids([i for i, _ in found])
-        return [i for i, _ in found if i in active]
+        return [(i, similarity) for i, similarity in found if i in active]
+
+    def vector_ids(self, query: str, limit: int = CANDIDATES) -> list[int]:
+        return [i for i, _ in self.vector_search(query, limit)]
+
+    def vector_weight(self, query: str) -> float:
+        """How much the vector ranking counts against the keyword one. An English-only
+        embedding model (the default) places Japanese text poorly, so for a Japanese query
+        its share falls with the share of Japanese characters."""
+        if self.settings.multilingual_embeddings:
+            return VECTOR_WEIGHT
+        letters = [c for c in query if c.isalnum()]
+        foreign = sum(1 for c in letters if not c.isascii()) / max(1, len(letters))
+        return VECTOR_WEIGHT * (1 - foreign) + FOREIGN_VECTOR_WEIGHT * foreign
 
     def recall(
         self,
@@ -196,16 +217,26 @@ class MemoryBank:
         limit = limit or self.settings.recall_limit
         if not query.strip():
             return []
-        rankings: dict[str, list[int]] = {}
+        weights = {"vector": self.vector_weight(query) if mode == "hybrid" else 1.0}
+        weights["keyword"] = 1.0 - weights["vector"] if mode == "hybrid" else 1.0
+        rankings: dict[str, list[tuple[int, float]]] = {}
         if mode in ("hybrid", "vector"):
-            rankings["vector"] = self.vector_ids(query)
+            rankings["vector"] = self.vector_search(query)
         if mode in ("hybrid", "keyword"):
             rankings["keyword"] = self.items.keyword_search(query, CANDIDATES)
+        # Convex combination of min-max normalised scores: better than rank fusion when the
+        # scores mean something (Bruch et al., "An Analysis of Fusion Functions for Hybrid
+        # Retrieval", 2023), and it lets one list count for more than the other.
         fused: dict[int, float] = {}
         via: dict[int, set[str]] = {}
-        for name, ids in rankings.items():
-            for rank, memory_id in enumerate(ids):
-                fused[memory_id] = fused.get(memory_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for name, found in rankings.items():
+            if not found:
+                continue
+            top, bottom = found[0][1], min(score for _, score in found)
+            spread = top - bottom
+            for memory_id, score in found:
+                normalised = (score - bottom) / spread if spread > 1e-9 else 1.0
+                fused[memory_id] = fused.get(memory_id, 0.0) + weights[name] * normalised
                 via.setdefault(memory_id, set()).add(name)
         scored = []
         for item in self.items.many(list(fused)):
@@ -219,8 +250,8 @@ class MemoryBank:
         kept: list[set[str]] = []
         for score, item in scored:
             grams = _trigrams(item.content)
-            if any(len(grams & other) / max(1, min(len(grams), len(other))) >= DUPLICATE_OVERLAP for other in kept):
-                continue
+            if any(_covered(grams, other) >= DUPLICATE_OVERLAP for other in kept):
+                continue  # says nothing a better memory above it did not
             if score < self.settings.min_score:
                 continue
             kept.append(grams)

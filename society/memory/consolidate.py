@@ -1,11 +1,12 @@
 """Consolidation: the memory work done after turns, while the user reads, never in their way
 (Letta's sleep-time agents are the model). It
 
-1. chunks every settled turn into `turn` memories and pulls facts, preferences and decisions
-   out of what the user said (society/memory/extract.py), with tool results kept short;
+1. chunks every settled turn into `turn` memories (the user's words apart from the
+   answers), pulls facts, preferences and decisions out of what the user said
+   (society/memory/extract.py), and keeps tool results, cut short;
 2. embeds everything new in batches;
-3. merges near-duplicates of one kind (the newer wording wins; a memory that has been
-   recalled is never merged away);
+3. merges restatements of one kind (the newer wording wins; a memory that has been
+   recalled is never merged away); text said twice word for word is one memory already;
 4. lets unrecalled, unimportant chat chunks fade from recall after a while;
 5. promotes what matters (important, or recalled again and again) to the long-term tier.
 
@@ -69,10 +70,17 @@ def _remember_turn(bank: MemoryBank, turn_id: int, messages: list[Message], repo
     said = [m for m in messages if m.is_text]
     user_text = " ".join(m.content for m in said if m.role == USER)
     turn_importance = rate(user_text, "turn")
-    lines = [(m.id, f"{'User' if m.role == USER else m.role}: {m.content}") for m in said]
-    for ids, text in chunks(lines):
-        item = bank.remember(text, "turn", turn_importance, "consolidation", ids, turn_id, embed=False)
-        report.added.append(item.id)
+    # The user's words and the team's answers are chunked apart: a chunk mixing both embeds
+    # as neither, and a plain statement of the user's is what recall most often needs.
+    for side in (USER, "team"):
+        lines = [
+            (m.id, f"{'User' if m.role == USER else m.role}: {m.content}")
+            for m in said
+            if (m.role == USER) == (side == USER)
+        ]
+        for ids, text in chunks(lines):
+            item = bank.remember(text, "turn", turn_importance, "consolidation", ids, turn_id, embed=False)
+            report.added.append(item.id)
     for message in said:
         if message.role != USER:
             continue
@@ -82,14 +90,16 @@ def _remember_turn(bank: MemoryBank, turn_id: int, messages: list[Message], repo
             )
             report.added.append(item.id)
     for message in messages:
-        if message.kind == "tool_result" and message.content.strip():
+        # The memory keeper's own results restate memories that exist already.
+        if message.kind == "tool_result" and message.content.strip() and message.role != "memory_keeper":
             text = message.content[:TOOL_RESULT_CHARS]
             item = bank.remember(text, "tool_result", None, "consolidation", [message.id], turn_id, embed=False)
             report.added.append(item.id)
 
 
 def _merge_duplicates(bank: MemoryBank, new_ids: list[int], report: Report) -> None:
-    fresh = [item for item in bank.items.many(new_ids) if item.kind in MERGED_KINDS and item.status == "active"]
+    fresh = bank.items.many(list(dict.fromkeys(new_ids)))
+    fresh = [item for item in fresh if item.kind in MERGED_KINDS and item.status == "active"]
     vectors = bank.index().vectors([item.id for item in fresh])
     for item in fresh:
         if item.id not in vectors or bank.items.get(item.id).status != "active":

@@ -68,7 +68,8 @@ def importance(text: str, kind: str) -> float:
     score = BASE_IMPORTANCE.get(kind, 0.3)
     if EXPLICIT.search(text):
         score += 0.25
-    if TRIVIA.match(text) or len(text.strip()) < 12:
+    short = 5 if not text.isascii() else 12  # Japanese says in 9 characters what English says in 30
+    if TRIVIA.match(text) or len(text.strip()) < short:
         score -= 0.25
     return round(max(0.05, min(1.0, score)), 3)
 

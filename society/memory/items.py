@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -47,6 +48,10 @@ class MemoryItem:
         return asdict(self)
 
 
+def content_hash(kind: str, content: str) -> str:
+    return hashlib.sha256(f"{kind}\x00{content}".encode()).hexdigest()[:32]
+
+
 class MemoryNotFound(LookupError):
     """No memory has that id."""
 
@@ -66,8 +71,19 @@ class Items:
     ) -> MemoryItem:
         if kind not in KINDS:
             raise ValueError(f"memory kind '{kind}' is unknown; use one of {', '.join(KINDS)}")
+        digest = content_hash(kind, content)
+        with self.engine.connect() as conn:
+            same = conn.execute(
+                text("SELECT id FROM memories WHERE content_hash = :h AND status = 'active' LIMIT 1"), {"h": digest}
+            ).scalar()
+        if same is not None:
+            # Said again (a stock answer, a repeated request): one memory with both sources.
+            # Many identical vectors also wreck the HNSW graph's search (measured).
+            self.add_sources(same, source_message_ids or [])
+            return self.get(same)
         at = now()
         row = {
+            "hash": digest,
             "kind": kind,
             "content": content,
             "importance": max(0.0, min(1.0, importance)),
@@ -80,7 +96,8 @@ class Items:
             memory_id = conn.execute(
                 text(
                     "INSERT INTO memories (kind, content, importance, source_message_ids, turn_id, created_by,"
-                    " created_at, updated_at) VALUES (:kind, :content, :importance, :sources, :turn, :by, :at, :at)"
+                    " created_at, updated_at, content_hash)"
+                    " VALUES (:kind, :content, :importance, :sources, :turn, :by, :at, :at, :hash)"
                 ),
                 row,
             ).lastrowid
@@ -98,11 +115,19 @@ class Items:
             ids = list(range(first, first + len(contents)))
             conn.execute(
                 text(
-                    "INSERT INTO memories (id, kind, content, importance, created_by, created_at, updated_at)"
-                    " VALUES (:id, :kind, :content, :importance, :by, :at, :at)"
+                    "INSERT INTO memories (id, kind, content, importance, created_by, created_at, updated_at,"
+                    " content_hash) VALUES (:id, :kind, :content, :importance, :by, :at, :at, :hash)"
                 ),
                 [
-                    {"id": i, "kind": kind, "content": c, "importance": importance, "by": created_by, "at": at}
+                    {
+                        "id": i,
+                        "kind": kind,
+                        "content": c,
+                        "importance": importance,
+                        "by": created_by,
+                        "at": at,
+                        "hash": content_hash(kind, c),
+                    }
                     for i, c in zip(ids, contents, strict=True)
                 ],
             )
@@ -148,27 +173,28 @@ class Items:
             rows = conn.execute(text(f"SELECT id FROM memories WHERE status = 'active' AND id IN ({marks})"))
             return {row[0] for row in rows}
 
-    def keyword_search(self, query: str, limit: int) -> list[int]:
-        """Active memories matching any of the query's terms, best (BM25) first."""
+    def keyword_search(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """(id, BM25 score, higher is better) of active memories matching any of the
+        query's terms, best first."""
         expression = match_expression(query)
         if expression is None:
             return []
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT m.id FROM memory_terms JOIN memories m ON m.id = memory_terms.rowid"
+                    "SELECT m.id, -memory_terms.rank FROM memory_terms JOIN memories m ON m.id = memory_terms.rowid"
                     " WHERE memory_terms MATCH :q AND m.status = 'active' ORDER BY memory_terms.rank LIMIT :n"
                 ),
                 {"q": expression, "n": limit},
             )
-            return [row[0] for row in rows]
+            return [(row[0], float(row[1])) for row in rows]
 
     def update(self, memory_id: int, **fields: Any) -> MemoryItem:
         allowed = {"content", "importance", "tier", "status", "merged_into", "kind", "embedded_with"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
-        self.get(memory_id)
+        current = self.get(memory_id)  # before the write transaction: every connection begins IMMEDIATE
         sets = ", ".join(f"{name} = :{name}" for name in fields)
         with self.engine.begin() as conn:
             conn.execute(
@@ -176,6 +202,13 @@ class Items:
                 {**fields, "at": now(), "id": memory_id},
             )
             if "content" in fields:
+                conn.execute(
+                    text("UPDATE memories SET content_hash = :h WHERE id = :id"),
+                    {
+                        "h": content_hash(fields.get("kind") or current.kind, fields["content"]),
+                        "id": memory_id,
+                    },
+                )
                 conn.execute(
                     text("UPDATE memory_terms SET terms = :terms WHERE rowid = :id"),
                     {"terms": index_text(fields["content"]), "id": memory_id},

@@ -16,6 +16,7 @@ SETTINGS_NAME = "memory.json"
 @dataclass
 class MemorySettings:
     embedding_model: str = DEFAULT_MODEL  # or the folder of a sentence-transformers model, e.g. a multilingual one
+    multilingual_embeddings: bool = False  # set true with a multilingual model: vectors then count fully for Japanese
     recall_limit: int = 5  # memories put before each request
     min_score: float = 0.0  # recall leaves out memories scored below this
     fade_after_days: float = 30.0  # unrecalled chat chunks of low importance leave recall after this

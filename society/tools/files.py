@@ -189,6 +189,7 @@ def _said_pieces(request: str) -> list[str]:
     """What the request could want written: its quoted parts if it quotes, else its words
     and word pairs (Japanese: runs of kanji, katakana and Latin letters; hiragana are the
     particles and endings between them)."""
+    request = re.sub(r"@\w+", " ", request)  # "@executor" names who should act, not what to write
     quoted = [next(group for group in found if group) for found in QUOTED.findall(request)]
     if quoted:
         return list(dict.fromkeys(quoted))
