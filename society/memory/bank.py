@@ -8,6 +8,7 @@ then weighted a little by importance and recency, and near-duplicates are droppe
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,8 +39,11 @@ class Recalled:
     via: str  # vector, keyword or both
 
 
+SPEAKER = re.compile(r"^\w+: ", re.MULTILINE)  # "User: " and "planner: " in turn chunks
+
+
 def _trigrams(text: str) -> set[str]:
-    folded = " ".join(text.lower().split())
+    folded = " ".join(SPEAKER.sub("", text).lower().split())
     return {folded[i : i + 3] for i in range(max(1, len(folded) - 2))}
 
 
