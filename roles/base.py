@@ -24,6 +24,8 @@ class RoleSpec:
     description: str  # the selector and the planner read this
     ready: bool  # its abilities (tools) have landed; otherwise enabled only through SOCIETY_ROLES
     triggers: tuple[str, ...] = ()  # regexes: a user message matching one is routed here
+    required: tuple[str, ...] = ()  # phrases every version of its prompt must keep
+    must_act: bool = False  # asked only to act: its first reply in a turn is a tool call
     _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -43,15 +45,14 @@ class RoleSpec:
         extra_instructions: str = "",
         tool_iterations: int = 1,
         memory: Any = None,
+        prompt: str | None = None,
     ) -> Any:
         """The role as an AssistantAgent talking to the model gate through `model_client`,
         acting through `workbench` when the role has tools, and recalling through `memory`
         (an AutoGen Memory) before each model call."""
         from autogen_agentchat.agents import AssistantAgent
 
-        prompt = self.system_prompt()
-        if extra_instructions:
-            prompt += "\n\n" + extra_instructions
+        prompt = compose(prompt or self.system_prompt(), extra_instructions)
         return AssistantAgent(
             name=self.name,
             model_client=model_client,
@@ -65,6 +66,12 @@ class RoleSpec:
             max_tool_iterations=tool_iterations,
             memory=[memory] if memory is not None else None,
         )
+
+
+def compose(prompt: str, extra_instructions: str = "") -> str:
+    """A role's system message: its (versioned, editable) prompt, then what the team adds
+    (the planner's handoff rules), which edits cannot remove."""
+    return f"{prompt}\n\n{extra_instructions}" if extra_instructions else prompt
 
 
 def handoff_target(text: str) -> str | None:

@@ -7,4 +7,5 @@ ROLE = RoleSpec(
     description="Scores answers against the user's engagement and evaluation rubrics.",
     ready=False,
     triggers=(r"\b(judge|score|rate|grade|evaluate)\b", r"評価|採点"),
+    required=("Score an answer from 1 to 10",),
 )

@@ -7,4 +7,5 @@ ROLE = RoleSpec(
     description="Searches the web, reads pages and asks MCP servers for facts the team lacks.",
     ready=True,
     triggers=(r"\b(search|look up|google|browse|web|news|latest)\b", r"検索|調べ|ニュース|最新"),
+    required=("cite where each fact came from",),
 )

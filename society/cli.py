@@ -366,5 +366,139 @@ def memory_reindex() -> None:
     print(f"consolidated {report.turns} turns; indexed {count} memories in {_bank().index_path}")
 
 
+prompts_app = typer.Typer(help="The roles' prompts: versions, diffs, rollback, locks.", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
+
+
+def _book():
+    from society.prompt_book import PromptBook
+
+    return PromptBook()
+
+
+def _prompt_call(fn):
+    from society.prompt_book import PromptRefused
+
+    try:
+        return _guard(fn)
+    except PromptRefused as err:
+        raise fail(str(err)) from None
+
+
+@prompts_app.command("list")
+def prompts_list() -> None:
+    """Each role's current prompt version, its author and why it changed."""
+    from roles import ROLE_NAMES
+
+    book = _book()
+    for role in ROLE_NAMES:
+        current = book.current(role)
+        lock = " [locked]" if book.is_locked(role) else ""
+        fitness = f" fitness {current.fitness:.2f}" if current.fitness is not None else ""
+        print(f"{role:<18} v{current.version} by {current.author}{lock}{fitness}: {current.reason}")
+
+
+@prompts_app.command("show")
+def prompts_show(
+    role: Annotated[str, typer.Argument(help="A role name.")],
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="A version; the current one if left out.")
+    ] = None,
+) -> None:
+    """A role's prompt (current or a given version) and its version history."""
+    book = _book()
+    shown = _prompt_call(lambda: book.get(role, version) if version else book.current(role))
+    for v in book.versions(role):
+        marker = "*" if v.version == shown.version else " "
+        print(f"{marker} v{v.version} {v.created_at[:19]} by {v.author}, uses {v.uses}: {v.reason}")
+    print(f"\n{shown.text}")
+
+
+@prompts_app.command("diff")
+def prompts_diff(
+    role: Annotated[str, typer.Argument(help="A role name.")],
+    a: Annotated[int, typer.Argument(help="The older version.")],
+    b: Annotated[int | None, typer.Argument(help="The newer version; the current one if left out.")] = None,
+) -> None:
+    """What changed between two versions of a role's prompt."""
+    book = _book()
+    print(_prompt_call(lambda: book.diff(role, a, b or book.current(role).version)))
+
+
+@prompts_app.command("rollback")
+def prompts_rollback(
+    role: Annotated[str, typer.Argument(help="A role name.")],
+    version: Annotated[int, typer.Argument(help="The version whose text comes back.")],
+) -> None:
+    """Make an earlier version's text current again (as a new version)."""
+    made = _prompt_call(lambda: _book().rollback(role, version, "user"))
+    print(f"{role} prompt is now v{made.version} (the text of v{version}); it applies from the next turn")
+
+
+@prompts_app.command("lock")
+def prompts_lock(
+    role: Annotated[str, typer.Argument(help="A role name.")],
+    off: Annotated[bool, typer.Option("--off", help="Unlock instead.")] = False,
+) -> None:
+    """Stop the society from editing a role's prompt (or, with --off, allow it again)."""
+    _prompt_call(lambda: _book().lock(role, not off))
+    print(f"{role} prompt {'unlocked' if off else 'locked: edits are refused'}")
+
+
+data_app = typer.Typer(help="Tuning data: list, export in TRL's formats, clean.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list(
+    kind: Annotated[str | None, typer.Option("--kind", help="sft, pair or label.")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-s", help="Words the examples contain.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """The newest tuning examples."""
+    from training.datasets import KINDS, Examples
+
+    if kind is not None and kind not in KINDS:
+        raise fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    found = _guard(lambda: Examples().listing(kind, limit, search))
+    if as_json:
+        print(json.dumps([e.to_dict() for e in found], ensure_ascii=False))
+        return
+    print("\n".join(e.line() for e in found) or "no examples yet")
+
+
+@data_app.command("export")
+def data_export(
+    path: Annotated[str, typer.Argument(help="A folder; train.jsonl and eval.jsonl are written in it.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="sft, dpo or kto.")] = "sft",
+    eval_share: Annotated[float, typer.Option("--eval-share", help="Share held out for evaluation.")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/eval split.")] = 0,
+) -> None:
+    """Export the examples as JSONL for TRL's SFT, DPO or KTO trainers."""
+    from pathlib import Path
+
+    from training.export import FORMATS, export
+
+    if format not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if not 0 <= eval_share < 1:
+        raise fail(f"--eval-share must be at least 0 and below 1, got {eval_share}")
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"{folder} is a file; give a folder to write train.jsonl and eval.jsonl into")
+    counts = _guard(lambda: export(format, folder, eval_share, seed))
+    print(f"{format}: {counts['train']} train, {counts['eval']} eval rows in {folder}/train.jsonl, eval.jsonl")
+
+
+@data_app.command("clean")
+def data_clean() -> None:
+    """Delete (softly) duplicate, empty and broken examples."""
+    from training.datasets import Examples
+
+    removed = _guard(lambda: Examples().clean())
+    print(", ".join(f"{count} {reason}" for reason, count in removed.items()) + " removed")
+
+
 if __name__ == "__main__":
     app()

@@ -15,18 +15,21 @@ from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, TextMessage, ToolCallExecutionEvent, ToolCallRequestEvent
 from autogen_core.models import FunctionExecutionResult, SystemMessage, UserMessage
 
-from roles.base import read_prompt
+from roles import ROLE_NAMES
+from roles.base import compose, read_prompt
 from society import summary
 from society.config import load_entries
 from society.gate import ModelGate, NoModelAvailable
 from society.memory.bank import MemoryBank
 from society.memory.consolidate import consolidate
 from society.memory.recall import SocietyMemory
+from society.prompt_book import PromptBook
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 from society.tools.approval import Approver, Guard, refuse_all
 from society.tools.kits import role_toolboxes
 from society.tools.settings import load_settings
+from training.datasets import Examples
 
 MAX_INPUT_CHARS = 32_000
 MANAGER = "SelectorGroupChatManager"
@@ -73,13 +76,23 @@ class Conversation:
         self.guard = Guard(load_settings(), approver, record=self._record_approval)
         self.memory_bank = MemoryBank(self.store, notify=self.gate.notify)
         self.memory = SocietyMemory(self.memory_bank, lambda: self.gate.turn_id)
-        self.toolboxes = role_toolboxes(self.guard, self.gate.notify, self.memory_bank)
+        self.prompt_book = PromptBook(self.store)
+        self.examples = Examples(self.store)
+        self.toolboxes = role_toolboxes(self.guard, self.gate.notify, self.memory_bank, self.prompt_book, self.examples)
         for toolbox in self.toolboxes.values():
             self.gate.grounders.update(toolbox.grounders)
-        self.team, self.router = build_team(
-            self.gate, self.store, lambda: self.gate.turn_id, enabled, toolboxes=self.toolboxes, memory=self.memory
+        self.prompt_versions = {name: self.prompt_book.current(name) for name in ROLE_NAMES}
+        self.team, self.router, self.agents, self._extras = build_team(
+            self.gate,
+            self.store,
+            lambda: self.gate.turn_id,
+            enabled,
+            toolboxes=self.toolboxes,
+            memory=self.memory,
+            prompts=lambda name: self.prompt_versions[name].text,
         )
         self._consolidating: asyncio.Task[Any] | None = None
+        self.gate.acting_roles = {name for name, spec in self.router.specs.items() if spec.must_act}
         self._started = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -99,6 +112,7 @@ class Conversation:
         """Run one turn; yield the user's message, then each agent message, each once stored."""
         text = check_input(text)
         await self._start()
+        self._refresh_prompts()
         user = self.store.begin_turn(text, self.entry_point)
         self.gate.turn_id = user.turn_id
         self.gate.failure = None
@@ -149,8 +163,21 @@ class Conversation:
         self._background.add(self._consolidating)
         self._consolidating.add_done_callback(self._background.discard)
 
+    def _refresh_prompts(self) -> None:
+        """Each role speaks with its newest prompt version: an edit made during a turn (by
+        the prompt editor, or `society prompts` from another process) counts from the next."""
+        for name, agent in self.agents.items():
+            version = self.prompt_book.current(name)
+            if version.version != self.prompt_versions[name].version:
+                # AutoGen has no setter for an agent's system message; it reads this list per call.
+                agent._system_messages = [SystemMessage(content=compose(version.text, self._extras[name]))]
+                self.prompt_versions[name] = version
+
     def _store_message(self, turn_id: int, event: BaseChatMessage) -> Message:
         call = self.gate.last_call.pop(event.source, None)
+        version = self.prompt_versions.get(event.source)
+        if version is not None:
+            self.prompt_book.used(event.source, version.version)
         return self.store.add_message(
             turn_id,
             event.source,
@@ -160,6 +187,7 @@ class Conversation:
             prompt_tokens=call.prompt_tokens if call else None,
             completion_tokens=call.completion_tokens if call else None,
             latency_ms=call.latency_ms if call else None,
+            prompt_version=version.version if version else None,
         )
 
     def _store_tool_event(self, turn_id: int, event: ToolCallRequestEvent | ToolCallExecutionEvent) -> list[Message]:

@@ -175,6 +175,9 @@ class ModelGate:
         # Off only to measure what constrained decoding is worth (tests/bench_tools.py).
         self.constrain_tools = True
         self.grounders: dict[str, toolcalls.Grounder] = {}  # set by the conversation's toolboxes
+        # Roles that are only ever asked to act (remember, edit a prompt, add an example): their
+        # first reply in a turn must be a tool call, not a chat answer (RoleSpec.must_act).
+        self.acting_roles: set[str] = set()
 
     # -- reachability ---------------------------------------------------------------------
 
@@ -272,6 +275,8 @@ class ModelGate:
         native = entry.has("tools")
         if native:
             prompt = self._prepare(role, entry, client, messages)
+            if role in self.acting_roles and not toolcalls.acted(messages) and tools:
+                kwargs = {**kwargs, "tool_choice": "required"}
             result = await client.create(prompt, **self._call_args(entry, kwargs))
             if tools and isinstance(result.content, str):
                 calls, valid = toolcalls.parse(result.content, tools, repair=False)
@@ -292,7 +297,10 @@ class ModelGate:
             else:
                 extra.setdefault("temperature", 0.0)
             if self.constrain_tools:
-                schema = toolcalls.call_schema(tools, allow_answer=kwargs.get("tool_choice") != "required")
+                must_act = role in self.acting_roles and not toolcalls.acted(messages)
+                schema = toolcalls.call_schema(
+                    tools, allow_answer=kwargs.get("tool_choice") != "required" and not must_act
+                )
                 extra.update(toolcalls.backend_args(entry.backend, schema))
             args["extra_create_args"] = extra
             args.pop("json_output", None)

@@ -142,3 +142,44 @@ def m003_memories(conn: Connection) -> None:
     ]
     for statement in statements:
         conn.execute(text(statement))
+
+
+@migration
+def m004_prompts_and_examples(conn: Connection) -> None:
+    """Versioned role prompts (the shipped files are version 1), locks, which version spoke
+    each message, and the tuning examples the data curator keeps."""
+    statements = [
+        """CREATE TABLE prompt_versions (
+            id INTEGER PRIMARY KEY,
+            role TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            author TEXT NOT NULL,  -- 'shipped', 'user' or the role that edited it
+            reason TEXT NOT NULL,
+            parent_version INTEGER,
+            fitness REAL,  -- earned from rewards (the reward issue fills it in)
+            uses INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            UNIQUE (role, version)
+        )""",
+        "CREATE TABLE prompt_locks (role TEXT PRIMARY KEY, locked_at TEXT NOT NULL)",
+        "ALTER TABLE messages ADD COLUMN prompt_version INTEGER",
+        """CREATE TABLE examples (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,  -- sft, pair (preference), label (good or bad)
+            prompt TEXT NOT NULL,  -- JSON list of chat messages before the answer
+            completion TEXT NOT NULL,  -- the answer (the chosen one, for a pair)
+            rejected TEXT,  -- pairs only
+            label INTEGER,  -- labelled examples: 1 good, 0 bad
+            source_message_ids TEXT NOT NULL DEFAULT '[]',
+            created_by TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',  -- active, deleted
+            content_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX examples_kind ON examples(kind, status)",
+        "CREATE INDEX examples_hash ON examples(content_hash)",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))

@@ -38,6 +38,7 @@ class Message:
     latency_ms: int | None = None
     created_at: str = ""
     kind: str = "text"  # text, tool_call, tool_result or approval
+    prompt_version: int | None = None  # the version of the role's prompt it was written under
 
     @property
     def is_text(self) -> bool:
@@ -48,7 +49,8 @@ class Message:
 
 
 MESSAGE_COLUMNS = (
-    "id, turn_id, role, content, reasoning, model, prompt_tokens, completion_tokens, latency_ms, created_at, kind"
+    "id, turn_id, role, content, reasoning, model, prompt_tokens, completion_tokens, latency_ms, created_at, kind,"
+    " prompt_version"
 )
 
 
@@ -101,13 +103,15 @@ class Store:
             "latency_ms": fields.get("latency_ms"),
             "created_at": now(),
             "kind": fields.get("kind", "text"),
+            "prompt_version": fields.get("prompt_version"),
         }
         with self.engine.begin() as conn:
             row["id"] = conn.execute(
                 text(
                     "INSERT INTO messages (turn_id, role, content, reasoning, model, prompt_tokens,"
-                    " completion_tokens, latency_ms, created_at, kind) VALUES (:turn_id, :role, :content,"
-                    " :reasoning, :model, :prompt_tokens, :completion_tokens, :latency_ms, :created_at, :kind)"
+                    " completion_tokens, latency_ms, created_at, kind, prompt_version) VALUES (:turn_id, :role,"
+                    " :content, :reasoning, :model, :prompt_tokens, :completion_tokens, :latency_ms, :created_at,"
+                    " :kind, :prompt_version)"
                 ),
                 row,
             ).lastrowid

@@ -4,6 +4,7 @@ every model call goes through the gate, and whose every turn ends."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TimeoutTermination
 from autogen_agentchat.teams import SelectorGroupChat
@@ -37,21 +38,26 @@ def build_team(
     enabled: list[str] | None = None,
     toolboxes: Mapping[str, Workbench] | None = None,
     memory: Memory | None = None,
-) -> tuple[SelectorGroupChat, Router]:
+    prompts: Callable[[str], str] | None = None,
+) -> tuple[SelectorGroupChat, Router, dict[str, Any], dict[str, str]]:
+    """The team, its router, its agents by role, and what the team adds to each role's
+    prompt (see roles.base.compose). `prompts` gives each role's current prompt text."""
     specs = load_specs()
     enabled = enabled or enabled_roles(specs)
     toolboxes = toolboxes or {}
-    agents = [
-        spec.build(
+    extras = {name: handoff_instructions(enabled, specs) if name == PLANNER else "" for name in specs}
+    agents = {
+        name: spec.build(
             gate.client(name),
             ConversationContext(store, current_turn),
             workbench=toolboxes.get(name),
-            extra_instructions=handoff_instructions(enabled, specs) if name == PLANNER else "",
+            extra_instructions=extras[name],
             tool_iterations=TOOL_ITERATIONS.get(name, 1),
             memory=memory,
+            prompt=prompts(name) if prompts else None,
         )
         for name, spec in specs.items()
-    ]
+    }
     router = Router(specs, enabled, model_chooser(gate.client("selector").create, specs))
     ends = (
         FunctionalTermination(lambda messages: turn_is_done(messages, enabled))
@@ -59,7 +65,7 @@ def build_team(
         | TimeoutTermination(TURN_TIMEOUT_S)
     )
     team = SelectorGroupChat(
-        agents,
+        list(agents.values()),
         model_client=gate.client("selector"),
         selector_func=router.select,
         termination_condition=ends,
@@ -67,4 +73,4 @@ def build_team(
         # The router always decides, so the built-in selector never reads this; bounded anyway.
         model_context=BufferedChatCompletionContext(buffer_size=MAX_MESSAGES_PER_TURN),
     )
-    return team, router
+    return team, router, agents, extras

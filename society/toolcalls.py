@@ -152,6 +152,24 @@ def last_request(messages: Sequence[LLMMessage]) -> str:
     return ""
 
 
+def acted(messages: Sequence[LLMMessage]) -> bool:
+    """Whether a tool has run since the request (this turn's tool results are in `messages`)."""
+    for message in reversed(messages):
+        if isinstance(message, FunctionExecutionResultMessage):
+            return True
+        if isinstance(message, UserMessage) and message.source != "tool":
+            return False
+    return False
+
+
+def request_sentences(request: str) -> list[str]:
+    """The request, whole and sentence by sentence, without "@role" addressing: the values a
+    small model should take from it verbatim (a rule to follow, a fact to remember)."""
+    clean = " ".join(re.sub(r"^\s*@\w+\s*", "", request).split())
+    parts = [p.strip() for p in re.findall(r"[^.!?。！？]+[.!?。！？]?", clean) if len(p.strip()) > 2]
+    return list(dict.fromkeys([clean, *parts])) if clean else []
+
+
 def prompt_with_tools(messages: Sequence[LLMMessage], tools: Sequence[ToolSchema]) -> list[LLMMessage]:
     """`messages` in text form with the tool instructions just before the last message,
     where small models follow an instruction best."""
