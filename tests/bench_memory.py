@@ -208,7 +208,8 @@ def write_conversation(store, rng: random.Random, sessions: int, facts: list[Fac
     planted = iter(facts)
     for session in range(sessions):
         japanese = session % 2 == 1
-        lines = [filler_line(rng, japanese) for _ in range(rng.randint(2, 4))]
+        # Two filler sentences per message, so that chit-chat rarely repeats word for word.
+        lines = [f"{filler_line(rng, japanese)} {filler_line(rng, japanese)}" for _ in range(rng.randint(2, 4))]
         if session % 2 == 0 or len(facts) > (sessions + 1) // 2:
             fact = next(planted, None)
             if fact is not None:
