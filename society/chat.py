@@ -11,7 +11,7 @@ from society.cli import show
 from society.conversation import Conversation, InputError, TurnFailed
 from society.gate import NoModelAvailable
 
-HELP = "/history [N]  /status  /think (toggle reasoning mode)  /quit"
+HELP = "/history [N]  /status  /think (toggle reasoning mode)  /good [comment]  /bad [comment]  /quit"
 
 
 async def loop() -> None:
@@ -55,6 +55,14 @@ async def loop() -> None:
             if command == "/think":
                 reasoning = not reasoning
                 console.print(f"reasoning mode {'on' if reasoning else 'off'}")
+                continue
+            if command.split(" ", 1)[0] in ("/good", "/bad"):
+                verdict, _, comment = command.partition(" ")
+                reward = conversation.feedback(verdict == "/good", comment.strip() or None)
+                if reward is None:
+                    console.print("no answer yet to rate")
+                else:
+                    console.print(f"noted: answer #{reward.message_id} {verdict[1:]}, reward {reward.reward:+.2f}")
                 continue
             if command.startswith("/"):
                 console.print(f"unknown command {command}; {HELP}")

@@ -500,5 +500,84 @@ def data_clean() -> None:
     print(", ".join(f"{count} {reason}" for reason, count in removed.items()) + " removed")
 
 
+@app.command()
+def rewards(
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many answers.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Recent answers' rewards with their parts, and each role's prompt versions with fitness."""
+    from dataclasses import asdict
+
+    from roles import ROLE_NAMES
+    from society.prompt_book import PromptBook
+    from training.reward import Rewards
+
+    recent = _guard(lambda: Rewards().recent(last))
+    book = PromptBook()
+    versions = {role: [v.to_dict() for v in book.versions(role)] for role in ROLE_NAMES}
+    if as_json:
+        print(json.dumps({"rewards": [asdict(r) for r in recent], "versions": versions}, ensure_ascii=False))
+        return
+    print("answer  role            prompt  judge  engagement  explicit  reward")
+    for r in recent:
+        judge = f"{r.judge_score:.1f}" if r.judge_score is not None else "-"
+        reward = f"{r.reward:+.2f}" if r.reward is not None else "-"
+        explicit = {1: "good", -1: "bad"}.get(r.explicit or 0, "-")
+        print(
+            f"#{r.message_id:<6} {r.role:<15} v{r.prompt_version or '-':<6} {judge:<6} {r.level or '-':<11}"
+            f" {explicit:<9} {reward}"
+        )
+    print()
+    for role, listed in versions.items():
+        for v in listed:
+            fitness = f"{v['fitness']:+.2f}" if v["fitness"] is not None else "-"
+            print(f"{role:<18} v{v['version']:<3} uses {v['uses']:<4} fitness {fitness:<6} {v['reason']}")
+
+
+@app.command("eval")
+def eval_command(
+    suite: Annotated[str | None, typer.Argument(help="A suite YAML file, or 'default' for the shipped one.")] = None,
+    compare: Annotated[
+        tuple[int, int] | None, typer.Option("--compare", help="Compare two earlier runs: RUN_A RUN_B.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Only the first N tasks.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run a judge-scored evaluation suite through the team, or compare two runs."""
+    import asyncio
+    from pathlib import Path
+
+    from training.evals import EvalError, load_run, run_suite
+    from training.evals import compare as compare_runs
+
+    def run():
+        if compare:
+            return compare_runs(load_run(compare[0]), load_run(compare[1]))
+        if not suite:
+            raise EvalError("give a suite file (or 'default'), or --compare RUN_A RUN_B")
+        path = Path(__file__).resolve().parent.parent / "training" / "evals" / "default.yaml"
+        path = path if suite == "default" else Path(suite).expanduser()
+
+        def progress(done: int, total: int, result: dict) -> None:
+            exact = "" if result["exact"] is None else (" pass" if result["exact"] else " fail")
+            print(f"[{done}/{total}] {result['id']}: score {result['score']}{exact}", file=sys.stderr)
+
+        return asyncio.run(run_suite(path, limit, progress))
+
+    try:
+        result = _guard(run)
+    except EvalError as err:
+        raise fail(str(err)) from None
+    if isinstance(result, str):
+        print(result)
+    elif as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        from training.evals import markdown
+
+        print(markdown(result))
+        print(f"kept as run {result['id']} (evals/run-{result['id']}.md in the data folder)")
+
+
 if __name__ == "__main__":
     app()

@@ -24,6 +24,7 @@ from society.memory.bank import MemoryBank
 from society.memory.consolidate import consolidate
 from society.memory.recall import SocietyMemory
 from society.prompt_book import PromptBook
+from society.rewarding import Rewarding
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 from society.tools.approval import Approver, Guard, refuse_all
@@ -81,6 +82,7 @@ class Conversation:
         self.toolboxes = role_toolboxes(self.guard, self.gate.notify, self.memory_bank, self.prompt_book, self.examples)
         for toolbox in self.toolboxes.values():
             self.gate.grounders.update(toolbox.grounders)
+        self.rewarding = Rewarding(self.store, self.gate, self.prompt_book, self.examples)
         self.prompt_versions = {name: self.prompt_book.current(name) for name in ROLE_NAMES}
         self.team, self.router, self.agents, self._extras = build_team(
             self.gate,
@@ -114,6 +116,7 @@ class Conversation:
         await self._start()
         self._refresh_prompts()
         user = self.store.begin_turn(text, self.entry_point)
+        self.rewarding.followed_up(text, user.turn_id)
         self.gate.turn_id = user.turn_id
         self.gate.failure = None
         self.gate.reasoning_roles = {"planner"} if reasoning else set()
@@ -146,6 +149,12 @@ class Conversation:
         await self._save_state(user.turn_id)
         self._in_background(summary.update(self.store, self._summarize))
         self._consolidate()
+        if status == "done":
+            self._in_background(self.rewarding.judge_turn(user.turn_id))
+
+    def feedback(self, good: bool, comment: str | None = None):
+        """Explicit feedback (/good, /bad, a thumb) on the last answer; its reward, or None."""
+        return self.rewarding.feedback(good, comment, self.entry_point)
 
     def _consolidate(self) -> None:
         """Memory work for the turn just ended, in a worker thread while the user reads; one
@@ -164,10 +173,11 @@ class Conversation:
         self._consolidating.add_done_callback(self._background.discard)
 
     def _refresh_prompts(self) -> None:
-        """Each role speaks with its newest prompt version: an edit made during a turn (by
-        the prompt editor, or `society prompts` from another process) counts from the next."""
+        """Each role speaks with the prompt version the reward bandit picks for this turn
+        (the newest, or the one it replaced): an edit made during a turn (by the prompt
+        editor, or `society prompts` from another process) competes from the next."""
         for name, agent in self.agents.items():
-            version = self.prompt_book.current(name)
+            version = self.rewarding.version_for(name)
             if version.version != self.prompt_versions[name].version:
                 # AutoGen has no setter for an agent's system message; it reads this list per call.
                 agent._system_messages = [SystemMessage(content=compose(version.text, self._extras[name]))]

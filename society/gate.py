@@ -271,6 +271,17 @@ class ModelGate:
         """One call on one model. A model without native tool calling gets the tools as text
         and a reply constrained to a valid call (see society/toolcalls.py); a native one whose
         reply is a tool call printed as text has it turned into the call it meant."""
+        kwargs = dict(kwargs)
+        if (schema := kwargs.pop("json_schema", None)) is not None:
+            # Structured output (the judge's scores): the backend is held to the schema, so
+            # even the embedded model returns valid JSON.
+            extra = dict(kwargs.get("extra_create_args") or {})
+            extra.update(toolcalls.backend_args(entry.backend, schema))
+            if entry.backend == "ollama":
+                extra["options"] = {"temperature": 0.0, **extra.get("options", {})}
+            else:
+                extra.setdefault("temperature", 0.0)
+            kwargs["extra_create_args"] = extra
         tools = toolcalls.schemas(kwargs.get("tools") or ())
         native = entry.has("tools")
         if native:

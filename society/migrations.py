@@ -183,3 +183,43 @@ def m004_prompts_and_examples(conn: Connection) -> None:
     ]
     for statement in statements:
         conn.execute(text(statement))
+
+
+@migration
+def m005_rewards_and_evals(conn: Connection) -> None:
+    """Explicit feedback, one reward row per answer with every component (so it can be
+    recomputed), and judge-scored evaluation runs with their reports."""
+    statements = [
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id),
+            value INTEGER NOT NULL,  -- +1 good, -1 bad
+            comment TEXT,
+            source TEXT NOT NULL,  -- cli, ui, api
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE rewards (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id),  -- the answer
+            turn_id INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            prompt_version INTEGER,
+            judge TEXT,  -- JSON: the rubric scores and the reason
+            judge_score REAL,  -- mean rubric score, 1..10
+            level TEXT,  -- negative, correction, continue, thanks (from the user's next message)
+            explicit INTEGER,  -- +1 / -1 from feedback
+            reward REAL,
+            weights TEXT NOT NULL,  -- JSON: the weighting used, so it can be recomputed
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX rewards_role ON rewards(role, prompt_version)",
+        """CREATE TABLE eval_runs (
+            id INTEGER PRIMARY KEY,
+            suite TEXT NOT NULL,
+            report TEXT NOT NULL,  -- JSON
+            markdown TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))

@@ -160,6 +160,13 @@ class PromptBook:
         )
         return "\n".join(lines) or "(no difference)"
 
+    def set_fitness(self, role: str, version: int, fitness: float) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE prompt_versions SET fitness = :f WHERE role = :r AND version = :v"),
+                {"f": fitness, "r": role, "v": version},
+            )
+
     def used(self, role: str, version: int) -> None:
         with self.store.engine.begin() as conn:
             conn.execute(

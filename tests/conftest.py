@@ -39,6 +39,8 @@ def society_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("SOCIETY_HOME", str(home))
     monkeypatch.delenv("SOCIETY_ROLES", raising=False)
     monkeypatch.delenv("SOCIETY_TRACE", raising=False)
+    # The background judge would take scripted models' replies; tests of judging turn it on.
+    monkeypatch.setenv("SOCIETY_JUDGE", "0")
     write_config(tmp_path / "models.json", [EMBEDDED], monkeypatch)
     return home
 

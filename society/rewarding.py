@@ -1,0 +1,92 @@
+"""Where reward comes from and where it goes, for one conversation: the user's next message
+rates the last answer (engagement), the judge scores each final answer in the background,
+explicit /good and /bad override; every reward updates its prompt version's fitness, steers
+the bandit that picks the version each role speaks with, and labels the answer for the data
+curator (good or bad, the KTO format) once it is clear."""
+
+from __future__ import annotations
+
+import os
+import random
+
+from society.prompt_book import PromptBook, PromptVersion
+from society.store import USER, Message, Store
+from training import bandit
+from training.datasets import ExampleError, Examples
+from training.judge import JudgeFailed, judge
+from training.reward import Reward, Rewards, classify
+
+JUDGE_ENV = "SOCIETY_JUDGE"  # 0 turns the background judge off (scripted tests)
+LABEL_AT = 0.5  # |reward| from which an answer becomes a labelled example
+
+
+class Rewarding:
+    def __init__(self, store: Store, gate, book: PromptBook, examples: Examples, rng: random.Random | None = None):
+        self.store = store
+        self.gate = gate
+        self.book = book
+        self.examples = examples
+        self.rewards = Rewards(store)
+        self.rng = rng or random.Random()
+        self.judging = os.environ.get(JUDGE_ENV, "1") != "0"
+
+    def last_answer(self, before_turn: int | None = None) -> tuple[Message, Message] | None:
+        """(the user's message, the team's final text answer) of the newest finished turn."""
+        for message in reversed(self.store.last_messages(40)):
+            if before_turn is not None and message.turn_id >= before_turn:
+                continue
+            if message.role != USER and message.is_text:
+                asked = [m for m in self.store.turn_messages(message.turn_id) if m.role == USER]
+                return (asked[0], message) if asked else None
+        return None
+
+    def version_for(self, role: str) -> PromptVersion:
+        return bandit.choose(self.book, self.rewards, role, self.rng)
+
+    def _settle(self, reward: Reward) -> Reward:
+        bandit.update_fitness(self.book, self.rewards, reward.role)
+        if reward.reward is not None and abs(reward.reward) >= LABEL_AT:
+            try:
+                example = self.examples.from_message(reward.message_id, "label", reward.reward > 0, by="reward")
+                if example.label != (reward.reward > 0):
+                    self.examples.label(example.id, reward.reward > 0)
+            except ExampleError:
+                pass  # an answer without its question cannot be an example
+        return reward
+
+    def followed_up(self, text: str, turn_id: int) -> Reward | None:
+        """The user's new message rates the answer before it."""
+        found = self.last_answer(before_turn=turn_id)
+        if found is None:
+            return None
+        asked, answer = found
+        return self._settle(self.rewards.engaged(answer.id, classify(asked.content, text)))
+
+    def feedback(self, good: bool, comment: str | None = None, source: str = "cli") -> Reward | None:
+        found = self.last_answer()
+        if found is None:
+            return None
+        return self._settle(self.rewards.feedback(found[1].id, good, comment, source))
+
+    async def judge_turn(self, turn_id: int) -> Reward | None:
+        """Score the turn's final answer; a judge that fails leaves the reward to engagement."""
+        messages = self.store.turn_messages(turn_id)
+        asked = [m for m in messages if m.role == USER]
+        answers = [m for m in messages if m.role != USER and m.is_text]
+        if not self.judging or not asked or not answers:
+            return None
+        preferences = [item.content for item in _preferences(self.store)]
+        try:
+            scores = await judge(
+                self.gate, self.book.current("judge").text, asked[0].content, answers[-1].content, preferences
+            )
+        except (JudgeFailed, Exception) as err:  # noqa: BLE001 - no model, bad reply: no judge score
+            self.gate.notify(f"the judge could not score the answer ({type(err).__name__}); engagement decides")
+            return None
+        return self._settle(self.rewards.judged(answers[-1].id, scores))
+
+
+def _preferences(store: Store):
+    from society.memory.items import Items
+
+    return Items(store.engine).listing("preference", limit=5)

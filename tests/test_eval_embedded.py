@@ -1,0 +1,50 @@
+"""Judge-scored evaluation and judging with the real embedded model."""
+
+import json
+
+import pytest
+
+from society.conversation import Conversation
+from society.paths import data_dir
+from society.store import Store
+from tests.conftest import society
+from training.reward import Rewards
+
+pytestmark = pytest.mark.slow
+
+
+def test_an_eval_run_on_the_embedded_model_writes_a_report_and_compares(tmp_path):
+    suite = tmp_path / "mini.yaml"
+    suite.write_text(
+        "name: mini\ntasks:\n"
+        "  - {id: capital, kind: chat, lang: en, prompt: 'What is the capital of France?', expected: Paris}\n"
+        "  - {id: add, kind: reasoning, lang: ja, prompt: '2たす2は?', expected: '4'}\n",
+        encoding="utf-8",
+    )
+    first = society("eval", str(suite), "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["summary"]["tasks"] == 2 and report["summary"]["exact_total"] == 2
+    for result in report["results"]:
+        assert result["answer"] and result["models"] == ["smollm2-135m-instruct"]
+        # Structured output: the embedded model's judgement is always a full rubric.
+        assert set(result["judge"]) == {"helpful", "correct", "honest", "follows_preferences", "reason"}
+        assert 1 <= result["score"] <= 10
+    assert (data_dir() / "evals" / f"run-{report['id']}.md").read_text().startswith("# Evaluation run")
+    assert Store().last_messages(1) == []  # the user's conversation was not touched
+    second = society("eval", str(suite), cwd=tmp_path)
+    assert second.returncode == 0
+    compared = society("eval", "--compare", str(report["id"]), str(report["id"] + 1), cwd=tmp_path)
+    assert compared.returncode == 0 and compared.stdout.splitlines()[-1].startswith("total")
+
+
+async def test_the_judge_scores_each_answer_in_the_background(monkeypatch):
+    monkeypatch.setenv("SOCIETY_JUDGE", "1")
+    conversation = Conversation(enabled=["planner"])
+    try:
+        messages = [m async for m in conversation.turn("What is 2 + 2?")]
+    finally:
+        await conversation.close()  # waits for the judge
+    reward = Rewards(conversation.store).get(messages[-1].id)
+    assert reward is not None and 1 <= reward.judge_score <= 10 and reward.reward is not None
+    assert reward.prompt_version == 1 and reward.role == "planner"

@@ -1,0 +1,226 @@
+"""Rewards: engagement with the user and the judge's score, per answer.
+
+Engagement is read from what the user does next, in levels as WildFB labels real chats:
+negative (rephrasing or asking again, dissatisfaction), correction ("no, that's wrong", 違う),
+continue (goes on with the topic or a new one) and thanks (ありがとう). Leaving gives no signal:
+the length of a conversation is never rewarded, because optimising it makes replies worse.
+Explicit feedback (/good, /bad, the UI's thumbs) overrides the implicit level.
+
+    engagement = explicit (+1 / -1) if given, else LEVELS[level]
+    judge      = (mean rubric score - 5.5) / 4.5        (1..10 -> -1..1)
+    reward     = WEIGHTS["judge"] * judge + WEIGHTS["engagement"] * engagement
+                 (a missing component leaves the other alone, at full weight)
+
+Every component is stored, so a reward can be recomputed under other weights.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from society.store import USER, Store, now
+
+LEVELS = {"negative": -1.0, "correction": -0.5, "continue": 0.25, "thanks": 1.0}
+WEIGHTS = {"judge": 0.5, "engagement": 0.5}
+REPHRASE_OVERLAP = 0.6  # share of the earlier question's trigrams the follow-up repeats
+
+THANKS = re.compile(
+    r"\b(thanks?|thank you|thx|great|perfect|awesome|that helps|helpful|nice one)\b|"
+    r"ありがと|助かり|助かった|完璧|さすが",
+    re.IGNORECASE,
+)
+CORRECTION = re.compile(
+    r"^\s*(no\b|nope\b|wrong\b|incorrect\b|that'?s (not|wrong)|actually\b|not quite\b)|\b(is wrong|you'?re wrong|"
+    r"not what i)\b|違う|違います|間違|そうじゃな|ちがう",
+    re.IGNORECASE,
+)
+NEGATIVE = re.compile(
+    r"\b(useless|doesn'?t (help|work)|did ?n[o']t (help|answer|work)|you didn'?t|not helpful|again\?|"
+    r"i (already )?asked|answer the question|makes no sense|nonsense)\b|"
+    r"役に立たない|意味がわから|答えになって|さっきも聞",
+    re.IGNORECASE,
+)
+
+
+def _trigrams(value: str) -> set[str]:
+    folded = " ".join(value.lower().split())
+    return {folded[i : i + 3] for i in range(max(1, len(folded) - 2))}
+
+
+def classify(previous_question: str, followup: str) -> str:
+    """The engagement level the user's `followup` gives the answer to `previous_question`."""
+    if CORRECTION.search(followup):
+        return "correction"
+    if NEGATIVE.search(followup):
+        return "negative"
+    asked, again = _trigrams(previous_question), _trigrams(followup)
+    if len(asked) > 3 and len(asked & again) / len(asked) >= REPHRASE_OVERLAP:
+        return "negative"  # the same question again: the answer did not do
+    if THANKS.search(followup):
+        return "thanks"
+    return "continue"
+
+
+def judge_component(judge_score: float | None) -> float | None:
+    return None if judge_score is None else max(-1.0, min(1.0, (judge_score - 5.5) / 4.5))
+
+
+def engagement_component(level: str | None, explicit: int | None) -> float | None:
+    if explicit:
+        return float(max(-1, min(1, explicit)))
+    return LEVELS.get(level) if level else None
+
+
+def combine(
+    judge_score: float | None, level: str | None, explicit: int | None, weights: dict[str, float] | None = None
+) -> float | None:
+    """The reward from its stored components (see the module docstring)."""
+    weights = weights or WEIGHTS
+    parts = {"judge": judge_component(judge_score), "engagement": engagement_component(level, explicit)}
+    present = {name: value for name, value in parts.items() if value is not None}
+    if not present:
+        return None
+    total = sum(weights[name] for name in present)
+    return round(sum(weights[name] * value for name, value in present.items()) / total, 4)
+
+
+@dataclass
+class Reward:
+    message_id: int
+    turn_id: int
+    role: str
+    prompt_version: int | None
+    judge: dict[str, Any] | None
+    judge_score: float | None
+    level: str | None
+    explicit: int | None
+    reward: float | None
+    weights: dict[str, float]
+    created_at: str
+    updated_at: str
+
+
+COLUMNS = (
+    "message_id, turn_id, role, prompt_version, judge, judge_score, level, explicit, reward, weights,"
+    " created_at, updated_at"
+)
+
+
+class Rewards:
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store()
+
+    def _row(self, message_id: int) -> Reward | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(text(f"SELECT {COLUMNS} FROM rewards WHERE message_id = :m"), {"m": message_id}).first()
+        if row is None:
+            return None
+        values = list(row)
+        values[4] = json.loads(values[4]) if values[4] else None
+        values[9] = json.loads(values[9])
+        return Reward(*values)
+
+    def get(self, message_id: int) -> Reward | None:
+        return self._row(message_id)
+
+    def _ensure(self, message_id: int) -> Reward:
+        found = self._row(message_id)
+        if found:
+            return found
+        message = self.store.messages_between(message_id - 1, message_id)
+        if not message or message[0].role == USER:
+            raise ValueError(f"message #{message_id} is not an answer of the team")
+        answer = message[0]
+        at = now()
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT OR IGNORE INTO rewards (message_id, turn_id, role, prompt_version, weights, created_at,"
+                    " updated_at) VALUES (:m, :t, :r, :v, :w, :at, :at)"
+                ),
+                {
+                    "m": answer.id,
+                    "t": answer.turn_id,
+                    "r": answer.role,
+                    "v": answer.prompt_version,
+                    "w": json.dumps(WEIGHTS),
+                    "at": at,
+                },
+            )
+        return self._row(message_id)  # type: ignore[return-value]
+
+    def _update(self, message_id: int, **fields: Any) -> Reward:
+        current = self._ensure(message_id)
+        merged = {**current.__dict__, **fields}
+        merged["reward"] = combine(merged["judge_score"], merged["level"], merged["explicit"], merged["weights"])
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE rewards SET judge = :judge, judge_score = :judge_score, level = :level,"
+                    " explicit = :explicit, reward = :reward, weights = :weights, updated_at = :at"
+                    " WHERE message_id = :message_id"
+                ),
+                {
+                    **merged,
+                    "judge": json.dumps(merged["judge"], ensure_ascii=False) if merged["judge"] else None,
+                    "weights": json.dumps(merged["weights"]),
+                    "at": now(),
+                },
+            )
+        return self._row(message_id)  # type: ignore[return-value]
+
+    def judged(self, message_id: int, scores: dict[str, Any]) -> Reward:
+        rubric = [v for k, v in scores.items() if k != "reason" and isinstance(v, int | float)]
+        score = round(sum(rubric) / len(rubric), 3) if rubric else None
+        return self._update(message_id, judge=scores, judge_score=score)
+
+    def engaged(self, message_id: int, level: str) -> Reward:
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        return self._update(message_id, level=level)
+
+    def feedback(self, message_id: int, good: bool, comment: str | None = None, source: str = "cli") -> Reward:
+        self._ensure(message_id)
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO feedback (message_id, value, comment, source, created_at) VALUES (:m, :v, :c, :s, :at)"
+                ),
+                {"m": message_id, "v": 1 if good else -1, "c": comment, "s": source, "at": now()},
+            )
+        return self._update(message_id, explicit=1 if good else -1)
+
+    def recompute(self, weights: dict[str, float] | None = None) -> int:
+        """Recompute every reward from its stored components (under new `weights`, if given)."""
+        with self.store.engine.connect() as conn:
+            ids = [row[0] for row in conn.execute(text("SELECT message_id FROM rewards"))]
+        for message_id in ids:
+            self._update(message_id, **({"weights": weights} if weights else {}))
+        return len(ids)
+
+    def recent(self, limit: int = 20) -> list[Reward]:
+        with self.store.engine.connect() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    text("SELECT message_id FROM rewards ORDER BY updated_at DESC LIMIT :n"), {"n": limit}
+                )
+            ]
+        return [r for i in ids if (r := self._row(i))]
+
+    def by_version(self, role: str) -> dict[int, list[float]]:
+        """The rewards each prompt version of `role` has earned."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT prompt_version, reward FROM rewards WHERE role = :r AND reward IS NOT NULL"), {"r": role}
+            ).all()
+        earned: dict[int, list[float]] = {}
+        for version, reward in rows:
+            if version is not None:
+                earned.setdefault(version, []).append(reward)
+        return earned
