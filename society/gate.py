@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from society.store import Store
 
 LOCK_TIMEOUT_S = 900
+TEXT_REPEAT_PENALTY = 1.15
 PROBE_TTL_S = 30.0
 TRACE_ENV = "SOCIETY_TRACE"
 
@@ -299,6 +300,13 @@ class ModelGate:
         text_messages = toolcalls.prompt_with_tools(messages, tools) if tools else toolcalls.as_text(messages)
         prompt = self._prepare(role, entry, client, text_messages)
         args = {k: v for k, v in kwargs.items() if k not in ("tools", "tool_choice")}
+        if entry.backend == "llama_cpp" and not tools and schema is None:
+            # Free text on the embedded model loops ("I'm ready to help." twenty times) at
+            # llama.cpp's neutral 1.0; Ollama already defaults to 1.1. Never on constrained
+            # output, where repeated braces and quotes are the point.
+            extra = dict(args.get("extra_create_args") or {})
+            extra.setdefault("repeat_penalty", TEXT_REPEAT_PENALTY)
+            args["extra_create_args"] = extra
         if tools:
             extra = dict(args.get("extra_create_args") or {})
             extra["max_tokens"] = max(int(extra.get("max_tokens", entry.max_tokens)), toolcalls.MIN_TOOL_TOKENS)

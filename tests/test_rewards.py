@@ -117,4 +117,4 @@ def test_two_runs_compare_task_by_task():
 
     text = compare(run(1, [2.0, 4.0], [False, True]), run(2, [3.0, 4.0], [True, True]))
     assert "t0                       2.00   3.00  +1.00  fail -> pass" in text
-    assert text.splitlines()[-1].startswith("total                    3.00   3.50  +0.50  exact 1/2 -> 2/2")
+    assert text.splitlines()[-1] == "total                    3.00   3.50  +0.50  exact 1/2 -> 2/2  (2 tasks in both)"

@@ -118,9 +118,17 @@ async def _run_task(task: Task, home: Path, prompts: dict[str, str]) -> dict[str
     }
 
 
-def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+def summary_of(results: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r["score"] for r in results if r["score"] is not None]
     exact = [r["exact"] for r in results if r["exact"] is not None]
+    return {
+        "mean_score": round(sum(scored) / len(scored), 2) if scored else None,
+        "exact_passed": sum(exact),
+        "exact_total": len(exact),
+    }
+
+
+def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     by_kind = {}
     for kind in KINDS:
         chosen = [r["score"] for r in results if r["kind"] == kind and r["score"] is not None]
@@ -128,9 +136,7 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             by_kind[kind] = round(sum(chosen) / len(chosen), 2)
     return {
         "tasks": len(results),
-        "mean_score": round(sum(scored) / len(scored), 2) if scored else None,
-        "exact_passed": sum(exact),
-        "exact_total": len(exact),
+        **summary_of(results),
         "by_kind": by_kind,
         "errors": sum(1 for r in results if r["error"]),
         "seconds": round(sum(r["seconds"] for r in results), 1),
@@ -230,8 +236,14 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
         )
         diff = _difference(r["score"], old["score"])
         lines.append(f"{r['id']:<22} {_shown(old['score']):>6} {_shown(r['score']):>6} {diff:>6}  {exact}")
-    sa, sb = a["summary"], b["summary"]
+    # Totals over the tasks both runs have, so a partial run compares fairly.
+    common = [r["id"] for r in b["results"] if r["id"] in earlier]
+    sa = summary_of([earlier[i] for i in common])
+    sb = summary_of([r for r in b["results"] if r["id"] in earlier])
     exact = f"exact {sa['exact_passed']}/{sa['exact_total']} -> {sb['exact_passed']}/{sb['exact_total']}"
     diff = _difference(sb["mean_score"], sa["mean_score"])
-    lines.append(f"{'total':<22} {_shown(sa['mean_score']):>6} {_shown(sb['mean_score']):>6} {diff:>6}  {exact}")
+    lines.append(
+        f"{'total':<22} {_shown(sa['mean_score']):>6} {_shown(sb['mean_score']):>6} {diff:>6}  {exact}"
+        f"  ({len(common)} tasks in both)"
+    )
     return "\n".join(lines)
