@@ -579,5 +579,31 @@ def eval_command(
         print(f"kept as run {result['id']} (evals/run-{result['id']}.md in the data folder)")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 needs a token.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="SOCIETY_API_TOKEN", help="API token clients must send.")
+    ] = None,
+) -> None:
+    """Serve the conversation over HTTP: REST, WebSocket, OpenAI-compatible API, metrics, /docs."""
+    if host not in LOOPBACK and not token:
+        raise fail(f"binding {host} exposes the conversation; set --token (or SOCIETY_API_TOKEN), or use 127.0.0.1")
+    import uvicorn
+
+    from society.api import create_app
+    from society.paths import log_to_file
+
+    log_to_file()
+    print(f"society: serving on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
+    uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning")
+
+
 if __name__ == "__main__":
     app()

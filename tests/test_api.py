@@ -1,0 +1,149 @@
+"""The HTTP API in-process (httpx.ASGITransport) over a scripted team: every endpoint, the
+OpenAI-compatible one through the `openai` SDK, the WebSocket, tokens, limits and errors."""
+
+import json
+
+import httpx
+import pytest
+
+from society.api import MAX_BODY_BYTES, create_app
+from society.conversation import Conversation
+from society.store import Store
+from tests.conftest import scripted_gate
+
+
+def app_for(replies, token=None):
+    store = Store()
+    gate, client = scripted_gate(replies, store)
+    app = create_app(lambda: Conversation(store=store, gate=gate, entry_point="api", enabled=["planner"]), token)
+    return app, store, client
+
+
+def http(app, **headers):
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers)
+
+
+async def test_chat_history_feedback_and_metrics():
+    app, store, _ = app_for(["Paris.", "Berlin."])
+    async with http(app) as api:
+        reply = await api.post("/chat", json={"message": "Capital of France?"})
+        assert reply.status_code == 200
+        body = reply.json()
+        assert body["answer"] == "Paris." and [m["role"] for m in body["messages"]] == ["user", "planner"]
+        history = (await api.get("/history", params={"last": 2})).json()
+        assert [m["content"] for m in history] == ["Capital of France?", "Paris."]
+        rated = (await api.post("/feedback", json={"good": True, "comment": "right"})).json()
+        assert rated == {"message_id": body["messages"][1]["id"], "reward": 1.0, "explicit": 1}
+        metrics = (await api.get("/metrics")).text
+        assert 'society_turns_total{status="done"} 1.0' in metrics and "society_reward_count 1.0" in metrics
+        status = (await api.get("/monitoring/status")).json()
+        assert "machine" in status or "ladder" in status
+        docs = await api.get("/openapi.json")
+        assert "/v1/chat/completions" in docs.json()["paths"]
+
+
+async def test_the_openai_sdk_joins_the_conversation():
+    from openai import AsyncOpenAI
+
+    app, store, _ = app_for(["Hello from the team.", "Streamed answer."])
+    async with http(app) as transport_client:
+        sdk = AsyncOpenAI(base_url="http://test/v1", api_key="unused", http_client=transport_client)
+        done = await sdk.chat.completions.create(model="society", messages=[{"role": "user", "content": "Hi"}])
+        assert done.choices[0].message.content == "Hello from the team."
+        stream = await sdk.chat.completions.create(
+            model="society", messages=[{"role": "user", "content": "Again"}], stream=True
+        )
+        pieces = [chunk.choices[0].delta.content or "" async for chunk in stream]
+        assert "".join(pieces) == "Streamed answer."
+    assert [m.content for m in store.last_messages(4)] == ["Hi", "Hello from the team.", "Again", "Streamed answer."]
+
+
+def test_the_websocket_streams_each_message():
+    from fastapi.testclient import TestClient
+
+    app, _, _ = app_for(["Streaming works."])
+    with TestClient(app) as client, client.websocket_connect("/ws") as socket:
+        socket.send_text(json.dumps({"message": "Hello"}))
+        kinds = []
+        while True:
+            event = socket.receive_json()
+            kinds.append((event["type"], event.get("message", {}).get("role")))
+            if event["type"] == "done":
+                break
+        assert kinds == [("message", "user"), ("message", "planner"), ("done", None)]
+        socket.send_text("not json")
+        assert socket.receive_json()["type"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "status", "says"),
+    [
+        ("post", "/chat", {"message": ""}, 422, "message: String should have at least 1 character"),
+        ("post", "/chat", {"message": 5}, 422, "message: Input should be a valid string"),
+        ("post", "/chat", {"message": "x" * 40_000}, 422, "message: String should have at most 32000 characters"),
+        ("post", "/feedback", {"good": "maybe"}, 422, "good: Input should be a valid boolean"),
+        ("post", "/feedback", {"good": True}, 409, "there is no answer to rate yet"),
+        ("get", "/history?last=0", None, 422, "query.last"),
+        ("post", "/v1/chat/completions", {"messages": [{"role": "system", "content": "x"}]}, 400, "no user message"),
+    ],
+)
+async def test_bad_input_gets_a_clear_4xx(method, path, payload, status, says):
+    app, _, _ = app_for([])
+    async with http(app) as api:
+        reply = await getattr(api, method)(path, **({"json": payload} if payload is not None else {}))
+    assert reply.status_code == status
+    assert says in reply.json()["error"]["detail"]
+
+
+async def test_invalid_json_oversized_bodies_tokens_and_rate_limits():
+    app, _, _ = app_for([], token="secret")
+    async with http(app) as api:
+        assert (await api.get("/history")).status_code == 401
+    async with http(app, authorization="Bearer secret") as api:
+        assert (await api.get("/history")).status_code == 200
+        broken = await api.post("/chat", content=b"{not json", headers={"content-type": "application/json"})
+        assert broken.status_code == 422 and "JSON" in broken.json()["error"]["detail"]
+        huge = await api.post(
+            "/chat", content=b"x" * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"}
+        )
+        assert huge.status_code == 413
+        codes = [(await api.get("/history")).status_code for _ in range(70)]
+        assert 429 in codes and codes.index(429) > 50
+
+
+@pytest.mark.slow
+def test_a_real_server_answers_with_the_embedded_model(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT, society
+
+    refused = society("ui", "--host", "0.0.0.0", cwd=tmp_path)
+    assert refused.returncode == 2 and "set --token" in refused.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "society.cli", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/history", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        reply = httpx.post(f"{base}/chat", json={"message": "What is 2+2?"}, timeout=120).json()
+        assert reply["answer"].strip() and reply["messages"][1]["model"] == "smollm2-135m-instruct"
+        assert "society_turn_seconds_count 1.0" in httpx.get(f"{base}/metrics").text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
