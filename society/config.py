@@ -68,6 +68,19 @@ class ModelEntry:
         return Path(self.model_path).expanduser()
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A settings file holding one JSON object; {} when the file does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must hold one JSON object")
+    return raw
+
+
 def config_path() -> Path:
     """`$SOCIETY_CONFIG`, else the data folder's copy, else the one shipped with the project."""
     override = os.environ.get(CONFIG_ENV)

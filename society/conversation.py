@@ -168,9 +168,7 @@ class Conversation:
             except Exception as err:  # noqa: BLE001 - the next pass retries; the log keeps everything
                 self.gate.notify(f"memory consolidation failed ({type(err).__name__}: {err}); will retry")
 
-        self._consolidating = asyncio.ensure_future(asyncio.to_thread(run))
-        self._background.add(self._consolidating)
-        self._consolidating.add_done_callback(self._background.discard)
+        self._consolidating = self._in_background(asyncio.to_thread(run))
 
     def _refresh_prompts(self) -> None:
         """Each role speaks with the prompt version the reward bandit picks for this turn
@@ -250,10 +248,11 @@ class Conversation:
         call = self.gate.last_call.pop("summarizer", None)
         return str(result.content), call.model if call else None
 
-    def _in_background(self, work: Any) -> None:
+    def _in_background(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def close(self) -> None:
         """Finish background work (the rolling summary, memory consolidation) and stop MCP servers before the

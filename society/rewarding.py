@@ -13,7 +13,7 @@ from society.prompt_book import PromptBook, PromptVersion
 from society.store import USER, Message, Store
 from training import bandit
 from training.datasets import ExampleError, Examples
-from training.judge import JudgeFailed, judge
+from training.judge import judge
 from training.reward import Reward, Rewards, classify
 
 JUDGE_ENV = "SOCIETY_JUDGE"  # 0 turns the background judge off (scripted tests)
@@ -80,7 +80,7 @@ class Rewarding:
             scores = await judge(
                 self.gate, self.book.current("judge").text, asked[0].content, answers[-1].content, preferences
             )
-        except (JudgeFailed, Exception) as err:  # noqa: BLE001 - no model, bad reply: no judge score
+        except Exception as err:  # noqa: BLE001 - no model, a reply not read as scores (JudgeFailed): no score
             self.gate.notify(f"the judge could not score the answer ({type(err).__name__}); engagement decides")
             return None
         return self._settle(self.rewards.judged(answers[-1].id, scores))

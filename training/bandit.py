@@ -25,22 +25,22 @@ def posterior(rewards: list[float]) -> tuple[float, float]:
 TRIAL = 3
 
 
-def contenders(book: PromptBook, rewards: Rewards, role: str) -> list[PromptVersion]:
+def contenders(book: PromptBook, earned: dict[int, list[float]], role: str) -> list[PromptVersion]:
     versions = book.versions(role)
     current = versions[-1]
     if book.is_locked(role) or current.parent_version is None or current.author in ("user", "shipped"):
         return [current]
-    if len(rewards.by_version(role).get(current.version, [])) < TRIAL:
+    if len(earned.get(current.version, [])) < TRIAL:
         return [current]
     parent = next((v for v in versions if v.version == current.parent_version), None)
     return [current] if parent is None or parent.text == current.text else [current, parent]
 
 
 def choose(book: PromptBook, rewards: Rewards, role: str, rng: random.Random) -> PromptVersion:
-    options = contenders(book, rewards, role)
+    earned = rewards.by_version(role)
+    options = contenders(book, earned, role)
     if len(options) == 1:
         return options[0]
-    earned = rewards.by_version(role)
     return max(options, key=lambda v: rng.betavariate(*posterior(earned.get(v.version, []))))
 
 

@@ -83,7 +83,7 @@ async def _run_task(task: Task, home: Path, prompts: dict[str, str]) -> dict[str
     book = PromptBook(Store())
     for role, body in prompts.items():
         if book.current(role).text != body:
-            book._add(role, body, "eval", "the conversation's current version", None)
+            book.edit(role, "the conversation's current version", "eval", new_text=body)
     conversation = Conversation(entry_point="eval", approver=refuse_all)
     conversation.rewarding.judging = False  # the run judges below, once, in the open
     started = time.perf_counter()

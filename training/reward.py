@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from society.memory.keywords import trigrams
 from society.store import USER, Store, now
 
 LEVELS = {"negative": -1.0, "correction": -0.5, "continue": 0.25, "thanks": 1.0}
@@ -47,18 +48,13 @@ NEGATIVE = re.compile(
 )
 
 
-def _trigrams(value: str) -> set[str]:
-    folded = " ".join(value.lower().split())
-    return {folded[i : i + 3] for i in range(max(1, len(folded) - 2))}
-
-
 def classify(previous_question: str, followup: str) -> str:
     """The engagement level the user's `followup` gives the answer to `previous_question`."""
     if CORRECTION.search(followup):
         return "correction"
     if NEGATIVE.search(followup):
         return "negative"
-    asked, again = _trigrams(previous_question), _trigrams(followup)
+    asked, again = trigrams(previous_question), trigrams(followup)
     if len(asked) > 3 and len(asked & again) / len(asked) >= REPHRASE_OVERLAP:
         return "negative"  # the same question again: the answer did not do
     if THANKS.search(followup):

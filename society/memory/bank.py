@@ -18,6 +18,7 @@ from society.memory.embed import Embedder, embedder
 from society.memory.extract import importance as rate
 from society.memory.index import IndexUnreadable, VectorIndex
 from society.memory.items import Items, MemoryItem
+from society.memory.keywords import trigrams
 from society.memory.settings import MemorySettings, load_settings
 from society.paths import data_dir
 from society.store import Store
@@ -43,8 +44,7 @@ SPEAKER = re.compile(r"^\w+: ", re.MULTILINE)  # "User: " and "planner: " in tur
 
 
 def _trigrams(text: str) -> set[str]:
-    folded = " ".join(SPEAKER.sub("", text).lower().split())
-    return {folded[i : i + 3] for i in range(max(1, len(folded) - 2))}
+    return trigrams(SPEAKER.sub("", text))
 
 
 def _covered(a: set[str], b: set[str]) -> float:
@@ -101,9 +101,6 @@ class MemoryBank:
                 moved = index.reset(broken=True)
                 self.notify(f"{err}; rebuilding it from the conversation database (old files: {moved})")
                 stale = True
-            if stale:
-                index.reset()
-                index = VectorIndex(self.index_path, model)
             if stale or index.count() < self.items.embedded_count(model):
                 self.items.forget_embeddings()
                 index.reset()

@@ -57,6 +57,12 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+def trigrams(text: str) -> set[str]:
+    """Character trigrams of `text`, case and spacing folded: how much two texts say alike."""
+    folded = " ".join(text.lower().split())
+    return {folded[i : i + 3] for i in range(max(1, len(folded) - 2))}
+
+
 def match_expression(text: str) -> str | None:
     """An FTS5 MATCH expression: any of the query's terms, each quoted."""
     chosen = query_terms(text)

@@ -3,10 +3,9 @@ stops with one line naming it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 
-from society.config import ConfigError
+from society.config import ConfigError, read_json_object
 from society.memory.embed import DEFAULT_MODEL
 from society.paths import data_dir
 
@@ -25,14 +24,7 @@ class MemorySettings:
 
 def load_settings() -> MemorySettings:
     path = data_dir() / SETTINGS_NAME
-    if not path.exists():
-        return MemorySettings()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a JSON object of settings")
+    raw = read_json_object(path)
     known = {f.name: f.type for f in fields(MemorySettings)}
     defaults = asdict(MemorySettings())
     for name, value in raw.items():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from society.config import ConfigError
+from society.config import ConfigError, read_json_object
 from society.paths import data_dir
 
 MCP_FILE = "mcp.json"
@@ -86,13 +86,7 @@ def parse_server(name: str, raw: Any) -> McpServer:
 def load_servers() -> dict[str, McpServer]:
     """The configured servers, in file order; none when the file does not exist."""
     path = mcp_path()
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-    servers = raw.get("mcpServers") if isinstance(raw, dict) else None
+    servers = read_json_object(path).get("mcpServers", {} if not path.exists() else None)
     if not isinstance(servers, dict):
         raise ConfigError(f"{path}: must hold an object with an 'mcpServers' object")
     return {name: parse_server(name, value) for name, value in servers.items()}

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from society.config import ConfigError
+from society.config import ConfigError, read_json_object
 from society.paths import data_dir
 
 SETTINGS_NAME = "tools.json"
@@ -86,14 +86,7 @@ def _paths(raw: dict[str, Any], key: str) -> list[Path]:
 def load_settings() -> ToolSettings:
     """The settings from `tools.json`, or the defaults; the workspace folder is created."""
     path = settings_path()
-    raw: dict[str, Any] = {}
-    if path.exists():
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: must hold one JSON object")
+    raw = read_json_object(path)
     workspace = raw.get("workspace", str(data_dir() / "workspace"))
     if not isinstance(workspace, str) or not workspace:
         raise _fail("workspace", "must be a folder path")
