@@ -9,7 +9,6 @@ a request budget per minute, and every error is JSON with one clear line, never 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import time
@@ -21,12 +20,14 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from society.conversation import MAX_INPUT_CHARS, Conversation, InputError, TurnFailed
 from society.gate import NoModelAvailable
+from society.hub import Hub
 from society.store import USER, Message
+from ui import PAGE_PATH
 
 MAX_BODY_BYTES = 256_000
 RATE_PER_MINUTE = 60
@@ -41,6 +42,7 @@ class ChatRequest(BaseModel):
 class FeedbackRequest(BaseModel):
     good: bool = Field(description="Thumbs up (true) or down (false).")
     comment: str | None = Field(None, max_length=2000)
+    message_id: int | None = Field(None, ge=1, description="The answer to rate; left out, the last answer.")
 
 
 class OpenAIMessage(BaseModel):
@@ -54,85 +56,57 @@ class CompletionRequest(BaseModel):
     stream: bool = False
 
 
-class Metrics:
-    """Prometheus figures of this process."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        self.turns = Counter("society_turns", "Turns answered", ["status"], registry=self.registry)
-        self.latency = Histogram(
-            "society_turn_seconds", "Seconds per turn", registry=self.registry, buckets=(1, 2, 5, 10, 30, 60, 120, 300)
-        )
-        self.tokens_per_second = Gauge(
-            "society_tokens_per_second", "Last answer's generation speed", ["model"], registry=self.registry
-        )
-        self.fallbacks = Counter(
-            "society_fallbacks", "Fallbacks down the model ladder", ["from_model"], registry=self.registry
-        )
-        self.rewards = Histogram(
-            "society_reward", "Rewards of answers", registry=self.registry, buckets=(-1, -0.5, 0, 0.5, 1)
-        )
-        self.vram_used = Gauge("society_vram_used_mb", "VRAM in use (0 without a GPU)", registry=self.registry)
-        self.vram_total = Gauge("society_vram_total_mb", "VRAM in all (0 without a GPU)", registry=self.registry)
-
-    def observe_turn(self, status: str, seconds: float, messages: list[Message], fallbacks: list[dict]) -> None:
-        self.turns.labels(status).inc()
-        self.latency.observe(seconds)
-        for message in messages:
-            if message.model and message.completion_tokens and message.latency_ms:
-                self.tokens_per_second.labels(message.model).set(
-                    message.completion_tokens / (message.latency_ms / 1000)
-                )
-        for fallback in fallbacks:
-            self.fallbacks.labels(fallback["from_model"]).inc()
-
-
 def problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"error": {"status": status, "detail": detail}}, status_code=status)
 
 
-def create_app(conversation_factory: Callable[[], Conversation] | None = None, token: str | None = None) -> FastAPI:
-    """The API over one conversation; `token`, when set, is required on every request."""
-    state: dict[str, Any] = {"conversation": None}
+def create_app(
+    conversation_factory: Callable[[], Conversation] | None = None,
+    token: str | None = None,
+    page: bool = False,
+    rate_per_minute: int = RATE_PER_MINUTE,
+) -> FastAPI:
+    """The API over one conversation; `token`, when set, is required on every request (the
+    page asks for it at login). `page` mounts the Chainlit chat at /ui; Chainlit is one
+    app per process, so only `society ui` (and the browser test's server) mounts it."""
+    hub = Hub(conversation_factory, token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
-        if state["conversation"] is not None:
-            await state["conversation"].close()
+        await hub.close()
 
     app = FastAPI(
         title="society", description="One never-ending conversation with a local agent society.", lifespan=lifespan
     )
-    turn_lock = asyncio.Lock()  # one turn at a time: the conversation is one thread
-    metrics = Metrics()
     calls: dict[str, deque[float]] = defaultdict(deque)
 
     def conversation() -> Conversation:
-        if state["conversation"] is None:
-            state["conversation"] = (conversation_factory or (lambda: Conversation(entry_point="api")))()
-        return state["conversation"]
+        return hub.conversation()
 
     def authorised(supplied: str | None) -> bool:
         return token is None or (supplied is not None and hmac.compare_digest(supplied, token))
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        bearer = request.headers.get("authorization", "")
-        if not authorised(bearer.removeprefix("Bearer ").strip() or None):
-            return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
         size = request.headers.get("content-length")
         if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
             return problem(413, f"the request body is over {MAX_BODY_BYTES} bytes")
+        if request.url.path == "/":
+            return RedirectResponse(PAGE_PATH if page else "/docs")
+        if page and request.url.path.startswith(PAGE_PATH):
+            # The page's scripts, styles and socket: Chainlit's login takes the token.
+            return await call_next(request)
+        bearer = request.headers.get("authorization", "")
+        if not authorised(bearer.removeprefix("Bearer ").strip() or None):
+            return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
         client = request.client.host if request.client else "unknown"
         window = calls[client]
         now = time.monotonic()
         while window and now - window[0] > 60:
             window.popleft()
-        if len(window) >= RATE_PER_MINUTE:
-            return problem(429, f"more than {RATE_PER_MINUTE} requests a minute from {client}; wait a little")
+        if len(window) >= rate_per_minute:
+            return problem(429, f"more than {rate_per_minute} requests a minute from {client}; wait a little")
         window.append(now)
         try:
             return await call_next(request)
@@ -150,26 +124,13 @@ def create_app(conversation_factory: Callable[[], Conversation] | None = None, t
         return problem(err.status_code, str(err.detail))
 
     async def run_turn(text: str, think: bool = False) -> AsyncIterator[Message]:
-        started = time.perf_counter()
-        said: list[Message] = []
-        status = "done"
-        async with turn_lock:
-            current = conversation()
-            try:
-                async for message in current.turn(text, think):
-                    said.append(message)
-                    yield message
-            except InputError as err:
-                status = "refused"
-                raise HTTPException(400, str(err)) from None
-            except (NoModelAvailable, TurnFailed) as err:
-                status = "failed"
-                raise HTTPException(503, str(err)) from None
-            finally:
-                turn = said[0].turn_id if said else None
-                metrics.observe_turn(
-                    status, time.perf_counter() - started, said, current.store.fallbacks(turn) if turn else []
-                )
+        try:
+            async for message in hub.turn(text, think, entry_point="api"):
+                yield message
+        except InputError as err:
+            raise HTTPException(400, str(err)) from None
+        except (NoModelAvailable, TurnFailed) as err:
+            raise HTTPException(503, str(err)) from None
 
     def answer_of(messages: list[Message]) -> str:
         texts = [m.content for m in messages if m.role != USER and m.is_text]
@@ -190,28 +151,25 @@ def create_app(conversation_factory: Callable[[], Conversation] | None = None, t
 
     @app.post("/feedback", summary="Thumbs up or down on the last answer")
     async def feedback(body: FeedbackRequest) -> dict[str, Any]:
-        reward = conversation().feedback(body.good, body.comment)
+        try:
+            reward = hub.feedback(body.good, body.comment, body.message_id)
+        except ValueError as err:
+            raise HTTPException(404, str(err)) from None
         if reward is None:
             raise HTTPException(409, "there is no answer to rate yet")
-        if reward.reward is not None:
-            metrics.rewards.observe(reward.reward)
         return {"message_id": reward.message_id, "reward": reward.reward, "explicit": reward.explicit}
 
-    @app.get("/monitoring/status", summary="GPU, VRAM, CPU, RAM, models and the database")
+    @app.get("/monitoring/status", summary="GPU, VRAM, CPU, RAM, the model loaded and tokens per second")
     async def monitoring() -> dict[str, Any]:
-        from society import status
-
-        figures = await asyncio.to_thread(status.collect)
-        gpu = figures.get("machine", {}).get("gpu") or {}
-        metrics.vram_used.set(gpu.get("vram_used_mb") or 0)
-        metrics.vram_total.set(gpu.get("vram_total_mb") or 0)
-        return figures
+        return await hub.live()
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     async def prometheus() -> PlainTextResponse:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return PlainTextResponse(generate_latest(metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+        await hub.live()  # VRAM gauges as of this scrape
+
+        return PlainTextResponse(generate_latest(hub.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/chat/completions", summary="OpenAI-compatible: the last user message continues the conversation")
     async def completions(body: CompletionRequest):
@@ -293,4 +251,10 @@ def create_app(conversation_factory: Callable[[], Conversation] | None = None, t
         except WebSocketDisconnect:
             return
 
+    if page:
+        from society import hub as hubs
+        from ui import mount_page
+
+        hubs.current = hub
+        mount_page(app)
     return app

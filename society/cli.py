@@ -592,7 +592,8 @@ def ui(
         str | None, typer.Option("--token", envvar="SOCIETY_API_TOKEN", help="API token clients must send.")
     ] = None,
 ) -> None:
-    """Serve the conversation over HTTP: REST, WebSocket, OpenAI-compatible API, metrics, /docs."""
+    """Serve the chat page (/ui) and the API on one port: REST, WebSocket, OpenAI-compatible
+    completions, monitoring, Prometheus metrics and the API docs (/docs)."""
     if host not in LOOPBACK and not token:
         raise fail(f"binding {host} exposes the conversation; set --token (or SOCIETY_API_TOKEN), or use 127.0.0.1")
     import uvicorn
@@ -601,8 +602,9 @@ def ui(
     from society.paths import log_to_file
 
     log_to_file()
-    print(f"society: serving on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
-    uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning")
+    served = create_app(token=token, page=True)
+    print(f"society: chat on http://{host}:{port}/ui, API docs at /docs", file=sys.stderr)
+    uvicorn.run(served, host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

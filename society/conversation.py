@@ -152,9 +152,10 @@ class Conversation:
         if status == "done":
             self._in_background(self.rewarding.judge_turn(user.turn_id))
 
-    def feedback(self, good: bool, comment: str | None = None):
-        """Explicit feedback (/good, /bad, a thumb) on the last answer; its reward, or None."""
-        return self.rewarding.feedback(good, comment, self.entry_point)
+    def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
+        """Explicit feedback (/good, /bad, a thumb) on an answer, the last one unless
+        `message_id` names another; its reward, or None when there is no answer yet."""
+        return self.rewarding.feedback(good, comment, self.entry_point, message_id)
 
     def _consolidate(self) -> None:
         """Memory work for the turn just ended, in a worker thread while the user reads; one

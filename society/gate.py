@@ -204,6 +204,11 @@ class ModelGate:
             self._clients[entry.model] = build_client(entry, threads=generation_threads())
         return self._clients[entry.model]
 
+    def models_in_process(self) -> list[str]:
+        """Embedded models this process has loaded (their weights stay in memory)."""
+        backends = {e.model: e.backend for e in self.entries}
+        return [model for model in self._clients if backends.get(model) == "llama_cpp"]
+
     def plan(self, role: str, needs: tuple[str, ...] = ()) -> list[ladder.Choice]:
         return ladder.plan(role, self.entries, self._read(), self.reachable(), needs)
 

@@ -62,11 +62,20 @@ class Rewarding:
         asked, answer = found
         return self._settle(self.rewards.engaged(answer.id, classify(asked.content, text)))
 
-    def feedback(self, good: bool, comment: str | None = None, source: str = "cli") -> Reward | None:
-        found = self.last_answer()
-        if found is None:
-            return None
-        return self._settle(self.rewards.feedback(found[1].id, good, comment, source))
+    def feedback(
+        self, good: bool, comment: str | None = None, source: str = "cli", message_id: int | None = None
+    ) -> Reward | None:
+        """Rate the last answer, or the answer `message_id` (ValueError when that is not one)."""
+        if message_id is None:
+            found = self.last_answer()
+            if found is None:
+                return None
+            message_id = found[1].id
+        else:
+            message = self.store.message(message_id)
+            if message is None or message.role == USER or not message.is_text:
+                raise ValueError(f"message #{message_id} is not an answer of the team")
+        return self._settle(self.rewards.feedback(message_id, good, comment, source))
 
     async def judge_turn(self, turn_id: int) -> Reward | None:
         """Score the turn's final answer; a judge that fails leaves the reward to engagement."""

@@ -13,6 +13,48 @@ from society.hardware import read_machine
 from society.store import Store
 
 
+def last_answer(store: Store) -> dict[str, Any] | None:
+    """The model that wrote the newest answer, its speed and time."""
+    for message in reversed(store.last_messages(40)):
+        if message.model and message.completion_tokens and message.latency_ms:
+            return {
+                "model": message.model,
+                "role": message.role,
+                "seconds": round(message.latency_ms / 1000, 2),
+                "tokens_per_second": round(message.completion_tokens / (message.latency_ms / 1000), 1),
+            }
+    return None
+
+
+def live(conversation=None) -> dict[str, Any]:
+    """The figures of the monitoring panel, cheap enough to take every few seconds: GPU use,
+    VRAM used and total (NVML), CPU and RAM (psutil), the models loaded (Ollama's and the
+    ones this process holds) and the last answer's model and tokens per second."""
+    entries = load_entries()
+    readings = read_machine({e.base_url for e in entries if e.backend == "ollama"})
+    gpu = readings.gpu
+    loaded = list(readings.ollama_loaded)
+    if conversation is not None:
+        loaded += [model for model in conversation.gate.models_in_process() if model not in loaded]
+    store = conversation.store if conversation is not None else Store()
+    return {
+        "gpu": None
+        if gpu is None
+        else {
+            "name": gpu.name,
+            "utilization_pct": gpu.utilization_pct,
+            "vram_used_mb": gpu.total_mb - gpu.free_mb,
+            "vram_total_mb": gpu.total_mb,
+        },
+        "gpu_note": None if gpu else "no NVIDIA GPU found (NVML): models run on the CPU",
+        "cpu_pct": readings.cpu_pct,
+        "ram_used_mb": readings.ram_used_mb,
+        "ram_total_mb": readings.ram_total_mb,
+        "models_loaded": loaded,
+        "last_answer": last_answer(store),
+    }
+
+
 def collect() -> dict[str, Any]:
     entries = load_entries()
     readings = read_machine({e.base_url for e in entries if e.backend == "ollama"}, cpu_interval=0.2)
@@ -58,6 +100,7 @@ def collect() -> dict[str, Any]:
             "ram_used_mb": readings.ram_used_mb,
             "ram_total_mb": readings.ram_total_mb,
         },
+        "last_answer": last_answer(store),
         "database": {"path": str(store.path), **store.counts()},
     }
 
@@ -100,6 +143,11 @@ def render(info: dict[str, Any]) -> None:
         else "GPU: none (NVML found no NVIDIA GPU)"
     )
     console.print(f"CPU: {machine['cpu_pct']}%   RAM: {machine['ram_used_mb']}/{machine['ram_total_mb']} MB")
+    last = info.get("last_answer")
+    if last:
+        console.print(
+            f"Last answer: {last['model']} ({last['role']}), {last['seconds']} s, {last['tokens_per_second']} tokens/s"
+        )
     db = info["database"]
     size_mb = db["database_bytes"] / 2**20
     console.print(f"Database: {db['path']}  {size_mb:.1f} MB, {db['messages']} messages in {db['turns']} turns")

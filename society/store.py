@@ -149,6 +149,10 @@ class Store:
             ).all()
         return [Message(*row) for row in reversed(rows)]
 
+    def message(self, message_id: int) -> Message | None:
+        found = self.messages_between(message_id - 1, message_id)
+        return found[0] if found else None
+
     def messages_before_turn(self, turn_id: int, limit: int, after_id: int = 0) -> list[Message]:
         """Up to `limit` newest messages of earlier turns with id > `after_id`, oldest first."""
         with self.engine.connect() as conn:

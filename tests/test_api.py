@@ -34,10 +34,17 @@ async def test_chat_history_feedback_and_metrics():
         assert [m["content"] for m in history] == ["Capital of France?", "Paris."]
         rated = (await api.post("/feedback", json={"good": True, "comment": "right"})).json()
         assert rated == {"message_id": body["messages"][1]["id"], "reward": 1.0, "explicit": 1}
+        second = (await api.post("/chat", json={"message": "And Germany?"})).json()["messages"][1]["id"]
+        earlier = (await api.post("/feedback", json={"good": False, "message_id": body["messages"][1]["id"]})).json()
+        assert earlier["message_id"] == body["messages"][1]["id"] != second and earlier["reward"] == -1.0
+        not_an_answer = await api.post("/feedback", json={"good": True, "message_id": body["messages"][0]["id"]})
+        assert not_an_answer.status_code == 404 and "not an answer" in not_an_answer.json()["error"]["detail"]
         metrics = (await api.get("/metrics")).text
-        assert 'society_turns_total{status="done"} 1.0' in metrics and "society_reward_count 1.0" in metrics
+        assert 'society_turns_total{status="done"} 2.0' in metrics and "society_reward_count 2.0" in metrics
         status = (await api.get("/monitoring/status")).json()
-        assert "machine" in status or "ladder" in status
+        assert status["ram_total_mb"] > 0 and (status["gpu"] or "no NVIDIA GPU" in status["gpu_note"])
+        assert status["last_answer"] is None  # scripted replies carry no token counts
+        assert "society_vram_total_mb" in (await api.get("/metrics")).text
         docs = await api.get("/openapi.json")
         assert "/v1/chat/completions" in docs.json()["paths"]
 
@@ -147,3 +154,23 @@ def test_a_real_server_answers_with_the_embedded_model(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def test_the_grafana_dashboard_asks_for_metrics_the_api_exports():
+    import re
+
+    from tests.conftest import ROOT
+
+    app, _, _ = app_for(["Paris."])
+    async with http(app) as api:
+        await api.post("/chat", json={"message": "Capital of France?"})
+        families = re.findall(r"^# TYPE (society_\w+)", (await api.get("/metrics")).text, re.MULTILINE)
+    exported = {re.sub(r"_total$", "", name) for name in families}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    asked = {
+        re.sub(r"_(total|sum|count|bucket)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"society_\w+", target["expr"])
+    }
+    assert len(dashboard["panels"]) >= 6 and asked and asked <= exported, asked - exported

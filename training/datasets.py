@@ -138,8 +138,7 @@ class Examples:
         if row is None:
             which = f"message #{message_id} is not an answer of the team" if message_id else "no answer yet"
             raise ExampleError(f"{which}; see `society history`")
-        found = self.store.messages_between(row[0] - 1, row[0])
-        return found[0]
+        return self.store.message(row[0])
 
     def prompt_for(self, answer) -> list[dict[str, str]]:
         """The chat an answer replied to: the user's message of its turn."""

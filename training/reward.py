@@ -128,10 +128,9 @@ class Rewards:
         found = self._row(message_id)
         if found:
             return found
-        message = self.store.messages_between(message_id - 1, message_id)
-        if not message or message[0].role == USER:
+        answer = self.store.message(message_id)
+        if answer is None or answer.role == USER:
             raise ValueError(f"message #{message_id} is not an answer of the team")
-        answer = message[0]
         at = now()
         with self.store.engine.begin() as conn:
             conn.execute(

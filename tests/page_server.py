@@ -1,0 +1,30 @@
+"""`python -m tests.page_server PORT`: the real `society ui` app (API and Chainlit page on one
+port) over a scripted planner whose answer carries reasoning, with a tool call and its result
+already in the history. The browser test drives it with Playwright and Debian chromium."""
+
+import sys
+
+import uvicorn
+
+from society.api import create_app
+from society.conversation import Conversation
+from society.store import Store
+from tests.conftest import scripted_gate
+
+REPLY = "<think>The user asks for a capital; France's capital city is Paris.</think>The capital of France is Paris."
+
+
+def main(port: int) -> None:
+    store = Store()
+    earlier = store.begin_turn("list my workspace", "cli")
+    store.add_message(earlier.turn_id, "executor", 'list_dir({"path": "."})', kind="tool_call")
+    store.add_message(earlier.turn_id, "executor", "notes.txt", kind="tool_result")
+    store.add_message(earlier.turn_id, "executor", "Your workspace has notes.txt.", model="scripted", latency_ms=900)
+    store.end_turn(earlier.turn_id, "done")
+    gate, _ = scripted_gate([REPLY] * 5, store)
+    app = create_app(lambda: Conversation(store=store, gate=gate, entry_point="web", enabled=["planner"]), page=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

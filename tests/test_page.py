@@ -1,0 +1,126 @@
+"""The Chainlit page in a real browser: Playwright drives Debian's chromium against real
+server processes (a scripted planner for the exact reasoning step, and `society ui` on the
+embedded model)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from society.store import Store
+from tests.conftest import ROOT
+from training.reward import Rewards
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def server(*command: str, port: int, cwd: Path):
+    process = subprocess.Popen(
+        [sys.executable, *command],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/ui/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    raise AssertionError(f"the server stopped: {process.stderr.read()[-2000:]}") from None
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            raise AssertionError("chromium is missing; .ci/run installs it with apt")
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield chromium.new_page(viewport={"width": 1400, "height": 900})
+        finally:
+            chromium.close()
+
+
+def say(page, text: str) -> None:
+    page.locator("#chat-input").fill(text)
+    page.keyboard.press("Enter")
+
+
+def test_the_page_shows_history_reasoning_tools_feedback_and_monitoring(tmp_path):
+    port = free_port()
+    with server("-m", "tests.page_server", str(port), port=port, cwd=tmp_path) as base, browser() as page:
+        page.goto(f"{base}/ui")
+        page.wait_for_selector("#chat-input", timeout=60_000)
+        # The history from the database, each message under its role, the tool call as a step.
+        page.get_by_text("list my workspace").wait_for(timeout=30_000)
+        page.get_by_text("Your workspace has notes.txt.").wait_for()
+        page.get_by_text("executor · tool call").first.wait_for()
+
+        say(page, "What is the capital of France?")
+        page.get_by_text("The capital of France is Paris.").wait_for(timeout=60_000)
+        page.get_by_text("scripted ·").last.wait_for()  # the model and the time it took
+        page.get_by_text("planner", exact=True).last.wait_for()
+        # Reasoning is a collapsed step: its text shows once it is opened.
+        reasoning = page.get_by_text("planner · reasoning").last
+        reasoning.wait_for()
+        if not page.get_by_text("France's capital city is Paris.").is_visible():
+            reasoning.click()
+        page.get_by_text("France's capital city is Paris.").wait_for()
+
+        answer = Store().last_messages(1)[0]
+        assert answer.role == "planner" and answer.reasoning.startswith("The user asks")
+        page.locator("button:has(svg.lucide-thumbs-up)").last.click()
+        page.get_by_text(f"noted: answer #{answer.id}").wait_for(timeout=15_000)
+        reward = Rewards(Store()).get(answer.id)
+        assert reward is not None and reward.explicit == 1 and reward.reward == 1.0
+
+        # The monitoring panel, refreshed every few seconds.
+        page.get_by_text("Monitoring", exact=True).wait_for(timeout=15_000)
+        panel = page.locator("table").filter(has_text="RAM")
+        first = panel.inner_text()
+        assert "CPU" in first and "GB" in first and ("no NVIDIA GPU" in first or " MB" in first)
+        page.wait_for_timeout(4_000)
+        page.screenshot(path=str(tmp_path / "page.png"))
+        assert page.get_by_text("updated ").first.inner_text() != "", "the panel shows when it was updated"
+
+
+def test_society_ui_answers_in_the_browser_with_the_embedded_model(tmp_path):
+    port = free_port()
+    with server("-m", "society.cli", "ui", "--port", str(port), port=port, cwd=tmp_path) as base, browser() as page:
+        page.goto(f"{base}/ui")
+        # The panel comes from the session's start: the page is connected once it shows.
+        page.get_by_text("Model loaded").wait_for(timeout=60_000)
+        say(page, "What is 2+2?")
+        page.get_by_text("smollm2-135m-instruct ·").last.wait_for(timeout=180_000)
+    assert [m.role for m in Store().last_messages(2)] == ["user", "planner"]

@@ -1,0 +1,32 @@
+"""The Chainlit chat page, mounted at /ui on the API's FastAPI app (`society ui`): one port
+for the page and the API, one conversation for both."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from society.paths import data_dir
+
+HERE = Path(__file__).parent
+PAGE_PATH = "/ui"
+
+
+def mount_page(app) -> None:
+    """Mount the page on `app`. Chainlit reads its settings at import time from the folder in
+    CHAINLIT_APP_ROOT and writes uploads and translations there, so that folder is in the
+    user's data folder (the package stays read-only) and is set before chainlit is imported."""
+    root = data_dir() / "ui"
+    (root / ".chainlit").mkdir(parents=True, exist_ok=True)
+    # Copied at each start so an upgrade's settings apply.
+    shutil.copyfile(HERE / "config.toml", root / ".chainlit" / "config.toml")
+    shutil.copyfile(HERE / "chainlit.md", root / "chainlit.md")
+    os.environ["CHAINLIT_APP_ROOT"] = str(root)
+    # Signs the login cookie when the page asks for the API token; a fresh one per start
+    # only means logging in again after a restart.
+    os.environ.setdefault("CHAINLIT_AUTH_SECRET", secrets.token_urlsafe(32))
+    from chainlit.utils import mount_chainlit
+
+    mount_chainlit(app=app, target=str(HERE / "app.py"), path=PAGE_PATH)

@@ -1,0 +1,197 @@
+"""The Chainlit page of the conversation (mounted by ui/__init__.py, talking through the
+process's Hub): the recent history on open, each agent's message under its role name with
+the model and time, reasoning and tool calls as collapsible steps, thumbs that record
+feedback, and a monitoring panel refreshed every few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import time
+
+import chainlit as cl
+
+from society import hub as hubs
+from society.conversation import InputError, TurnFailed
+from society.gate import NoModelAvailable
+from society.store import USER, Message
+
+HISTORY_MESSAGES = 30
+REFRESH_SECONDS = 3
+COMMANDS = "/think (reasoning on or off), /good [comment], /bad [comment]"
+
+
+def hub() -> hubs.Hub:
+    if hubs.current is None:
+        raise RuntimeError("the page runs inside `society ui`, which opens the conversation")
+    return hubs.current
+
+
+if hubs.current is not None and hubs.current.token:
+    # Served beyond this machine: the page asks for the API token (any user name).
+    @cl.password_auth_callback
+    def login(username: str, password: str) -> cl.User | None:
+        if hmac.compare_digest(password, hubs.current.token):
+            return cl.User(identifier=username or "user")
+        return None
+
+
+def footer(message: Message) -> str:
+    """The model that answered, the time it took, its speed and the prompt version."""
+    parts = [message.model or "no model"]
+    if message.latency_ms:
+        parts.append(f"{message.latency_ms / 1000:.1f} s")
+        if message.completion_tokens:
+            parts.append(f"{message.completion_tokens / (message.latency_ms / 1000):.0f} tokens/s")
+    if message.prompt_version:
+        parts.append(f"prompt v{message.prompt_version}")
+    return "\n\n*" + " · ".join(parts) + "*"
+
+
+def thumbs(message: Message) -> list[cl.Action]:
+    return [
+        cl.Action(name="feedback", payload={"message_id": message.id, "good": good}, icon=icon, tooltip=tip, label="")
+        for good, icon, tip in ((True, "thumbs-up", "Good answer"), (False, "thumbs-down", "Bad answer"))
+    ]
+
+
+class Shown:
+    """What the page has shown so far: steps hang under the user message of their turn (as
+    Chainlit places its own steps), and a role's tool call waits for its result."""
+
+    def __init__(self, asked_id: str | None = None):
+        self.asked_id = asked_id
+        self.open_tools: dict[str, cl.Step] = {}
+
+
+async def show(message: Message, shown: Shown) -> None:
+    """One stored message in the page."""
+    open_tools = shown.open_tools
+    if message.role == USER:
+        sent = cl.Message(content=message.content, author="you", type="user_message")
+        await sent.send()
+        shown.asked_id = sent.id
+    elif message.kind == "tool_call":
+        step = cl.Step(name=f"{message.role} · tool call", type="tool", show_input="json", parent_id=shown.asked_id)
+        step.input = message.content
+        await step.send()
+        open_tools[message.role] = step
+    elif message.kind == "tool_result":
+        step = open_tools.pop(message.role, None)
+        if step is None:
+            step = cl.Step(
+                name=f"{message.role} · tool result", type="tool", show_input=False, parent_id=shown.asked_id
+            )
+            step.output = message.content
+            await step.send()
+        else:
+            step.output = message.content
+            step.end = cl.utils.utc_now()
+            await step.update()
+    elif message.kind == "approval":
+        await cl.Message(content=f"⚠ {message.content}", author=message.role).send()
+    else:
+        content = f"**{message.role}**\n\n{message.content}{footer(message)}"
+        answer = cl.Message(content=content, author=message.role, actions=thumbs(message))
+        await answer.send()
+        if message.reasoning:  # a collapsed step inside the answer it led to
+            step = cl.Step(name=f"{message.role} · reasoning", type="llm", show_input=False, parent_id=answer.id)
+            step.output = message.reasoning
+            await step.send()
+
+
+def monitor_text(figures: dict) -> str:
+    gpu = figures.get("gpu")
+    rows = [("GPU", f"{gpu['name']}, {gpu['utilization_pct']} % busy" if gpu else figures.get("gpu_note") or "none")]
+    if gpu:
+        rows.append(("VRAM", f"{gpu['vram_used_mb']:,} / {gpu['vram_total_mb']:,} MB"))
+    else:
+        rows.append(("VRAM", "no GPU"))
+    rows.append(("CPU", f"{figures.get('cpu_pct') or 0:.0f} %"))
+    rows.append(
+        ("RAM", f"{(figures.get('ram_used_mb') or 0) / 1024:.1f} / {(figures.get('ram_total_mb') or 0) / 1024:.1f} GB")
+    )
+    rows.append(("Model loaded", ", ".join(figures.get("models_loaded") or []) or "none yet"))
+    last = figures.get("last_answer")
+    rows.append(("Tokens/s", f"{last['tokens_per_second']} ({last['model']})" if last else "no answer yet"))
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"| | now |\n|---|---|\n{table}\n\n*updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s*"
+
+
+async def refresh_monitor() -> None:
+    """Keeps the Monitoring panel current for as long as the page is open."""
+    while True:
+        try:
+            text = monitor_text(await hub().live())
+        except Exception as err:  # noqa: BLE001 - the panel says so and tries again
+            text = f"monitoring failed ({type(err).__name__}); retrying"
+        await cl.ElementSidebar.set_elements([cl.Text(name="Monitoring", content=text, display="side")])
+        await asyncio.sleep(REFRESH_SECONDS)
+
+
+@cl.on_chat_start
+async def opened() -> None:
+    cl.user_session.set("think", False)
+    shown = Shown()
+    for message in hub().conversation().store.last_messages(HISTORY_MESSAGES):
+        await show(message, shown)
+    cl.user_session.set("monitor", asyncio.create_task(refresh_monitor()))
+
+
+@cl.on_chat_end
+async def closed() -> None:
+    task = cl.user_session.get("monitor")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def command(text: str) -> None:
+    name, _, rest = text.partition(" ")
+    if name == "/think":
+        think = not cl.user_session.get("think")
+        cl.user_session.set("think", think)
+        await cl.Message(content=f"reasoning mode {'on' if think else 'off'}", author="society").send()
+    elif name in ("/good", "/bad"):
+        await rate(name == "/good", rest.strip() or None, None)
+    else:
+        await cl.Message(content=f"unknown command {name}; try {COMMANDS}", author="society").send()
+
+
+async def rate(good: bool, comment: str | None, message_id: int | None) -> None:
+    try:
+        reward = hub().feedback(good, comment, message_id)
+    except ValueError as err:
+        await cl.context.emitter.send_toast(str(err), "error")
+        return
+    if reward is None:
+        await cl.context.emitter.send_toast("there is no answer to rate yet", "warning")
+        return
+    figure = f", reward {reward.reward:+.2f}" if reward.reward is not None else ""
+    await cl.context.emitter.send_toast(
+        f"noted: answer #{reward.message_id} {'thumbs up' if good else 'thumbs down'}{figure}", "success"
+    )
+
+
+@cl.action_callback("feedback")
+async def feedback(action: cl.Action) -> None:
+    await rate(bool(action.payload["good"]), None, int(action.payload["message_id"]))
+
+
+@cl.on_message
+async def said(message: cl.Message) -> None:
+    text = message.content.strip()
+    if text.startswith("/"):
+        await command(text)
+        return
+    shown = Shown(asked_id=message.id)
+    try:
+        async for stored in hub().turn(text, bool(cl.user_session.get("think")), entry_point="web"):
+            if stored.role != USER:  # the page shows the user's words already
+                await show(stored, shown)
+    except InputError as err:
+        await cl.Message(content=f"⚠ {err}", author="society").send()
+    except (NoModelAvailable, TurnFailed) as err:
+        await cl.Message(content=f"⚠ {err} (your message is saved)", author="society").send()
