@@ -223,3 +223,46 @@ def m005_rewards_and_evals(conn: Connection) -> None:
     ]
     for statement in statements:
         conn.execute(text(statement))
+
+
+@migration
+def m006_lineage(conn: Connection) -> None:
+    """The evolution breeder's records: every adapter (trained or bred) and every individual
+    CMA-ES evaluated (genome, parents, generation, fitness), and which adapter is deployed."""
+    statements = [
+        """CREATE TABLE adapters (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,  -- trained, merged
+            base TEXT NOT NULL,
+            path TEXT NOT NULL,  -- the PEFT adapter folder (meta.json inside)
+            parents TEXT NOT NULL DEFAULT '[]',  -- JSON: names
+            genome TEXT,  -- JSON, for merged adapters
+            generation INTEGER NOT NULL DEFAULT 0,
+            heldout REAL,  -- mean log-likelihood per token on the held-out split
+            retention REAL,  -- the same on the retention set
+            fitness REAL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE individuals (
+            id INTEGER PRIMARY KEY,
+            run INTEGER NOT NULL,
+            generation INTEGER NOT NULL,
+            parents TEXT NOT NULL,  -- JSON: adapter names
+            genome TEXT NOT NULL,  -- JSON: weight and density per parent per layer group
+            heldout REAL,
+            retention REAL,
+            fitness REAL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            adapter TEXT,  -- NULL: the plain base model
+            gguf TEXT,  -- the llama.cpp LoRA file
+            ollama_tag TEXT,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))

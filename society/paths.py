@@ -25,6 +25,17 @@ def data_dir() -> Path:
     return path
 
 
+def cache_dir() -> Path:
+    """Derived files that can be rebuilt (exported models): `$SOCIETY_CACHE`, else the
+    platform's user cache folder; shared by all data folders of the user."""
+    override = os.environ.get("SOCIETY_CACHE")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("society", appauthor=False))
+
+
 def database_path() -> Path:
     return data_dir() / "society.db"
 

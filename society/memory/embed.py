@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from society.paths import cache_dir
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH = 64
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length; longer text is cut, as in sentence-transformers
@@ -40,15 +42,6 @@ def model_dir(name: str) -> Path:
         f"embedding model '{name}' is not a folder; set embedding_model in memory.json to "
         f"'{DEFAULT_MODEL}' or to the folder of a sentence-transformers model you have downloaded"
     )
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("SOCIETY_CACHE")
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("society", appauthor=False))
 
 
 def _slug(name: str) -> str:

@@ -3,9 +3,9 @@ stops with one line naming it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
-from society.config import ConfigError, read_json_object
+from society.config import settings_from
 from society.memory.embed import DEFAULT_MODEL
 from society.paths import data_dir
 
@@ -23,15 +23,4 @@ class MemorySettings:
 
 
 def load_settings() -> MemorySettings:
-    path = data_dir() / SETTINGS_NAME
-    raw = read_json_object(path)
-    known = {f.name: f.type for f in fields(MemorySettings)}
-    defaults = asdict(MemorySettings())
-    for name, value in raw.items():
-        if name not in known:
-            raise ConfigError(f"{path}: unknown setting '{name}'; known: {', '.join(known)}")
-        if type(value) is not type(defaults[name]) and not (
-            isinstance(defaults[name], float) and isinstance(value, int)
-        ):
-            raise ConfigError(f"{path}: '{name}' must be a {type(defaults[name]).__name__}, got {value!r}")
-    return MemorySettings(**raw)
+    return settings_from(data_dir() / SETTINGS_NAME, MemorySettings)

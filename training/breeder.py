@@ -1,0 +1,224 @@
+"""The evolution breeder: Evolutionary Model Merge (Akiba et al. 2024) in parameter space.
+
+CMA-ES (the `cma` package, ask/tell) searches genomes, a weight and a density per parent per
+layer group, over a pool of same-base LoRA adapters. Each genome becomes a child through
+PEFT (training/merge.py) and is scored without generating text: log-likelihood per token on
+the held-out split, minus a penalty when the retention set falls by more than the tolerance.
+Every individual is stored; the best child is kept as an adapter and is deployed only if it
+beats its best parent and the current model on held-out fitness.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.lineage import Lineage
+from training.merge import Gene, breed, decode, encode
+from training.settings import LearningSettings
+
+SIGMA0 = 1 / 6
+RETENTION_PENALTY = 2.0
+CANDIDATE = "candidate"
+
+
+@dataclass
+class Scores:
+    heldout: float
+    retention: float
+    fitness: float
+
+
+@dataclass
+class Evolution:
+    run: int
+    child: str | None
+    child_scores: Scores | None
+    base: Scores
+    parents: dict[str, Scores]
+    current: Scores
+    deployed: bool
+    why: str
+    evaluations: int
+    seconds: float
+    history: list[float] = field(default_factory=list)  # best fitness after each generation
+
+
+def fitness_of(heldout: float, retention: float, base_retention: float, tolerance: float) -> float:
+    return heldout - RETENTION_PENALTY * max(0.0, base_retention - retention - tolerance)
+
+
+def minimize(objective, dimensions: int, x0: np.ndarray, settings: LearningSettings, on_generation=None):
+    """CMA-ES over [0, 1]^dimensions, at most `settings.evaluations` evaluations; returns
+    (best x, best value) of what it evaluated. `objective(x, generation)` is minimised."""
+    import cma
+
+    strategy = cma.CMAEvolutionStrategy(
+        list(x0),
+        SIGMA0,
+        {"bounds": [0, 1], "popsize": settings.population, "seed": settings.seed + 1, "verbose": -9},
+    )
+    best_x, best_value, spent, generation = np.array(x0), float("inf"), 0, 0
+    while spent < settings.evaluations and not strategy.stop():
+        candidates = strategy.ask()[: settings.evaluations - spent]
+        values = [objective(np.asarray(x), generation) for x in candidates]
+        spent += len(candidates)
+        for x, value in zip(candidates, values, strict=True):
+            if value < best_value:
+                best_x, best_value = np.asarray(x), value
+        if len(candidates) == settings.population:
+            strategy.tell(candidates, values)
+        generation += 1
+        if on_generation:
+            on_generation(generation, best_value)
+    return best_x, best_value
+
+
+def _save_adapter(peft_model, adapter: str, target: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        peft_model.save_pretrained(scratch, selected_adapters=[adapter])
+        saved = next(Path(scratch).rglob("adapter_config.json")).parent
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(saved, target)
+
+
+def evolve(
+    parents: list[str],
+    heldout_rows: list[dict[str, Any]],
+    retention_rows: list[dict[str, Any]],
+    settings: LearningSettings,
+    folder: Path,
+    lineage: Lineage | None = None,
+    base=None,
+    progress: bool = True,
+) -> Evolution:
+    from peft import PeftModel
+    from tqdm import tqdm
+
+    from training.base import load_base
+    from training.fitness import Scorer
+
+    lineage = lineage or Lineage()
+    if len(parents) < 2:
+        raise ValueError("evolution needs at least 2 parent adapters; train some with `society learn`")
+    found = {name: lineage.adapter(name) for name in parents}
+    missing = [name for name, adapter in found.items() if adapter is None]
+    if missing:
+        raise ValueError(f"no adapter named {', '.join(missing)}; see `society lineage`")
+    started = time.perf_counter()
+    model, tokenizer, base_name = base or load_base(settings.hf_base)
+    peft_model = PeftModel.from_pretrained(model, found[parents[0]].path, adapter_name=parents[0])
+    try:
+        for name in parents[1:]:
+            peft_model.load_adapter(found[name].path, adapter_name=name)
+        heldout = Scorer(tokenizer, heldout_rows, settings.max_length)
+        retention = Scorer(tokenizer, retention_rows, settings.max_length)
+        with peft_model.disable_adapter():
+            base_h, base_r = heldout.score(peft_model), retention.score(peft_model)
+        base_scores = Scores(base_h, base_r, fitness_of(base_h, base_r, base_r, settings.retention_tolerance))
+
+        def scores_of(adapter: str) -> Scores:
+            peft_model.set_adapter(adapter)
+            h, r = heldout.score(peft_model), retention.score(peft_model)
+            return Scores(h, r, fitness_of(h, r, base_r, settings.retention_tolerance))
+
+        parent_scores = {name: scores_of(name) for name in parents}
+        for name, scores in parent_scores.items():
+            lineage.score(name, scores.heldout, scores.retention, scores.fitness)
+        current = lineage.current()
+        current_scores = base_scores
+        if current is not None and current.adapter:
+            if current.adapter in parent_scores:
+                current_scores = parent_scores[current.adapter]
+            elif (deployed := lineage.adapter(current.adapter)) is not None and Path(deployed.path).exists():
+                peft_model.load_adapter(deployed.path, adapter_name="deployed")
+                current_scores = scores_of("deployed")
+                peft_model.delete_adapter("deployed")
+
+        run = lineage.next_run()
+        groups, count = settings.layer_groups, len(parents)
+        # Start at the middle of the weights (0.75 each) with nearly no DARE thinning:
+        # dropping entries of a small LoRA's A and B hurts more than it does full deltas.
+        x0 = np.clip(encode([[Gene(0.75, 1.0) for _ in parents] for _ in range(groups)]), 0.0, 0.98)
+        best_dir = folder / f".run{run}-best"
+        best = {"fitness": -float("inf"), "x": None, "scores": None}
+        bar = tqdm(total=settings.evaluations, desc="evolving", disable=not progress)
+        history: list[float] = []
+
+        def objective(x: np.ndarray, generation: int) -> float:
+            genome = decode(x, groups, count)
+            breed(peft_model, parents, genome, CANDIDATE, seed=settings.seed + bar.n)
+            scores = scores_of(CANDIDATE)
+            plain = [[[g.weight, g.density] for g in row] for row in genome]
+            lineage.record_individual(run, generation, parents, plain, scores.heldout, scores.retention, scores.fitness)
+            if scores.fitness > best["fitness"]:
+                best.update(fitness=scores.fitness, x=x, scores=scores)
+                _save_adapter(peft_model, CANDIDATE, best_dir)
+            bar.update(1)
+            bar.set_postfix(best=f"{best['fitness']:.4f}")
+            return -scores.fitness
+
+        minimize(objective, groups * count * 2, x0, settings, lambda g, v: history.append(-v))
+        bar.close()
+    finally:
+        peft_model.unload()
+
+    child_name = f"run{run}-child"
+    generation = 1 + max(found[name].generation for name in parents)
+    genome = [[[g.weight, g.density] for g in row] for row in decode(best["x"], groups, count)]
+    child_path = folder / child_name
+    shutil.rmtree(child_path, ignore_errors=True)
+    best_dir.rename(child_path)
+    child_scores: Scores = best["scores"]
+    meta = {
+        "name": child_name,
+        "base": base_name,
+        "method": "merge (cat, DARE per parent)",
+        "parents": parents,
+        "genome": genome,
+        "run": run,
+        "generation": generation,
+        "heldout": child_scores.heldout,
+        "retention": child_scores.retention,
+        "fitness": child_scores.fitness,
+    }
+    (child_path / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    lineage.add_adapter(
+        child_name,
+        "merged",
+        base_name,
+        child_path,
+        parents,
+        genome,
+        generation,
+        heldout=child_scores.heldout,
+        retention=child_scores.retention,
+        fitness=child_scores.fitness,
+    )
+    best_parent = max(s.fitness for s in parent_scores.values())
+    retention_ok = child_scores.retention >= base_scores.retention - settings.retention_tolerance
+    deployable = child_scores.fitness > best_parent and child_scores.fitness > current_scores.fitness and retention_ok
+    why = (
+        f"child {child_scores.fitness:.4f} vs best parent {best_parent:.4f}, current {current_scores.fitness:.4f},"
+        f" retention {child_scores.retention:.4f} (base {base_scores.retention:.4f})"
+    )
+    return Evolution(
+        run,
+        child_name,
+        child_scores,
+        base_scores,
+        parent_scores,
+        current_scores,
+        deployable,
+        why,
+        len(lineage.individuals(run)),
+        time.perf_counter() - started,
+        history,
+    )

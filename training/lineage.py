@@ -1,0 +1,143 @@
+"""The family tree: adapters (trained and bred), every individual CMA-ES evaluated, and the
+deployments (with the one before, for rollback)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from society.store import Store, now
+
+
+@dataclass
+class Adapter:
+    id: int
+    name: str
+    kind: str
+    base: str
+    path: str
+    parents: list[str]
+    genome: Any
+    generation: int
+    heldout: float | None
+    retention: float | None
+    fitness: float | None
+    created_at: str
+
+
+@dataclass
+class Deployment:
+    id: int
+    adapter: str | None
+    gguf: str | None
+    ollama_tag: str | None
+    reason: str
+    created_at: str
+
+
+ADAPTER_COLUMNS = "id, name, kind, base, path, parents, genome, generation, heldout, retention, fitness, created_at"
+
+
+class Lineage:
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store()
+
+    def add_adapter(self, name: str, kind: str, base: str, path: Path, parents=(), genome=None, generation=0, **scores):
+        with self.store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM adapters WHERE name = :n"), {"n": name})
+            conn.execute(
+                text(
+                    "INSERT INTO adapters (name, kind, base, path, parents, genome, generation, heldout, retention,"
+                    " fitness, created_at) VALUES (:n, :k, :b, :p, :pa, :g, :gen, :h, :r, :f, :at)"
+                ),
+                {
+                    "n": name,
+                    "k": kind,
+                    "b": base,
+                    "p": str(path),
+                    "pa": json.dumps(list(parents)),
+                    "g": None if genome is None else json.dumps(genome),
+                    "gen": generation,
+                    "h": scores.get("heldout"),
+                    "r": scores.get("retention"),
+                    "f": scores.get("fitness"),
+                    "at": now(),
+                },
+            )
+
+    def score(self, name: str, heldout: float, retention: float, fitness: float) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE adapters SET heldout = :h, retention = :r, fitness = :f WHERE name = :n"),
+                {"h": heldout, "r": retention, "f": fitness, "n": name},
+            )
+
+    def adapters(self, base: str | None = None) -> list[Adapter]:
+        where, params = ("WHERE base = :b", {"b": base}) if base else ("", {})
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT {ADAPTER_COLUMNS} FROM adapters {where} ORDER BY id"), params).all()
+        return [Adapter(*row[:5], json.loads(row[5]), json.loads(row[6]) if row[6] else None, *row[7:]) for row in rows]
+
+    def adapter(self, name: str) -> Adapter | None:
+        return next((a for a in self.adapters() if a.name == name), None)
+
+    def next_run(self) -> int:
+        with self.store.engine.connect() as conn:
+            return 1 + (conn.execute(text("SELECT MAX(run) FROM individuals")).scalar() or 0)
+
+    def record_individual(self, run: int, generation: int, parents, genome, heldout, retention, fitness) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO individuals (run, generation, parents, genome, heldout, retention, fitness, created_at)"
+                    " VALUES (:run, :g, :p, :genome, :h, :r, :f, :at)"
+                ),
+                {
+                    "run": run,
+                    "g": generation,
+                    "p": json.dumps(list(parents)),
+                    "genome": json.dumps(genome),
+                    "h": heldout,
+                    "r": retention,
+                    "f": fitness,
+                    "at": now(),
+                },
+            )
+
+    def individuals(self, run: int | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE run = :r", {"r": run}) if run else ("", {})
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT run, generation, parents, genome, heldout, retention, fitness FROM individuals {where}"),
+                params,
+            ).all()
+        keys = ("run", "generation", "parents", "genome", "heldout", "retention", "fitness")
+        return [
+            {**dict(zip(keys, row, strict=True)), "parents": json.loads(row[2]), "genome": json.loads(row[3])}
+            for row in rows
+        ]
+
+    def deploy(self, adapter: str | None, gguf: str | None, ollama_tag: str | None, reason: str) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO deployments (adapter, gguf, ollama_tag, reason, created_at)"
+                    " VALUES (:a, :g, :o, :r, :at)"
+                ),
+                {"a": adapter, "g": gguf, "o": ollama_tag, "r": reason, "at": now()},
+            )
+
+    def deployments(self) -> list[Deployment]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, adapter, gguf, ollama_tag, reason, created_at FROM deployments ORDER BY id")
+            ).all()
+        return [Deployment(*row) for row in rows]
+
+    def current(self) -> Deployment | None:
+        found = self.deployments()
+        return found[-1] if found else None

@@ -1,0 +1,139 @@
+"""LoRA fine-tuning with TRL on the data curator's exports: SFT on supervised chats, KTO on
+answers labelled good or bad. Each adapter folder holds the PEFT weights and a meta.json
+(base model, PEFT config, data hashes, steps, losses, eval loss). Training writes into a
+`.partial` folder renamed at the end, so a run that fails or is killed leaves nothing
+half-made behind and the deployed model as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.settings import LearningSettings
+
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class Trained:
+    name: str
+    path: Path
+    meta: dict[str, Any]
+
+
+def data_hash(rows: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def lora_config(settings: LearningSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=0.0,
+        target_modules=TARGET_MODULES,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _config_kwargs(settings: LearningSettings, out: Path, quantized: bool) -> dict[str, Any]:
+    import torch
+
+    return {
+        "output_dir": str(out / "trainer"),
+        "max_steps": settings.steps,
+        "learning_rate": settings.learning_rate,
+        # QLoRA: batch 1, gradient checkpointing and a paged 8-bit optimizer keep 7B in 6 GB.
+        "per_device_train_batch_size": 1 if quantized else 4,
+        "gradient_checkpointing": quantized,
+        "optim": "paged_adamw_8bit" if quantized else "adamw_torch",
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": quantized,
+        "logging_steps": 5,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": settings.seed,
+        "disable_tqdm": False,  # the progress bar
+    }
+
+
+def train_adapter(
+    name: str,
+    train_rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    folder: Path,
+    settings: LearningSettings,
+    base=None,
+    method: str = "sft",
+) -> Trained:
+    """Train one adapter on `train_rows` (TRL's conversational `messages` rows for SFT,
+    `prompt`/`completion`/`label` rows for KTO) and save it as `folder`/`name`."""
+    from datasets import Dataset
+    from peft import get_peft_model
+
+    from training.base import load_base
+    from training.fitness import Scorer
+
+    if method not in ("sft", "kto"):
+        raise ValueError(f"method must be sft or kto, got '{method}'")
+    if not train_rows:
+        raise ValueError(f"no {method} examples to train '{name}' on; see `society data list`")
+    model, tokenizer, base_name = base or load_base(settings.hf_base)
+    quantized = settings.hf_base is not None
+    target = folder / name
+    partial = folder / f"{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    started = time.perf_counter()
+    peft_model = get_peft_model(model, lora_config(settings))
+    try:
+        if method == "sft":
+            from trl import SFTConfig, SFTTrainer
+
+            config = SFTConfig(**_config_kwargs(settings, partial, quantized), max_length=settings.max_length)
+            trainer = SFTTrainer(
+                model=peft_model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
+            )
+        else:
+            from trl import KTOConfig, KTOTrainer
+
+            kwargs = _config_kwargs(settings, partial, quantized)
+            kwargs["per_device_train_batch_size"] = max(2, kwargs["per_device_train_batch_size"])
+            config = KTOConfig(**kwargs, max_length=settings.max_length)
+            trainer = KTOTrainer(
+                model=peft_model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
+            )
+        trainer.train()
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        eval_chats = [r for r in eval_rows if "messages" in r]
+        eval_loss = -Scorer(tokenizer, eval_chats, settings.max_length).score(peft_model) if eval_chats else None
+        peft_model.save_pretrained(partial)
+        shutil.rmtree(partial / "trainer", ignore_errors=True)
+        meta = {
+            "name": name,
+            "base": base_name,
+            "method": method,
+            "peft_config": json.loads(json.dumps(peft_model.peft_config["default"].to_dict(), default=list)),
+            "data": {"train_hash": data_hash(train_rows), "train_rows": len(train_rows), "eval_rows": len(eval_rows)},
+            "steps": settings.steps,
+            "learning_rate": settings.learning_rate,
+            "losses": losses,
+            "eval_loss": eval_loss,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        (partial / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        peft_model.unload()  # the base model comes back unchanged for the next adapter
+    return Trained(name, target, meta)
