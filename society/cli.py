@@ -583,6 +583,114 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @app.command()
+def learn() -> None:
+    """Run one learning cycle now: LoRA adapters on slices of the curated examples, evolution,
+    deployment when the child beats its parents and the current model."""
+    from training.cycle import learn as run_cycle
+
+    try:
+        report = run_cycle()
+    except (ValueError, RuntimeError) as err:
+        raise fail(str(err)) from None
+    evolution = report.evolution
+    print(f"trained {', '.join(report.adapters)}; evolved {evolution.child} in run {evolution.run}")
+    print(f"  {evolution.why}")
+    print(f"deployed {report.deployed}" if report.deployed else "kept the current model")
+    print(f"{report.seconds:.0f} s")
+
+
+@app.command()
+def evolve(
+    parents: Annotated[list[str], typer.Argument(help="Adapter names (at least 2); see `society lineage`.")],
+    deploy_winner: Annotated[bool, typer.Option("--deploy/--no-deploy", help="Deploy a winning child.")] = True,
+) -> None:
+    """Breed a child of existing adapters with CMA-ES (held-out split of the curated examples)."""
+    from training.breeder import evolve as breed_child
+    from training.cycle import retention_rows, split
+    from training.datasets import Examples
+    from training.deploy import adapters_dir, deploy
+    from training.export import rows
+    from training.settings import load_settings
+
+    settings = load_settings()
+    try:
+        _, heldout = split(rows(Examples().all_active(), "sft"), 1, settings.seed)
+        result = breed_child(parents, heldout, retention_rows(), settings, adapters_dir())
+    except (ValueError, RuntimeError) as err:
+        raise fail(str(err)) from None
+    print(f"{result.child}: {result.why}")
+    if result.deployed and deploy_winner:
+        print(f"deployed: {deploy(result.child, f'run {result.run}: {result.why}')}")
+
+
+@app.command("evolve-prompt")
+def evolve_prompt(
+    role: Annotated[str, typer.Argument(help="The role whose prompt to evolve, e.g. planner.")],
+    minibatch: Annotated[int, typer.Option("--minibatch", min=1, help="Eval tasks the child must win on.")] = 4,
+    suite: Annotated[str, typer.Option("--suite", help="Eval suite YAML, or 'default'.")] = "default",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Breed a child of the role's two fittest prompt versions; keep it if it wins a minibatch."""
+    import asyncio
+    from pathlib import Path
+
+    from society.config import load_entries
+    from society.gate import ModelGate
+    from society.store import Store
+    from training.prompt_evolution import evolve_prompt as breed_prompt
+
+    path = Path(__file__).resolve().parent.parent / "training" / "evals" / "default.yaml"
+    path = path if suite == "default" else Path(suite).expanduser()
+    try:
+        child = asyncio.run(breed_prompt(role, ModelGate(load_entries(), Store()), path, minibatch, seed))
+    except (ValueError, RuntimeError) as err:
+        raise fail(str(err)) from None
+    print(f"{role}: {child.why}")
+
+
+@app.command()
+def lineage(
+    plot: Annotated[str | None, typer.Option("--plot", help="Also draw the family tree into this PNG file.")] = None,
+) -> None:
+    """The family tree: adapters with parents, generation and fitness; deployments."""
+    from pathlib import Path
+
+    from training.lineage import Lineage
+
+    tree = Lineage()
+    for adapter in tree.adapters():
+        fitness = "-" if adapter.fitness is None else f"{adapter.fitness:.4f}"
+        parents = f" <- {' x '.join(adapter.parents)}" if adapter.parents else ""
+        print(f"gen {adapter.generation}  {adapter.name:<28} {adapter.kind:<8} fitness {fitness}{parents}")
+    for deployment in tree.deployments():
+        print(f"deployed {deployment.adapter or 'base model'} at {deployment.created_at}: {deployment.reason}")
+    if plot:
+        from training.plot import plot_lineage
+
+        print(f"picture: {plot_lineage(Path(plot), tree)}")
+
+
+@app.command()
+def deploy(
+    name: Annotated[str | None, typer.Argument(help="Adapter to deploy.")] = None,
+    previous: Annotated[bool, typer.Option("--rollback", help="Return to the previous deployment.")] = False,
+) -> None:
+    """Deploy an adapter (GGUF LoRA for the embedded model, a new tag for Ollama), or roll back."""
+    from training import deploy as deployment
+
+    try:
+        if previous:
+            back = deployment.rollback()
+            print(f"now running {back or 'the base model'}")
+        elif name:
+            print(f"deployed: {deployment.deploy(name, 'by hand')}")
+        else:
+            raise fail("name an adapter to deploy, or use --rollback")
+    except ValueError as err:
+        raise fail(str(err)) from None
+
+
+@app.command()
 def ui(
     host: Annotated[str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 needs a token.")] = (
         "127.0.0.1"

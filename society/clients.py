@@ -37,9 +37,15 @@ def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
         path = entry.resolved_model_path()
         if not path.exists():
             raise FileNotFoundError(f"{entry.model}: model file {path} does not exist")
+        from training.base import embedded_gguf
+        from training.deploy import deployed_lora
+
+        # The evolution breeder's deployed adapter, for the base it was trained on.
+        lora = deployed_lora() if path.resolve() == embedded_gguf().resolve() else None
         return LlamaCppChatCompletionClient(
             model_info=model_info(entry),
             model_path=str(path),
+            **({"lora_path": lora} if lora else {}),
             n_ctx=entry.context_window,
             n_threads=threads,
             n_threads_batch=threads,

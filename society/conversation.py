@@ -8,6 +8,7 @@ and each agent message is committed before it is yielded to be shown.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -151,6 +152,23 @@ class Conversation:
         self._consolidate()
         if status == "done":
             self._in_background(self.rewarding.judge_turn(user.turn_id))
+            self._schedule_learning()
+
+    def _schedule_learning(self) -> None:
+        """Every `every_interactions` turns (learning.json) a learning cycle starts in its own
+        process; SOCIETY_LEARN=0 turns that off (the tests do)."""
+        if os.environ.get("SOCIETY_LEARN", "1") == "0":
+            return
+        from training.schedule import maybe_start
+        from training.settings import load_settings
+
+        try:
+            pid = maybe_start(self.store.counts()["turns"], load_settings().every_interactions)
+        except Exception as err:  # noqa: BLE001 - learning never breaks a conversation
+            self.gate.notify(f"could not start the learning cycle ({type(err).__name__}: {err})")
+            return
+        if pid:
+            self.gate.notify(f"learning cycle started in the background (pid {pid}, log: learning.log)")
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         """Explicit feedback (/good, /bad, a thumb) on an answer, the last one unless

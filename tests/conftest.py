@@ -41,6 +41,7 @@ def society_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("SOCIETY_TRACE", raising=False)
     # The background judge would take scripted models' replies; tests of judging turn it on.
     monkeypatch.setenv("SOCIETY_JUDGE", "0")
+    monkeypatch.setenv("SOCIETY_LEARN", "0")  # no background learning cycles from test turns
     write_config(tmp_path / "models.json", [EMBEDDED], monkeypatch)
     return home
 

@@ -161,17 +161,10 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run_suite(path: Path, limit: int | None = None, progress=None) -> dict[str, Any]:
-    """Run the suite and keep its report; the report."""
-    name, tasks = load_suite(path)
-    tasks = tasks[:limit] if limit else tasks
-    from roles import ROLE_NAMES
-    from society.prompt_book import PromptBook
-
+async def run_tasks(tasks: list[Task], prompts: dict[str, str], progress=None) -> list[dict[str, Any]]:
+    """Each task through the team in its own scratch data folder, speaking with `prompts`
+    (role -> text) and the user's model and tool settings; the user's data is untouched."""
     main_home = data_dir()
-    store = Store()
-    book = PromptBook(store)
-    prompts = {role: book.current(role).text for role in ROLE_NAMES}
     scratch = Path(tempfile.mkdtemp(prefix="society-eval-"))
     results = []
     try:
@@ -187,6 +180,21 @@ async def run_suite(path: Path, limit: int | None = None, progress=None) -> dict
     finally:
         os.environ["SOCIETY_HOME"] = str(main_home)
         shutil.rmtree(scratch, ignore_errors=True)
+    return results
+
+
+async def run_suite(path: Path, limit: int | None = None, progress=None) -> dict[str, Any]:
+    """Run the suite and keep its report; the report."""
+    name, tasks = load_suite(path)
+    tasks = tasks[:limit] if limit else tasks
+    from roles import ROLE_NAMES
+    from society.prompt_book import PromptBook
+
+    store = Store()
+    book = PromptBook(store)
+    prompts = {role: book.current(role).text for role in ROLE_NAMES}
+    results = await run_tasks(tasks, prompts, progress)
+    main_home = data_dir()
     report = {"suite": name, "path": str(path), "created_at": now(), "results": results, "summary": summary(results)}
     with store.engine.begin() as conn:
         report["id"] = conn.execute(

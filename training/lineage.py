@@ -93,7 +93,8 @@ class Lineage:
         with self.store.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO individuals (run, generation, parents, genome, heldout, retention, fitness, created_at)"
+                    "INSERT INTO individuals (run, generation, parents, genome, heldout, retention, fitness,"
+                    " created_at)"
                     " VALUES (:run, :g, :p, :genome, :h, :r, :f, :at)"
                 ),
                 {

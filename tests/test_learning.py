@@ -1,0 +1,243 @@
+"""Learning and the evolution breeder: LoRA training, merging, CMA-ES, GGUF export into
+llama.cpp, lineage, deployment and rollback, and that failed training changes nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, society
+from training.breeder import minimize
+from training.lineage import Lineage
+from training.settings import LearningSettings
+
+
+def chat(question, answer):
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+
+
+ROWS = [chat(f"What is the secret word number {i}?", f"The secret word number {i} is plum{i}.") for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def base():
+    from training.base import load_base
+
+    return load_base()
+
+
+def random_adapter(base, folder, name, seed):
+    """A LoRA whose B is not zero (init_lora_weights=False), so it changes the model."""
+    import torch
+    from peft import get_peft_model
+
+    from training.lora import lora_config
+
+    torch.manual_seed(seed)
+    config = lora_config(LearningSettings(rank=4, alpha=8))
+    config.init_lora_weights = False
+    model = get_peft_model(base[0], config)
+    model.save_pretrained(folder / name)
+    model.unload()
+    return folder / name
+
+
+def test_cma_es_finds_the_optimum_of_a_known_fitness():
+    target = np.array([0.2, 0.7, 0.4, 0.9])
+    seen = []
+
+    def objective(x, generation):
+        seen.append(generation)
+        return float(np.sum((x - target) ** 2))
+
+    best, value = minimize(objective, 4, np.full(4, 0.5), LearningSettings(population=12, evaluations=240))
+    start = float(np.sum((0.5 - target) ** 2))
+    assert value < start / 100 and np.allclose(best, target, atol=0.05)
+    assert len(seen) == 240 and max(seen) == 19
+
+
+def test_the_lineage_is_persisted_and_drawn(tmp_path):
+    from society.store import Store
+
+    lineage = Lineage()
+    lineage.add_adapter("a", "trained", "base", tmp_path / "a", fitness=-1.0)
+    lineage.add_adapter("b", "trained", "base", tmp_path / "b", fitness=-0.9)
+    lineage.record_individual(1, 0, ["a", "b"], [[[1.0, 1.0], [0.5, 0.9]]], -0.8, -1.0, -0.8)
+    lineage.add_adapter(
+        "run1-child", "merged", "base", tmp_path / "c", ["a", "b"], [[[1, 1], [0.5, 0.9]]], 1, fitness=-0.8
+    )
+    again = Lineage(Store())  # a new reader of the same database
+    child = again.adapter("run1-child")
+    assert child.parents == ["a", "b"] and child.generation == 1 and child.fitness == -0.8
+    assert again.individuals(1)[0]["genome"] == [[[1.0, 1.0], [0.5, 0.9]]]
+    shown = society("lineage", "--plot", str(tmp_path / "tree.png"), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "run1-child" in shown.stdout and "<- a x b" in shown.stdout
+    assert (tmp_path / "tree.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rollback_returns_to_the_previous_generation(tmp_path):
+    from training.deploy import rollback
+
+    lineage = Lineage()
+    for name in ("gen1", "gen2"):
+        gguf = tmp_path / f"{name}.gguf"
+        gguf.write_bytes(b"GGUF")
+        lineage.deploy(name, str(gguf), None, "test")
+    assert rollback(lineage) == "gen1" and lineage.current().adapter == "gen1"
+    assert rollback(lineage) == "gen2"  # the one before gen1's redeployment
+    with pytest.raises(ValueError, match="nothing is deployed"):
+        rollback(Lineage(__import__("society.store", fromlist=["Store"]).Store(tmp_path / "empty.db")))
+
+
+@pytest.mark.slow
+def test_a_lora_trains_on_the_cpu_and_its_loss_falls(base, tmp_path):
+    from training.lora import train_adapter
+
+    trained = train_adapter("t", ROWS, ROWS[:2], tmp_path, LearningSettings(steps=10), base=base)
+    losses = trained.meta["losses"]
+    assert len(losses) == 2 and losses[-1] < losses[0]
+    assert trained.meta["base"].startswith("embedded:") and trained.meta["peft_config"]["r"] == 8
+    assert trained.meta["data"]["train_rows"] == 12 and trained.meta["eval_loss"] > 0
+    assert (tmp_path / "t" / "adapter_model.safetensors").exists() and not (tmp_path / "t.partial").exists()
+
+
+@pytest.mark.slow
+def test_a_merge_with_weight_one_on_one_parent_reproduces_it(base, tmp_path):
+    import torch
+    from peft import PeftModel
+
+    from training.merge import Gene, breed
+
+    first = random_adapter(base, tmp_path, "first", 1)
+    second = random_adapter(base, tmp_path, "second", 2)
+    model = PeftModel.from_pretrained(base[0], first, adapter_name="first")
+    model.load_adapter(second, adapter_name="second")
+    ids = base[1]("The secret word is", return_tensors="pt")["input_ids"]
+
+    def logits(adapter):
+        model.set_adapter(adapter)
+        with torch.no_grad():
+            return model(input_ids=ids).logits
+
+    try:
+        breed(model, ["first", "second"], [[Gene(1.0, 1.0), Gene(0.0, 1.0)]] * 3, "child")
+        assert torch.allclose(logits("child"), logits("first"), atol=1e-3)
+        assert not torch.allclose(logits("first"), logits("second"), atol=1e-2)
+        # Refilling the same child name works (PEFT would silently keep a reused name).
+        breed(model, ["first", "second"], [[Gene(0.0, 1.0), Gene(1.0, 1.0)]] * 3, "child")
+        assert torch.allclose(logits("child"), logits("second"), atol=1e-3)
+        # Per layer group: the first group from one parent, the rest from the other.
+        mixed = [[Gene(1.0, 1.0), Gene(0.0, 1.0)]] + [[Gene(0.0, 1.0), Gene(1.0, 1.0)]] * 2
+        breed(model, ["first", "second"], mixed, "child")
+        differs = logits("child")
+        assert not torch.allclose(differs, logits("first"), atol=1e-3)
+        assert not torch.allclose(differs, logits("second"), atol=1e-3)
+    finally:
+        model.unload()
+
+
+@pytest.mark.slow
+def test_a_gguf_adapter_export_loads_in_llama_cpp_and_changes_its_output(base, tmp_path):
+    from llama_cpp import Llama
+
+    from training.base import embedded_gguf
+    from training.deploy import export_gguf
+
+    adapter = random_adapter(base, tmp_path, "noisy", 3)
+    gguf = export_gguf(adapter, tmp_path / "noisy.gguf")
+    prompt = [{"role": "user", "content": "What is the capital of France?"}]
+
+    def answer(**kwargs):
+        model = Llama(model_path=str(embedded_gguf()), n_ctx=256, n_threads=1, seed=0, verbose=False, **kwargs)
+        return model.create_chat_completion(prompt, max_tokens=12, temperature=0)["choices"][0]["message"]["content"]
+
+    assert answer(lora_path=str(gguf)) != answer()
+
+
+@pytest.mark.slow
+def test_failed_or_killed_training_leaves_the_deployed_model_as_it_was(base, tmp_path, monkeypatch):
+    from training import lora
+    from training.deploy import adapters_dir, deployed_lora
+
+    deployed = tmp_path / "gen1.gguf"
+    deployed.write_bytes(b"GGUF")
+    Lineage().deploy("gen1", str(deployed), None, "test")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("trl.SFTTrainer.train", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        lora.train_adapter("doomed", ROWS, [], adapters_dir(), LearningSettings(steps=2), base=base)
+    assert deployed_lora() == str(deployed) and not list(adapters_dir().glob("doomed*"))
+
+    # Killed mid-run: a separate process training, then SIGKILL.
+    script = (
+        "from training.lora import train_adapter; from training.deploy import adapters_dir;"
+        "from training.settings import LearningSettings; from tests.test_learning import ROWS;"
+        "train_adapter('killed', ROWS, [], adapters_dir(), LearningSettings(steps=500))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(600):
+        if (adapters_dir() / "killed.partial").exists():
+            break
+        time.sleep(0.1)
+    time.sleep(2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert deployed_lora() == str(deployed) and Lineage().current().adapter == "gen1"
+    assert not (adapters_dir() / "killed").exists()  # only the partial folder, never registered
+    assert Lineage().adapter("killed") is None
+
+
+def test_a_learning_cycle_starts_by_itself_every_n_turns(tmp_path):
+    from training.schedule import _state, maybe_start
+
+    marker = tmp_path / "ran"
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"]
+    assert maybe_start(99, 100, command) is None
+    pid = maybe_start(100, 100, command)
+    assert pid and _state()["at_turn"] == 100
+    for _ in range(100):
+        if marker.exists():
+            break
+        time.sleep(0.05)
+    assert marker.exists()
+    assert maybe_start(150, 100, command) is None and maybe_start(150, 0, command) is None
+
+
+async def test_prompt_evolution_keeps_a_child_only_when_it_wins_the_minibatch(tmp_path):
+    from society.prompt_book import PromptBook
+    from society.store import Store
+    from tests.conftest import scripted_gate
+    from training.prompt_evolution import evolve_prompt
+
+    suite = ROOT / "training" / "evals" / "default.yaml"
+    book = PromptBook(Store())
+    child_text = book.current("planner").text + "\nAnswer in one short sentence."
+    seen = []
+
+    async def run(tasks, prompts):  # the eval run, scored by which prompt spoke
+        seen.append((len(tasks), prompts["planner"]))
+        won = prompts["planner"] == child_text
+        return [{"score": 8 if won else 4, "exact": won} for _ in tasks]
+
+    gate, _ = scripted_gate([child_text, "A worse prompt."], Store())
+    kept = await evolve_prompt("planner", gate, suite, minibatch=3, book=book, run=run)
+    assert kept.kept_version == 2 and book.current("planner").text == child_text
+    assert book.current("planner").author == "evolution" and "x v1" in book.current("planner").reason
+    assert [n for n, _ in seen] == [3, 3]
+
+    async def losing(tasks, prompts):
+        return [{"score": 2 if prompts["planner"] == "A worse prompt." else 5, "exact": None} for _ in tasks]
+
+    rejected = await evolve_prompt("planner", gate, suite, minibatch=3, book=book, run=losing)
+    assert rejected.kept_version is None and "rejected" in rejected.why and book.current("planner").version == 2

@@ -1,0 +1,51 @@
+"""The learning cycle starts by itself every `every_interactions` turns: `society learn` in a
+separate process at low CPU priority, so the conversation never waits for it (the model lock
+is taken only by the chat; training runs on its own copy of the base model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from society.paths import data_dir
+
+STATE = "learning-state.json"
+
+
+def _state() -> dict:
+    path = data_dir() / STATE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def running(state: dict) -> bool:
+    pid = state.get("pid")
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -> int | None:
+    """Start a cycle when `every` turns have passed since the last one; its pid, or None."""
+    state = _state()
+    if every <= 0 or turns_done - state.get("at_turn", 0) < every or running(state):
+        return None
+    log = open(data_dir() / "learning.log", "ab")  # noqa: SIM115 - the child process owns it
+    process = subprocess.Popen(
+        command or [sys.executable, "-m", "society.cli", "learn"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: os.nice(10),
+    )
+    (data_dir() / STATE).write_text(json.dumps({"at_turn": turns_done, "pid": process.pid}), encoding="utf-8")
+    return process.pid
