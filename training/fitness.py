@@ -30,11 +30,15 @@ class Scorer:
             chunk = encoded[start : start + batch_size]
             width = max(len(ids) for ids, _ in chunk)
             input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(chunk), width), dtype=torch.long)
             scored = torch.zeros((len(chunk), width), dtype=torch.bool)
             for i, (ids, prompt_length) in enumerate(chunk):
                 input_ids[i, : len(ids)] = torch.tensor(ids)
+                # From the lengths, not `!= pad`: the pad token is often <|im_end|>, which
+                # every chat contains.
+                attention[i, : len(ids)] = 1
                 scored[i, prompt_length : len(ids)] = True
-            self.batches.append((input_ids, (input_ids != pad) | scored, scored))
+            self.batches.append((input_ids, attention, scored))
         self.tokens = sum(int(s[:, 1:].sum()) for _, _, s in self.batches)
 
     def score(self, model) -> float:
