@@ -69,6 +69,9 @@ def create_app(
     """The API over one conversation; `token`, when set, is required on every request (the
     page asks for it at login). `page` mounts the Chainlit chat at /ui; Chainlit is one
     app per process, so only `society ui` (and the browser test's server) mounts it."""
+    from society.tools.secrets import register_secret
+
+    register_secret("SOCIETY_API_TOKEN", token)  # never shown in a tool result, however it got there
     hub = Hub(conversation_factory, token)
 
     @asynccontextmanager

@@ -30,6 +30,7 @@ from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 from society.tools.approval import Approver, Guard, refuse_all
 from society.tools.kits import role_toolboxes
+from society.tools.secrets import redact
 from society.tools.settings import load_settings
 from training.datasets import Examples
 
@@ -208,8 +209,8 @@ class Conversation:
         return self.store.add_message(
             turn_id,
             event.source,
-            event.to_text(),
-            reasoning=call.reasoning if call else None,
+            redact(event.to_text()),
+            reasoning=redact(call.reasoning) if call and call.reasoning else None,
             model=call.model if call else None,
             prompt_tokens=call.prompt_tokens if call else None,
             completion_tokens=call.completion_tokens if call else None,
@@ -225,7 +226,7 @@ class Conversation:
                 self.store.add_message(
                     turn_id,
                     event.source,
-                    f"{c.name}({c.arguments})",
+                    redact(f"{c.name}({c.arguments})"),
                     kind="tool_call",
                     model=call.model if call else None,
                     latency_ms=call.latency_ms if call else None,
@@ -234,7 +235,8 @@ class Conversation:
                 )
                 for c in event.content
             ]
-        return [self.store.add_message(turn_id, event.source, outcome(r), kind="tool_result") for r in event.content]
+        results = event.content
+        return [self.store.add_message(turn_id, event.source, redact(outcome(r)), kind="tool_result") for r in results]
 
     def _record_approval(self, line: str) -> None:
         if self.gate.turn_id is not None:

@@ -47,7 +47,9 @@ def site():
 
 
 def tools(tmp_path, **settings):
-    guard = Guard(ToolSettings(workspace=tmp_path, **settings))
+    # The test site is on loopback, which fetch_url otherwise asks about (tests/test_attacks_web.py).
+    policies = {**ToolSettings(workspace=tmp_path).policies, "fetch_private": "auto"}
+    guard = Guard(ToolSettings(workspace=tmp_path, policies=policies, **settings))
     return {tool.name: tool for tool in web_tools(guard)}
 
 

@@ -1,17 +1,37 @@
 """The executor's file tools. Every path is confined to the allowed folders: relative paths
-are taken from the workspace, `..` is refused, and a path whose real location (symlinks
-followed) is outside the allowed folders is refused, so neither can be used to escape."""
+are taken from the workspace, `..` is refused, and a path is opened inside its folder in one
+step that follows no symlink (society/tools/beneath.py), so neither a planted link nor one
+swapped in while the tool runs can lead out. Only regular files are read or written (a FIFO
+would block, a device would never end); blocking I/O runs off the event loop. Credentials
+are never touched, and VCS metadata and start-up files are written only with approval
+(society/tools/protected.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+from society.paths import data_dir
 from society.toolcalls import Grounder, Grounding
 from society.tools import as_tool
 from society.tools.approval import Guard
+from society.tools.beneath import (
+    O_DIRECTORY,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    SUPPORTED,
+    Escape,
+    make_dirs_beneath,
+    open_beneath,
+    regular_file,
+)
+from society.tools.protected import is_protected, secret_reason
 
 MAX_READ_LINES = 400
 MAX_LIST_ENTRIES = 200
@@ -24,63 +44,187 @@ class PathRefused(PermissionError):
     """A path outside the allowed folders; the message names the folders."""
 
 
-def confine(raw: str, guard: Guard, write: bool) -> tuple[Path, bool]:
-    """The real path for `raw` and whether it is inside the workspace; PathRefused if it
-    is not inside a folder allowed for reading (or for writing, when `write`)."""
+@dataclass(frozen=True)
+class Target:
+    """A path the model asked for, as an allowed folder and the part inside it."""
+
+    root: Path  # the allowed folder, resolved
+    relative: str  # inside it, "" for the folder itself; never resolved by name again
+    raw: str
+    inside_workspace: bool
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return Path(self.relative).parts if self.relative else ()
+
+    @property
+    def real(self) -> Path:
+        """Where it is, for messages and checks; opening goes through `root` and `relative`."""
+        return self.root / self.relative if self.relative else self.root
+
+
+def _roots(guard: Guard, write: bool) -> list[tuple[Path, Path]]:
+    """(as configured, resolved) for each folder allowed for reading or writing."""
     settings = guard.settings
-    if not raw or "\x00" in raw:
-        raise PathRefused("the path is empty; give a file path inside the workspace")
+    folders = [settings.workspace, *settings.write_roots] + ([] if write else list(settings.read_roots))
+    return [(Path(folder).expanduser().absolute(), Path(os.path.realpath(folder))) for folder in folders]
+
+
+def confine(raw: str, guard: Guard, write: bool) -> Target:
+    """The allowed folder `raw` lies in and its path inside it; PathRefused if it lies in no
+    folder allowed for reading (or for writing, when `write`) or names a credentials file."""
+    settings = guard.settings
+    if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+        raise PathRefused("the path is empty or has a NUL byte; give a file path inside the workspace")
     path = Path(raw).expanduser()
     if ".." in path.parts:
         raise PathRefused(f"'..' is not allowed in paths ({raw}); give the path from the workspace")
-    if not path.is_absolute():
-        path = settings.workspace / path
-    real = Path(os.path.realpath(path))
     workspace = Path(os.path.realpath(settings.workspace))
-    writable = [workspace, *(Path(os.path.realpath(p)) for p in settings.write_roots)]
-    readable = writable + [Path(os.path.realpath(p)) for p in settings.read_roots]
-    allowed = writable if write else readable
-    if not any(real == root or real.is_relative_to(root) for root in allowed):
+    if not path.is_absolute():
+        path = workspace / path
+    found = None
+    for configured, real_root in _roots(guard, write):
+        for base in (real_root, configured):
+            if path == base or path.is_relative_to(base):
+                relative = path.relative_to(base).as_posix()
+                if found is None or len(real_root.parts) > len(found[0].parts):
+                    found = (real_root, "" if relative == "." else relative)
+    if found is None:
         kind = "writable" if write else "readable"
-        via = " (it is a symlink that points outside)" if real != path.absolute() else ""
-        raise PathRefused(f"{raw} is outside the {kind} folders{via}; allowed: {', '.join(str(r) for r in allowed)}")
-    return real, real == workspace or real.is_relative_to(workspace)
+        allowed = ", ".join(str(real) for _, real in _roots(guard, write))
+        raise PathRefused(f"{raw} is outside the {kind} folders; allowed: {allowed}")
+    root, relative = found
+    target = Target(root, relative, raw, root == workspace)
+    if not SUPPORTED:  # no dir_fd (Windows): fall back to resolving links by name
+        real = Path(os.path.realpath(target.real))
+        if real != target.real:
+            raise PathRefused(f"{raw} is a symlink or goes through one; symlinks are not followed")
+    why = secret_reason(target.real, data_dir(), workspace)
+    if why:
+        raise PathRefused(f"{raw} is not available to agents: {why}")
+    return target
 
 
-def shown(path: Path, guard: Guard) -> str:
+def shown(target: Target, guard: Guard) -> str:
     """A path as the model should see it: relative to the workspace when inside it."""
-    workspace = Path(os.path.realpath(guard.settings.workspace))
-    return str(path.relative_to(workspace)) if path.is_relative_to(workspace) else str(path)
+    return (target.relative or ".") if target.inside_workspace else str(target.real)
 
 
-def _write(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_NOFOLLOW: a symlink planted after the check is not followed out of the workspace.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(data)
+def _refused_link(target: Target, err: Escape) -> PathRefused:
+    return PathRefused(f"{target.raw}: {err}; a symlink is never followed out of the allowed folders")
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise FileNotFoundError(f"{path.name} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path.name} is a folder; use list_dir")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{path.name} is {path.stat().st_size} bytes; files over {MAX_FILE_BYTES} are not read")
-    data = path.read_bytes()
+def _read_bytes(target: Target) -> bytes:
+    name = target.relative or target.raw
+    try:
+        fd = open_beneath(str(target.root), target.relative, os.O_RDONLY | O_NONBLOCK | O_NOFOLLOW)
+    except Escape as err:
+        raise _refused_link(target, err) from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name} does not exist") from None
+    try:
+        info = regular_file(fd, name)
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{name} is {info.st_size} bytes; files over {MAX_FILE_BYTES} are not read")
+        chunks, total = [], 0
+        while total <= MAX_FILE_BYTES and (chunk := os.read(fd, 1 << 16)):
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)[: MAX_FILE_BYTES + 1]
+    finally:
+        os.close(fd)
+
+
+def _read_text(target: Target) -> str:
+    data = _read_bytes(target)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"{target.relative} grew past {MAX_FILE_BYTES} bytes while being read")
     if b"\x00" in data[:8192]:
-        raise ValueError(f"{path.name} is a binary file")
+        raise ValueError(f"{target.relative or target.raw} is a binary file")
     return data.decode("utf-8", errors="replace")
+
+
+def _write(target: Target, text: str) -> None:
+    """Write through a new file in the same folder renamed over the old one: the rename
+    replaces a name, never follows it, and a reader sees the old or the new file whole."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"the content is {len(data)} bytes; files over {MAX_FILE_BYTES} are not written")
+    if not target.parts:
+        raise IsADirectoryError(f"{target.raw} is a folder")
+    parent, name = "/".join(target.parts[:-1]), target.parts[-1]
+    try:
+        make_dirs_beneath(str(target.root), parent)
+        dir_fd = open_beneath(str(target.root), parent, O_DIRECTORY | os.O_RDONLY)
+    except Escape as err:
+        raise _refused_link(target, err) from None
+    try:
+        mode = 0o644
+        try:
+            old = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            old = None
+        if old is not None:
+            if stat.S_ISLNK(old.st_mode):
+                raise _refused_link(target, Escape(f"{name} is a symlink"))
+            if stat.S_ISDIR(old.st_mode):
+                raise IsADirectoryError(f"{target.relative} is a folder")
+            if not stat.S_ISREG(old.st_mode):
+                raise PermissionError(f"{target.relative} is not a regular file (a pipe, socket or device)")
+            mode = stat.S_IMODE(old.st_mode)
+        temporary = f".society-{secrets.token_hex(6)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW, mode, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(temporary, dir_fd=dir_fd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(dir_fd)
+
+
+def _listing(target: Target) -> list[str]:
+    """The folder's entries; links are shown as links and never followed (following one
+    would tell whether a host path exists)."""
+    try:
+        fd = open_beneath(str(target.root), target.relative, O_DIRECTORY | os.O_RDONLY)
+    except Escape as err:
+        raise _refused_link(target, err) from None
+    except NotADirectoryError:
+        raise NotADirectoryError(f"{target.raw} is not a folder") from None
+    try:
+        with os.scandir(fd) as entries:
+            found = []
+            for entry in entries:
+                if entry.is_symlink():
+                    found.append((1, entry.name, f"{entry.name} (symlink, not followed)"))
+                elif entry.is_dir(follow_symlinks=False):
+                    found.append((0, entry.name, f"{entry.name}/"))
+                else:
+                    size = entry.stat(follow_symlinks=False).st_size
+                    found.append((1, entry.name, f"{entry.name} ({size} bytes)"))
+                if len(found) > 10 * MAX_LIST_ENTRIES:
+                    break
+    finally:
+        os.close(fd)
+    return [line for _, _, line in sorted(found)]
 
 
 def file_tools(guard: Guard) -> list:
     """read_file, write_file, edit_file and list_dir, bound to `guard`'s settings."""
 
-    async def checked_write(raw: str, action: str) -> tuple[Path, str]:
-        path, inside = confine(raw, guard, write=True)
-        await guard.check(action if inside else "write_outside_workspace", shown(path, guard))
-        return path, shown(path, guard)
+    async def checked_write(raw: str, action: str) -> tuple[Target, str]:
+        target = confine(raw, guard, write=True)
+        name = shown(target, guard)
+        await guard.check(action if target.inside_workspace else "write_outside_workspace", name)
+        if is_protected(target.parts):
+            await guard.check("write_protected", f"{name} (version-control metadata or a start-up file)")
+        return target, name
 
     async def read_file(
         path: Annotated[str, "file path, relative to the workspace"],
@@ -90,14 +234,14 @@ def file_tools(guard: Guard) -> list:
         """Read a text file and show its lines.
         Example: "show notes.txt" -> {"path": "notes.txt"} (読む, 見せて, 中身)
         """
-        real, _ = confine(path, guard, write=False)
-        await guard.check("read_file", shown(real, guard))
-        lines = _read_text(real).splitlines()
+        target = confine(path, guard, write=False)
+        await guard.check("read_file", shown(target, guard))
+        lines = (await asyncio.to_thread(_read_text, target)).splitlines()
         start = max(1, start_line)
         end = min(len(lines), start - 1 + max(1, min(max_lines, MAX_READ_LINES)))
         body = "\n".join(lines[start - 1 : end])
         more = f" (lines {start}-{end} of {len(lines)})" if end < len(lines) or start > 1 else ""
-        return f"{shown(real, guard)}{more}:\n{body}"
+        return f"{shown(target, guard)}{more}:\n{body}"
 
     async def write_file(
         path: Annotated[str, "file path, relative to the workspace"],
@@ -106,8 +250,8 @@ def file_tools(guard: Guard) -> list:
         """Create a file or replace its content.
         Example: "write hi to a.txt" -> {"path": "a.txt", "content": "hi"} (作って, 書いて, 作成)
         """
-        real, name = await checked_write(path, "write_file")
-        _write(real, content)
+        target, name = await checked_write(path, "write_file")
+        await asyncio.to_thread(_write, target, content)
         return f"wrote {len(content.encode('utf-8'))} bytes to {name}"
 
     async def edit_file(
@@ -119,8 +263,8 @@ def file_tools(guard: Guard) -> list:
         Example: "in a.txt change cat to dog" -> {"path": "a.txt", "old_text": "cat", "new_text": "dog"}
         (置き換え, 変更, 編集)
         """
-        real, name = await checked_write(path, "edit_file")
-        text = _read_text(real)
+        target, name = await checked_write(path, "edit_file")
+        text = await asyncio.to_thread(_read_text, target)
         if not old_text:
             raise ValueError("old_text is empty; give the exact text to replace")
         count = text.count(old_text)
@@ -128,20 +272,17 @@ def file_tools(guard: Guard) -> list:
             raise ValueError(f"old_text does not occur in {name}; read the file and copy the text exactly")
         if count > 1:
             raise ValueError(f"old_text occurs {count} times in {name}; include more surrounding text")
-        _write(real, text.replace(old_text, new_text, 1))
+        await asyncio.to_thread(_write, target, text.replace(old_text, new_text, 1))
         return f"replaced 1 occurrence in {name}"
 
     async def list_dir(path: Annotated[str, "folder path, relative to the workspace"] = ".") -> str:
         """List the files in a folder. Example: "what files are in src" -> {"path": "src"} (一覧, フォルダ)"""
-        real, _ = confine(path, guard, write=False)
-        await guard.check("list_dir", shown(real, guard))
-        if not real.is_dir():
-            raise NotADirectoryError(f"{path} is not a folder")
-        entries = sorted(real.iterdir(), key=lambda p: (not p.is_dir(), p.name))
-        lines = [f"{p.name}/" if p.is_dir() else f"{p.name} ({p.lstat().st_size} bytes)" for p in entries]
+        target = confine(path, guard, write=False)
+        await guard.check("list_dir", shown(target, guard))
+        lines = await asyncio.to_thread(_listing, target)
         if len(lines) > MAX_LIST_ENTRIES:
-            lines = lines[:MAX_LIST_ENTRIES] + [f"... and {len(entries) - MAX_LIST_ENTRIES} more"]
-        return f"{shown(real, guard) or '.'}:\n" + ("\n".join(lines) or "(empty)")
+            lines = lines[:MAX_LIST_ENTRIES] + [f"... and {len(lines) - MAX_LIST_ENTRIES} more"]
+        return f"{shown(target, guard)}:\n" + ("\n".join(lines) or "(empty)")
 
     return [as_tool(fn) for fn in (read_file, write_file, edit_file, list_dir)]
 
@@ -231,8 +372,12 @@ FILE_NAME = re.compile(r"[A-Za-z0-9_./-]*[A-Za-z0-9_]\.[A-Za-z0-9]+")
 
 
 def _readable(raw: str, guard: Guard) -> str | None:
+    """The file's text for grounding an edit, only where reading it needs nobody's approval:
+    what a policy keeps from the model must not reach it through the retry prompt."""
+    if guard.settings.policy("read_file") != "auto":
+        return None
     try:
-        return _read_text(confine(raw, guard, write=False)[0])
+        return _read_text(confine(raw, guard, write=False))
     except (OSError, ValueError):
         return None
 

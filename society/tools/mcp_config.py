@@ -102,12 +102,16 @@ def save_servers(servers: dict[str, McpServer]) -> Path:
 
 
 def server_params(server: McpServer) -> Any:
-    """autogen-ext's parameters for `server`. A stdio server gets this process's whole
-    environment plus its own `env`: `uvx` and `npx` need PATH, HOME, proxies and caches, and
-    the bare environment other clients pass is the most common reason servers fail to start."""
+    """autogen-ext's parameters for `server`. A stdio server gets this process's environment
+    plus its own `env`: `uvx` and `npx` need PATH, HOME, proxies and caches, and the bare
+    environment other clients pass is the most common reason servers fail to start. Secrets
+    of this process (API tokens, keys) are left out: a server gets a secret only when its
+    own `env` in mcp.json names it."""
     import os
 
     from autogen_ext.tools.mcp import StdioServerParams, StreamableHttpServerParams
+
+    from society.tools.secrets import secret_environment
 
     if server.url:
         return StreamableHttpServerParams(url=server.url, headers=server.headers or None)
@@ -117,7 +121,11 @@ def server_params(server: McpServer) -> Any:
     return StdioServerParams(
         command="/bin/sh",
         args=["-c", 'exec "$0" "$@" 2>>"$SOCIETY_MCP_LOG"', server.command or "", *server.args],
-        env={**os.environ, **server.env, "SOCIETY_MCP_LOG": str(log)},
+        env={
+            **{k: v for k, v in os.environ.items() if k not in secret_environment()},
+            **server.env,
+            "SOCIETY_MCP_LOG": str(log),
+        },
         read_timeout_seconds=60,
     )
 

@@ -1,28 +1,42 @@
-"""Commands run inside bubblewrap: the system read-only, only the workspace writable, no
-network unless asked for, and limits on CPU time, memory, file size, process count, output
-and wall time. At the time limit the whole process tree is killed: bwrap's PID namespace
-dies with it, so nothing a command started in the background survives.
+"""Commands run inside bubblewrap, and the limits that hold for a command as a whole.
+
+The command sees the system read-only, its workspace writable, a small private `/tmp`, its
+own PID namespace and `/proc` (it sees no host process and no environment but its own), no
+network and no Unix sockets unless approved (society/tools/seccomp.py), and runs as an
+unprivileged uid in a user namespace with every capability dropped and `/proc/sys`
+read-only. Credentials inside bound folders are hidden after the folders are bound, and
+the workspace's version-control metadata and start-up files are read-only.
+
+Limits: one cgroup per command caps its processes and memory together; a watchdog stops it
+when it grows the workspace's disk by more than `disk_mb` or makes more than `files` files,
+or (without a memory cgroup) when its processes' memory adds up past `memory_mb`; output is
+drained to the end and clipped; the wall-clock limit kills the whole tree. A model may lower
+a limit for its call, never raise one past the user's setting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import resource
 import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from society.paths import data_dir
+from society.tools import seccomp
+from society.tools.cgroups import CommandGroup
+from society.tools.protected import EDITOR_DIRS, STARTUP_FILES, VCS_DIRS, secret_mounts
 from society.tools.settings import Limits, ToolSettings
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
-# Readable by root even with every capability dropped; a sandbox has no business with them.
-MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SANDBOX_UID = 65534  # "nobody" inside the user namespace
 HARD_OUTPUT_BYTES = 4_000_000  # past this the command is stopped: it is only flooding
-_serial = itertools.count()
+WATCH_EVERY_S = 0.1
+DRAIN_AFTER_KILL_S = 3.0  # how long the rest of the output may take to arrive once killed
+PROTECTED_SCAN_DEPTH = 3  # how deep nested repositories are looked for in the workspace
+PROTECTED_SCAN_ENTRIES = 5000
 
 
 class SandboxUnavailable(RuntimeError):
@@ -39,6 +53,7 @@ class CommandResult:
     cut_chars: int = 0
     stopped_for_flooding: bool = False
     process_cap: str = "none"
+    stopped_for: str | None = None  # a whole-command limit that stopped it: memory, disk, files
 
     def render(self) -> str:
         lines = [f"exit code {self.exit_code}" if self.exit_code is not None else "killed"]
@@ -46,6 +61,8 @@ class CommandResult:
             lines.append(f"[timed out after {self.timeout_s:g} s; the command and everything it started were killed]")
         if self.stopped_for_flooding:
             lines.append(f"[stopped: more than {HARD_OUTPUT_BYTES} bytes of output]")
+        if self.stopped_for:
+            lines.append(f"[stopped: {self.stopped_for}]")
         lines.append(self.output.rstrip() or "(no output)")
         if self.cut_chars:
             lines.append(f"[output truncated: {self.cut_chars} characters cut from the middle]")
@@ -56,109 +73,84 @@ def bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def bwrap_command(settings: ToolSettings, command: str, network: bool) -> list[str]:
+def _protected_in(workspace: Path) -> list[Path]:
+    """Existing VCS metadata, editor settings and start-up files in the workspace, nested
+    repositories included (a bounded walk that follows no links)."""
+    found: list[Path] = []
+    seen = 0
+    folders = [(workspace, 0)]
+    while folders:
+        folder, depth = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > PROTECTED_SCAN_ENTRIES:
+                return found
+            if entry.name in VCS_DIRS or entry.name in EDITOR_DIRS or entry.name in STARTUP_FILES:
+                if not entry.is_symlink():
+                    found.append(Path(entry.path))
+            elif depth + 1 < PROTECTED_SCAN_DEPTH and entry.is_dir(follow_symlinks=False):
+                folders.append((Path(entry.path), depth + 1))
+    return found
+
+
+def bwrap_command(settings: ToolSettings, command: str, network: bool, seccomp_fd: int | None = None) -> list[str]:
+    """The bwrap command line. The order matters: a later mount covers an earlier one, so
+    the secrets are hidden after the folders holding them are bound."""
     binary = bwrap()
     if not binary:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
-    workspace = str(Path(os.path.realpath(settings.workspace)))
-    args = [binary, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    args += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    limits = settings.limits
+    workspace = Path(os.path.realpath(settings.workspace))
+    tmp_bytes = str(limits.tmp_mb * 1024 * 1024)
+    args = [binary, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    args += ["--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
     if network:
         args.append("--share-net")
+    # Private /proc, /dev and /tmp first: a workspace under /tmp is bound over them below.
+    args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--ro-bind-try"]
+    args += ["/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev"]
+    args += ["--size", tmp_bytes, "--tmpfs", "/dev/shm", "--size", tmp_bytes, "--tmpfs", "/tmp"]
+    bound: list[Path] = []
     for folder in SYSTEM_DIRS:
-        args += ["--ro-bind-try", folder, folder]
-    for masked in MASKED_FILES:
-        if os.path.isdir(masked):
-            args += ["--tmpfs", masked]
-        elif os.path.exists(masked):
-            args += ["--ro-bind", "/dev/null", masked]
+        if os.path.isdir(folder):
+            args += ["--ro-bind", folder, folder]
+            bound.append(Path(folder))
     for root in [*settings.read_roots, *settings.write_roots]:  # commands only ever write the workspace
-        real = os.path.realpath(root)
-        args += ["--ro-bind-try", real, real]
-    args += ["--bind", workspace, workspace, "--chdir", workspace, "--clearenv"]
-    for name, value in (("PATH", SANDBOX_PATH), ("HOME", workspace), ("LANG", "C.UTF-8"), ("TERM", "dumb")):
+        real = Path(os.path.realpath(root))
+        if real.is_dir():
+            args += ["--ro-bind", str(real), str(real)]
+            bound.append(real)
+    for hidden in secret_mounts(bound, data_dir()):
+        if hidden.is_dir():  # the data folder may hold the workspace: that is bound again below
+            args += ["--tmpfs", str(hidden)]
+        else:
+            args += ["--ro-bind", "/dev/null", str(hidden)]
+    args += ["--bind", str(workspace), str(workspace)]
+    for protected in _protected_in(workspace):
+        args += ["--ro-bind", str(protected), str(protected)]
+    args += ["--remount-ro", "/dev", "--chdir", str(workspace), "--clearenv"]
+    for name, value in (("PATH", SANDBOX_PATH), ("HOME", str(workspace)), ("LANG", "C.UTF-8"), ("TERM", "dumb")):
         args += ["--setenv", name, value]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     return [*args, "/bin/bash", "-c", command]
 
 
-def _cgroup_parents() -> list[Path]:
-    """Where a pids cgroup could be made: the v1 pids hierarchy, or our own v2 group."""
-    parents = [Path("/sys/fs/cgroup/pids")]
-    try:
-        own = Path("/proc/self/cgroup").read_text().splitlines()
-        parents += [Path("/sys/fs/cgroup") / line[3:].lstrip("/") for line in own if line.startswith("0::")]
-    except OSError:
-        pass
-    return [p for p in parents if p.is_dir()]
+def minimal_environment(home: Path) -> dict[str, str]:
+    """What bwrap itself (PID 1 of the sandbox, whose /proc/1/environ a command can read)
+    and an unsandboxed command start with: nothing of the society's own environment."""
+    return {"PATH": SANDBOX_PATH, "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb"}
 
 
-class ProcessCap:
-    """A ceiling on the number of processes a command may have at once.
-
-    A pids cgroup caps the sandbox as a whole and works for root, whom RLIMIT_NPROC never
-    limits; without a writable cgroup a normal user gets RLIMIT_NPROC, counted over all of
-    that user's processes, so it is set above what the user already runs."""
-
-    def __init__(self, limit: int):
-        self.cgroup: Path | None = None
-        self.nproc: int | None = None
-        for base in _cgroup_parents():
-            group = base / f"society-{os.getpid()}-{next(_serial)}"
-            try:
-                group.mkdir()
-            except OSError:
-                continue
-            try:
-                (group / "pids.max").write_text(str(limit))
-                self.cgroup = group
-                break
-            except OSError:  # no pids controller here
-                group.rmdir()
-        if self.cgroup is None and os.geteuid() != 0:
-            import psutil
-
-            uid = os.getuid()
-            mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid)
-            self.nproc = mine + limit
-
-    @property
-    def kind(self) -> str:
-        return "cgroup" if self.cgroup else "rlimit" if self.nproc else "none"
-
-    def enter(self) -> None:
-        """In the child, before exec."""
-        if self.cgroup:
-            (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
-        elif self.nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (self.nproc, self.nproc))
-
-    def kill_all(self) -> None:
-        if not self.cgroup:
-            return
-        try:
-            for pid in (self.cgroup / "cgroup.procs").read_text().split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        except OSError:
-            pass
-
-    async def remove(self) -> None:
-        if not self.cgroup:
-            return
-        for _ in range(50):  # the kernel empties the group as the killed processes are reaped
-            try:
-                self.cgroup.rmdir()
-                return
-            except OSError:
-                self.kill_all()
-                await asyncio.sleep(0.05)
-
-
-def _limit_child(limits: Limits, cap: ProcessCap):
+def _limit_child(limits: Limits, group: CommandGroup):
     def apply() -> None:
-        cap.enter()
+        import resource
+
+        group.enter()
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
         memory = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -178,6 +170,78 @@ def _clip(data: bytes, keep_chars: int) -> tuple[str, int]:
     return text[:half] + "\n[...]\n" + text[-half:], len(text) - 2 * half
 
 
+class _Output:
+    """Reads a command's output to the end, keeping its head and tail: a pipe left undrained
+    would keep a killed command's writers blocked and its end never seen."""
+
+    def __init__(self, stream: asyncio.StreamReader):
+        self.stream = stream
+        self.kept = bytearray()
+        self.total = 0
+        self.flooded = asyncio.Event()
+
+    async def drain(self) -> None:
+        while chunk := await self.stream.read(65536):
+            self.total += len(chunk)
+            if self.total <= HARD_OUTPUT_BYTES:
+                self.kept.extend(chunk)
+                if len(self.kept) > HARD_OUTPUT_BYTES // 2:
+                    del self.kept[HARD_OUTPUT_BYTES // 4 : len(self.kept) - HARD_OUTPUT_BYTES // 4]
+            else:
+                self.flooded.set()
+
+
+def _disk_use(folder: Path) -> tuple[int, int]:
+    """Bytes and inodes in use on the filesystem holding `folder`."""
+    info = os.statvfs(folder)
+    return (info.f_blocks - info.f_bfree) * info.f_frsize, info.f_files - info.f_ffree
+
+
+def _memory_of(pids: set[int]) -> int:
+    import psutil
+
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _tree(pid: int) -> set[int]:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return {pid, *(child.pid for child in root.children(recursive=True))}
+    except psutil.Error:
+        return set()
+
+
+async def _watch(limits: Limits, workspace: Path, group: CommandGroup, pid: int) -> str:
+    """Returns the first whole-command limit crossed: disk growth, file count, or memory
+    (summed here only where no memory cgroup holds it)."""
+    disk_start, files_start = _disk_use(workspace)
+    disk_limit, memory_limit = limits.disk_mb * 1024 * 1024, limits.memory_mb * 1024 * 1024
+    while True:
+        await asyncio.sleep(WATCH_EVERY_S)
+        disk, files = _disk_use(workspace)
+        if disk - disk_start > disk_limit:
+            return f"the command wrote more than {limits.disk_mb} MB (limits.disk_mb)"
+        if files - files_start > limits.files:
+            return f"the command made more than {limits.files} files (limits.files)"
+        if not group.memory and _memory_of(group.pids_inside() or _tree(pid)) > memory_limit:
+            return f"the command's processes used more than {limits.memory_mb} MB of memory (limits.memory_mb)"
+
+
+def effective_timeout(limits: Limits, asked_s: float | None) -> float:
+    """The model may ask for less time than the user's limit, never more."""
+    if asked_s is None or asked_s <= 0:
+        return limits.timeout_s
+    return min(float(asked_s), limits.timeout_s)
+
+
 async def run(
     command: str,
     settings: ToolSettings,
@@ -189,65 +253,74 @@ async def run(
     """Run `command` with bash in the sandbox (or, when `sandboxed` is False, only under the
     limits) and return its exit code and merged, clipped output."""
     limits = settings.limits
-    timeout = min(timeout_s or limits.timeout_s, 600)
-    if sandboxed:
-        argv = bwrap_command(settings, command, network)
-        env = None
-    else:
-        argv = ["/bin/bash", "-c", command]
-        env = {"PATH": SANDBOX_PATH, "HOME": str(settings.workspace), "LANG": "C.UTF-8", "TERM": "dumb"}
-    cap = ProcessCap(limits.processes)
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=settings.workspace,
-        env=env,
-        start_new_session=True,  # one process group to kill
-        preexec_fn=_limit_child(limits, cap),
-    )
-    head = bytearray()
-    total = 0
-    flooded = False
-
-    async def pump() -> None:
-        nonlocal total, flooded
-        assert proc.stdout
-        while chunk := await proc.stdout.read(65536):
-            total += len(chunk)
-            head.extend(chunk)
-            if len(head) > 2 * HARD_OUTPUT_BYTES // 4:
-                del head[HARD_OUTPUT_BYTES // 4 : len(head) - HARD_OUTPUT_BYTES // 4]
-            if total > HARD_OUTPUT_BYTES:
-                flooded = True
-                return
-
+    timeout = effective_timeout(limits, timeout_s)
+    workspace = Path(os.path.realpath(settings.workspace))
+    filter_fd = seccomp.program_fd(allow_unix_sockets=network) if sandboxed and seccomp.supported() else None
+    argv = bwrap_command(settings, command, network, filter_fd) if sandboxed else ["/bin/bash", "-c", command]
+    group = CommandGroup(limits.processes, limits.memory_mb)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=workspace,
+            env=minimal_environment(workspace),
+            start_new_session=True,  # one process group to kill
+            preexec_fn=_limit_child(limits, group),
+            pass_fds=(filter_fd,) if filter_fd is not None else (),
+        )
+    except BaseException:
+        await group.remove()
+        raise
+    finally:
+        if filter_fd is not None:
+            os.close(filter_fd)
+    assert proc.stdout is not None
+    output = _Output(proc.stdout)
+    reader = asyncio.create_task(output.drain())
+    exited = asyncio.create_task(proc.wait())
+    flooded = asyncio.create_task(output.flooded.wait())
+    watch = asyncio.create_task(_watch(limits, workspace, group, proc.pid))
+    stopped_for: str | None = None
     timed_out = False
     try:
-        await asyncio.wait_for(pump(), timeout)
-        if flooded:
-            raise TimeoutError
-        await asyncio.wait_for(proc.wait(), max(0.1, timeout))
-    except TimeoutError:
-        timed_out = not flooded
+        done, _ = await asyncio.wait({exited, flooded, watch}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if exited not in done:
+            if watch in done:
+                stopped_for = watch.result()
+            timed_out = not done
     finally:
+        for task in (flooded, watch):
+            task.cancel()
         if proc.returncode is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        cap.kill_all()
-        await proc.wait()
-        await cap.remove()
-    output, cut = _clip(bytes(head), limits.output_chars)
+        group.kill_all()
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), DRAIN_AFTER_KILL_S)
+        except TimeoutError:  # a writer outside the group still holds the pipe: stop listening
+            reader.cancel()
+            proc._transport.close()  # type: ignore[attr-defined]  # closes our end of the pipes
+        try:
+            await asyncio.wait_for(exited, DRAIN_AFTER_KILL_S)
+        except TimeoutError:
+            pass
+        if stopped_for is None and group.hit_memory_limit():
+            stopped_for = f"the command reached its memory limit of {limits.memory_mb} MB (limits.memory_mb)"
+        await group.remove()
+    text, cut = _clip(bytes(output.kept), limits.output_chars)
+    is_flooded = output.flooded.is_set()
     return CommandResult(
-        exit_code=None if timed_out or flooded else proc.returncode,
-        output=output,
+        exit_code=None if timed_out or is_flooded or stopped_for else proc.returncode,
+        output=text,
         sandboxed=sandboxed,
         timeout_s=timeout,
-        timed_out=timed_out,
-        cut_chars=cut + max(0, total - len(head)),
-        stopped_for_flooding=flooded,
-        process_cap=cap.kind,
+        timed_out=timed_out and not is_flooded,
+        cut_chars=cut + max(0, output.total - len(output.kept)),
+        stopped_for_flooding=is_flooded,
+        process_cap=group.kind,
+        stopped_for=stopped_for,
     )

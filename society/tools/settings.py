@@ -30,18 +30,26 @@ DEFAULT_POLICIES = {
     "write_outside_workspace": "ask",
     "web_search": "auto",
     "fetch_url": "auto",
+    "fetch_private": "ask",  # fetch_url of a loopback, private or link-local address (SSRF)
+    "write_protected": "ask",  # VCS metadata, editor settings, shell start-up files
     "mcp": "auto",  # tools of MCP servers the user configured; `mcp:<server>` overrides
 }
 
 
 @dataclass
 class Limits:
+    """What one command may use. Each holds for the command as a whole unless it says
+    otherwise; a model's argument can lower the timeout for its call, never raise it."""
+
     timeout_s: float = 30.0  # wall clock; the whole process tree is killed after it
     cpu_s: int = 60  # CPU seconds per process
-    memory_mb: int = 2048  # address space per process
+    memory_mb: int = 2048  # all the command's processes together (and each one's address space)
     file_mb: int = 256  # largest file a command may write
     processes: int = 128  # the whole sandbox, so a fork bomb stops here
     output_chars: int = 8000  # what the model sees of a command's output
+    tmp_mb: int = 64  # the sandbox's private /tmp and /dev/shm, each
+    disk_mb: int = 512  # how much the command may add to the workspace's disk
+    files: int = 10_000  # how many files and folders the command may make
 
 
 @dataclass

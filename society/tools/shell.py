@@ -13,7 +13,9 @@ def shell_tools(guard: Guard) -> list:
 
     async def run_command(
         command: Annotated[str, "a bash command line, run in the workspace folder"],
-        timeout_s: Annotated[int | None, "seconds before the command is stopped; leave out for the default"] = None,
+        timeout_s: Annotated[
+            int | None, "seconds before the command is stopped, at most the user's limit; leave out for it"
+        ] = None,
         network: Annotated[bool, "whether the command needs the network"] = False,
     ) -> str:
         """Run a shell command in the sandbox. Example: "run ls -l" -> {"command": "ls -l"} (実行, コマンド)"""

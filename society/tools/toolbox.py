@@ -19,6 +19,7 @@ from autogen_core.tools import BaseTool, TextResultContent, ToolResult, ToolSche
 from society.toolcalls import Grounder
 from society.tools.approval import Guard
 from society.tools.mcp_config import McpServer, last_log_line, server_params
+from society.tools.secrets import redact
 
 START_TIMEOUT_S = 120  # a first `npx`/`uvx` start downloads the server
 LIST_TIMEOUT_S = 30
@@ -119,6 +120,22 @@ class Toolbox(Workbench):
         return schemas
 
     async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        cancellation_token: CancellationToken | None = None,
+        call_id: str | None = None,
+    ) -> ToolResult:
+        """Run one tool; its result, written by something untrusted (a command, a page, a
+        server), has every known secret value redacted before anyone stores or shows it."""
+        result = await self._call(name, arguments, cancellation_token, call_id)
+        parts = [
+            TextResultContent(content=redact(part.content)) if isinstance(part, TextResultContent) else part
+            for part in result.result
+        ]
+        return ToolResult(name=result.name, result=parts, is_error=result.is_error)
+
+    async def _call(
         self,
         name: str,
         arguments: Mapping[str, Any] | None = None,

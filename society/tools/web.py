@@ -1,11 +1,23 @@
 """The researcher's web tools: `web_search` (DuckDuckGo through `ddgs`, or a SearXNG
 instance) and `fetch_url` (a page as readable Markdown, extracted by trafilatura). Both are
-capped in size and time; offline they fail with one line and the team goes on."""
+capped in size and time; offline they fail with one line and the team goes on.
+
+`fetch_url` takes its address from a model that may be reading an attacker's page, so it
+must not become a way into the user's own network (server-side request forgery): an address
+on loopback, a private or unique-local network, link-local (cloud metadata at
+169.254.169.254) or any other non-public range needs the `fetch_private` approval (default
+ask). The name is resolved first, the address actually connected to is checked again (a
+name can resolve differently the second time), and every redirect is checked the same way.
+Proxies from the environment are not used: the address connected to must be the page's.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from typing import Annotated
+from urllib.parse import urljoin, urlsplit
 
 from society.tools import as_tool
 from society.tools.approval import Guard
@@ -15,6 +27,8 @@ FETCH_TIMEOUT_S = 20
 MAX_FETCH_BYTES = 3_000_000
 MAX_PAGE_CHARS = 6000
 USER_AGENT = "Mozilla/5.0 (compatible; society-researcher/0.1)"
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class WebUnavailable(RuntimeError):
@@ -56,6 +70,57 @@ def page_to_markdown(body: bytes, content_type: str, url: str) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+def is_private_address(address: str) -> bool:
+    """Whether an IP address is anything but a public unicast one (IPv4 inside IPv6 too)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            ip = embedded
+    return not ip.is_global or ip.is_multicast
+
+
+async def _addresses(host: str, port: int) -> list[str]:
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise WebUnavailable(f"could not resolve {host}: {err.strerror or err}") from None
+    return sorted({info[4][0] for info in found})
+
+
+class _Reach:
+    """Asks for `fetch_private` once per host of one fetch, before a private address is used."""
+
+    def __init__(self, guard: Guard):
+        self.guard = guard
+        self.approved: set[str] = set()
+
+    async def check(self, url: str, addresses: list[str]) -> None:
+        host = urlsplit(url).hostname or ""
+        private = [a for a in addresses if is_private_address(a)]
+        if private and host not in self.approved:
+            await self.guard.check("fetch_private", f"{url} (resolves to {', '.join(private)}, not a public address)")
+            self.approved.add(host)
+
+
+async def _checked_url(url: str, reach: _Reach) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) address")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    await reach.check(url, await _addresses(parts.hostname, port))
+    return url
+
+
+def _connected_address(response) -> str | None:
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    return peer[0] if peer else None
+
+
 def web_tools(guard: Guard) -> list:
     settings = guard.settings
 
@@ -87,19 +152,33 @@ def web_tools(guard: Guard) -> list:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url!r} is not an http(s) address")
         await guard.check("fetch_url", url)
+        reach = _Reach(guard)
         body = bytearray()
+        content_type = ""
         try:
             async with httpx.AsyncClient(
-                timeout=FETCH_TIMEOUT_S, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+                timeout=FETCH_TIMEOUT_S, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT}
             ) as client:
                 async with asyncio.timeout(FETCH_TIMEOUT_S):
-                    async with client.stream("GET", url) as response:
-                        response.raise_for_status()
-                        content_type = response.headers.get("content-type", "")
-                        async for chunk in response.aiter_bytes():
-                            body.extend(chunk)
-                            if len(body) >= MAX_FETCH_BYTES:
-                                break
+                    for _ in range(MAX_REDIRECTS + 1):
+                        url = await _checked_url(url, reach)
+                        async with client.stream("GET", url) as response:
+                            connected = _connected_address(response)
+                            if connected is None or is_private_address(connected):
+                                await reach.check(url, [connected or "unknown"])
+                            location = response.headers.get("location")
+                            if response.status_code in REDIRECTS and location:
+                                url = urljoin(url, location)
+                                continue
+                            response.raise_for_status()
+                            content_type = response.headers.get("content-type", "")
+                            async for chunk in response.aiter_bytes():
+                                body.extend(chunk)
+                                if len(body) >= MAX_FETCH_BYTES:
+                                    break
+                            break
+                    else:
+                        raise WebUnavailable(f"{url} redirected more than {MAX_REDIRECTS} times")
         except TimeoutError:
             raise WebUnavailable(f"{url} did not answer within {FETCH_TIMEOUT_S} s") from None
         except httpx.HTTPStatusError as err:
