@@ -27,6 +27,16 @@ def load_specs() -> dict[str, RoleSpec]:
     return {name: importlib.import_module(f"roles.{name}").ROLE for name in ROLE_NAMES}
 
 
+def toolboxes(kit) -> dict:
+    """Each role's workbench, built from `kit` (roles.base.Kit) by the role's own module."""
+    boxes = {}
+    for name, spec in load_specs().items():
+        box = spec.toolbox(kit) if spec.toolbox else None
+        if box is not None:
+            boxes[name] = box
+    return boxes
+
+
 def enabled_roles(specs: dict[str, RoleSpec]) -> list[str]:
     """Roles the selector may route to: `$SOCIETY_ROLES` (comma-separated) or those whose
     abilities have landed. The planner is always enabled: it is the team's voice."""

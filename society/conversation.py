@@ -8,37 +8,40 @@ and each agent message is committed before it is yielded to be shown.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import BaseChatMessage, TextMessage, ToolCallExecutionEvent, ToolCallRequestEvent
-from autogen_core.models import FunctionExecutionResult, SystemMessage, UserMessage
+from autogen_agentchat.messages import (
+    BaseChatMessage,
+    TextMessage,
+    ThoughtEvent,
+    ToolCallExecutionEvent,
+    ToolCallRequestEvent,
+)
+from autogen_core.models import FunctionExecutionResult
 
-from roles import ROLE_NAMES
-from roles.base import compose, read_prompt
-from society import summary
+from roles import ROLE_NAMES, toolboxes
+from roles.base import Kit, compose
 from society.config import load_entries
-from society.gate import ModelGate, NoModelAvailable
+from society.errors import EXIT_FAILED, SocietyError
+from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
+from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
-from society.memory.consolidate import consolidate
 from society.memory.recall import SocietyMemory
-from society.prompt_book import PromptBook
-from society.rewarding import Rewarding
+from society.prompt_book import PromptBook, PromptVersion
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 from society.tools.approval import Approver, Guard, refuse_all
-from society.tools.kits import role_toolboxes
 from society.tools.secrets import redact
 from society.tools.settings import load_settings
-from training.datasets import Examples
 
 MAX_INPUT_CHARS = 32_000
 MANAGER = "SelectorGroupChatManager"
 
 
-class InputError(ValueError):
+class InputError(SocietyError, ValueError):
     """The user's input cannot be taken; the message says what to fix."""
 
 
@@ -57,8 +60,11 @@ def outcome(result: FunctionExecutionResult) -> str:
     return f"{result.name} {'failed' if result.is_error else 'returned'}: {result.content}"
 
 
-class TurnFailed(RuntimeError):
+class TurnFailed(SocietyError, RuntimeError):
     """A turn could not finish; the user's message and whatever was said are kept."""
+
+    exit_code = EXIT_FAILED
+    http_status = 503
 
 
 class Conversation:
@@ -69,36 +75,61 @@ class Conversation:
         entry_point: str = "cli",
         enabled: list[str] | None = None,
         approver: Approver = refuse_all,
+        *,
+        book: PromptBook | None = None,
+        examples: Any = None,
+        listeners: Sequence[TurnListener] = (),
+        choose_prompt: Callable[[str], PromptVersion] | None = None,
     ) -> None:
         """`approver` is asked about tool calls whose policy is `ask`: the terminal asks the
-        user; a headless run refuses them unless started with --approve."""
+        user; a headless run refuses them unless started with --approve. `listeners` react to
+        turns (society/listeners.py); `choose_prompt` picks the prompt version each role
+        speaks with this turn (the reward bandit; default: the newest); `examples` are the data
+        curator's tuning examples (training.datasets.Examples) when the assembly wires them. Build a conversation
+        with the society's own listeners through society/assemble.py."""
         self.store = store or Store()
         self.interrupted = self.store.mark_interrupted_turns()
-        self.gate = gate or ModelGate(load_entries(), self.store)
         self.entry_point = entry_point
         self.guard = Guard(load_settings(), approver, record=self._record_approval)
-        self.memory_bank = MemoryBank(self.store, notify=self.gate.notify)
-        self.memory = SocietyMemory(self.memory_bank, lambda: self.gate.turn_id)
-        self.prompt_book = PromptBook(self.store)
-        self.examples = Examples(self.store)
-        self.toolboxes = role_toolboxes(self.guard, self.gate.notify, self.memory_bank, self.prompt_book, self.examples)
-        for toolbox in self.toolboxes.values():
-            self.gate.grounders.update(toolbox.grounders)
-        self.rewarding = Rewarding(self.store, self.gate, self.prompt_book, self.examples)
+        self.memory_bank = MemoryBank(self.store, notify=gate.notify if gate else None)
+        self.prompt_book = book or PromptBook(self.store)
+        self.toolboxes = toolboxes(Kit(self.guard, self._notify, self.memory_bank, self.prompt_book, examples))
+        self.gate = gate or ModelGate(load_entries(), self.store)
+        self.memory_bank.notify = self.gate.notify
+        self.memory = SocietyMemory(self.memory_bank, self._turn_id)
+        self.listeners = Listeners(self.gate.notify)
+        for listener in listeners:
+            self.listeners.add(listener)
+        self._choose_prompt = choose_prompt or self.prompt_book.current
         self.prompt_versions = {name: self.prompt_book.current(name) for name in ROLE_NAMES}
+        self._chosen_in: dict[str, int | None] = {}
         self.team, self.router, self.agents, self._extras = build_team(
             self.gate,
             self.store,
-            lambda: self.gate.turn_id,
+            self._turn_id,
             enabled,
             toolboxes=self.toolboxes,
             memory=self.memory,
-            prompts=lambda name: self.prompt_versions[name].text,
+            prompts=self._prompt_for,
         )
-        self._consolidating: asyncio.Task[Any] | None = None
-        self.gate.acting_roles = {name for name, spec in self.router.specs.items() if spec.must_act}
+        self._turn: Turn | None = None
         self._started = False
-        self._background: set[asyncio.Task[Any]] = set()
+
+    def _notify(self, line: str) -> None:
+        self.gate.notify(line)
+
+    def _turn_id(self) -> int | None:
+        return self._turn.turn_id if self._turn else None
+
+    def _prompt_for(self, role: str) -> str:
+        """The role's system message for this turn: the version the bandit picks, chosen once
+        per turn, when the role first speaks (an edit made during a turn competes from the
+        next), then what the team adds to it."""
+        turn_id = self._turn_id()
+        if self._chosen_in.get(role, -1) != turn_id:
+            self.prompt_versions[role] = self._choose_prompt(role)
+            self._chosen_in[role] = turn_id
+        return compose(self.prompt_versions[role].text, self._extras.get(role, ""))
 
     async def _start(self) -> None:
         """Restore the team state the last process saved, once."""
@@ -113,134 +144,108 @@ class Conversation:
                 self.gate.notify(f"could not restore the team state ({type(err).__name__}); starting fresh")
 
     async def turn(self, text: str, reasoning: bool = False) -> AsyncIterator[Message]:
-        """Run one turn; yield the user's message, then each agent message, each once stored."""
+        """Run one turn; yield the user's message, then each agent message, each once stored.
+        Listeners hear of the turn's start and end; nothing else happens here."""
         text = check_input(text)
         await self._start()
-        self._refresh_prompts()
         user = self.store.begin_turn(text, self.entry_point)
-        self.rewarding.followed_up(text, user.turn_id)
-        self.gate.turn_id = user.turn_id
-        self.gate.failure = None
-        self.gate.reasoning_roles = {"planner"} if reasoning else set()
-        yield user
-        status, stop_reason = "failed", None
-        try:
-            async with asyncio.timeout(TURN_TIMEOUT_S + 30):
-                async for event in self.team.run_stream(task=TextMessage(content=text, source=USER)):
-                    if isinstance(event, TaskResult):
-                        stop_reason = event.stop_reason
-                    elif isinstance(event, BaseChatMessage) and event.source != USER:
-                        yield self._store_message(user.turn_id, event)
-                    elif isinstance(event, ToolCallRequestEvent | ToolCallExecutionEvent):
-                        for message in self._store_tool_event(user.turn_id, event):
-                            yield message
-            status = "done"
-        except TimeoutError:
-            status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
-            await self.team.reset()
-        except Exception as err:
-            # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the gate
-            # knows when the cause was that no model could answer.
-            stop_reason = self.gate.failure or f"{type(err).__name__}: {err}"
-            await self.team.reset()  # a failed run leaves the team mid-turn; start clean
-            if self.gate.failure:
-                raise NoModelAvailable(self.gate.failure) from None
-            raise TurnFailed(f"the turn failed ({stop_reason.splitlines()[0][:300]}); your message is saved") from err
-        finally:
-            self.store.end_turn(user.turn_id, status, stop_reason)
-        await self._save_state(user.turn_id)
-        self._in_background(summary.update(self.store, self._summarize))
-        self._consolidate()
-        if status == "done":
-            self._in_background(self.rewarding.judge_turn(user.turn_id))
-            self._schedule_learning()
-
-    def _schedule_learning(self) -> None:
-        """Every `every_interactions` turns (learning.json) a learning cycle starts in its own
-        process; SOCIETY_LEARN=0 turns that off (the tests do)."""
-        if os.environ.get("SOCIETY_LEARN", "1") == "0":
-            return
-        from training.schedule import maybe_start
-        from training.settings import load_settings
-
-        try:
-            pid = maybe_start(self.store.counts()["turns"], load_settings().every_interactions)
-        except Exception as err:  # noqa: BLE001 - learning never breaks a conversation
-            self.gate.notify(f"could not start the learning cycle ({type(err).__name__}: {err})")
-            return
-        if pid:
-            self.gate.notify(f"learning cycle started in the background (pid {pid}, log: learning.log)")
+        turn = Turn(turn_id=user.turn_id, reasoning_roles=frozenset({"planner"} if reasoning else ()))
+        started = time.perf_counter()
+        self._turn = turn
+        with in_turn(turn):
+            self.listeners.started(TurnEvent(user.turn_id, text, self.entry_point))
+            yield user
+            status, stop_reason = "failed", None
+            thoughts: dict[str, str] = {}
+            try:
+                async with asyncio.timeout(TURN_TIMEOUT_S + 30):
+                    async for event in self.team.run_stream(task=TextMessage(content=text, source=USER)):
+                        if isinstance(event, TaskResult):
+                            stop_reason = event.stop_reason
+                        elif isinstance(event, ThoughtEvent):
+                            thoughts[event.source] = event.content  # reasoning, stored with what follows
+                        elif isinstance(event, BaseChatMessage) and event.source != USER:
+                            yield self._store_message(turn, event, thoughts.pop(event.source, None))
+                        elif isinstance(event, ToolCallRequestEvent | ToolCallExecutionEvent):
+                            for message in self._store_tool_event(turn, event, thoughts.pop(event.source, None)):
+                                yield message
+                status = "done"
+            except TimeoutError:
+                status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
+                await self.team.reset()
+            except Exception as err:
+                # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the
+                # turn knows when the cause was that no model could answer.
+                stop_reason = turn.failure or f"{type(err).__name__}: {err}"
+                await self.team.reset()  # a failed run leaves the team mid-turn; start clean
+                if turn.failure:
+                    raise NoModelAvailable(turn.failure) from None
+                raise TurnFailed(
+                    f"the turn failed ({stop_reason.splitlines()[0][:300]}); your message is saved"
+                ) from err
+            finally:
+                self.store.end_turn(user.turn_id, status, stop_reason)
+                ended = TurnEvent(user.turn_id, text, self.entry_point, status, time.perf_counter() - started)
+                self.listeners.ended(ended)
+            await self._save_state(user.turn_id)
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         """Explicit feedback (/good, /bad, a thumb) on an answer, the last one unless
-        `message_id` names another; its reward, or None when there is no answer yet."""
-        return self.rewarding.feedback(good, comment, self.entry_point, message_id)
+        `message_id` names another; its reward, or None when there is no answer yet (or no
+        listener takes feedback)."""
+        taken = None
+        for listener in self.listeners.items:
+            if isinstance(listener, FeedbackListener):
+                taken = listener.feedback(good, comment, self.entry_point, message_id) or taken
+        return taken
 
-    def _consolidate(self) -> None:
-        """Memory work for the turn just ended, in a worker thread while the user reads; one
-        pass at a time (a pass picks up everything said since the last one)."""
-        if self._consolidating is not None and not self._consolidating.done():
-            return
-
-        def run() -> None:
-            try:
-                consolidate(self.memory_bank)
-            except Exception as err:  # noqa: BLE001 - the next pass retries; the log keeps everything
-                self.gate.notify(f"memory consolidation failed ({type(err).__name__}: {err}); will retry")
-
-        self._consolidating = self._in_background(asyncio.to_thread(run))
-
-    def _refresh_prompts(self) -> None:
-        """Each role speaks with the prompt version the reward bandit picks for this turn
-        (the newest, or the one it replaced): an edit made during a turn (by the prompt
-        editor, or `society prompts` from another process) competes from the next."""
-        for name, agent in self.agents.items():
-            version = self.rewarding.version_for(name)
-            if version.version != self.prompt_versions[name].version:
-                # AutoGen has no setter for an agent's system message; it reads this list per call.
-                agent._system_messages = [SystemMessage(content=compose(version.text, self._extras[name]))]
-                self.prompt_versions[name] = version
-
-    def _store_message(self, turn_id: int, event: BaseChatMessage) -> Message:
-        call = self.gate.last_call.pop(event.source, None)
+    def _store_message(self, turn: Turn, event: BaseChatMessage, thought: str | None) -> Message:
+        call = turn.calls.pop(event.source, None)
+        usage = event.models_usage
         version = self.prompt_versions.get(event.source)
         if version is not None:
             self.prompt_book.used(event.source, version.version)
         return self.store.add_message(
-            turn_id,
+            turn.turn_id,
             event.source,
             redact(event.to_text()),
-            reasoning=redact(call.reasoning) if call and call.reasoning else None,
+            reasoning=redact(thought) if thought else None,
             model=call.model if call else None,
-            prompt_tokens=call.prompt_tokens if call else None,
-            completion_tokens=call.completion_tokens if call else None,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
             latency_ms=call.latency_ms if call else None,
             prompt_version=version.version if version else None,
         )
 
-    def _store_tool_event(self, turn_id: int, event: ToolCallRequestEvent | ToolCallExecutionEvent) -> list[Message]:
+    def _store_tool_event(
+        self, turn: Turn, event: ToolCallRequestEvent | ToolCallExecutionEvent, thought: str | None
+    ) -> list[Message]:
         """Each tool call and each result as a message of the conversation."""
         if isinstance(event, ToolCallRequestEvent):
-            call = self.gate.last_call.pop(event.source, None)
+            call = turn.calls.pop(event.source, None)
+            usage = event.models_usage
             return [
                 self.store.add_message(
-                    turn_id,
+                    turn.turn_id,
                     event.source,
                     redact(f"{c.name}({c.arguments})"),
                     kind="tool_call",
+                    reasoning=redact(thought) if thought and index == 0 else None,
                     model=call.model if call else None,
                     latency_ms=call.latency_ms if call else None,
-                    prompt_tokens=call.prompt_tokens if call else None,
-                    completion_tokens=call.completion_tokens if call else None,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
                 )
-                for c in event.content
+                for index, c in enumerate(event.content)
             ]
-        results = event.content
-        return [self.store.add_message(turn_id, event.source, redact(outcome(r)), kind="tool_result") for r in results]
+        return [
+            self.store.add_message(turn.turn_id, event.source, redact(outcome(r)), kind="tool_result")
+            for r in event.content
+        ]
 
     def _record_approval(self, line: str) -> None:
-        if self.gate.turn_id is not None:
-            self.store.add_message(self.gate.turn_id, "approval", line, kind="approval")
+        if (turn_id := self._turn_id()) is not None:
+            self.store.add_message(turn_id, "approval", line, kind="approval")
 
     async def _save_state(self, turn_id: int) -> None:
         """Save the team state, keeping only this turn's thread: earlier turns live in the
@@ -254,41 +259,9 @@ class Conversation:
             await self.team.load_state(state)
         self.store.save_team_state(turn_id, state)
 
-    async def _summarize(self, previous: str, messages: list[Message]) -> tuple[str, str | None]:
-        if not await asyncio.to_thread(self.gate.plan, "summarizer"):
-            return "", None  # no rung may summarize (the 135M model writes junk): extract instead
-        instructions = read_prompt("society", "summarize")
-        body = (
-            (f"Previous summary:\n{previous}\n\n" if previous else "")
-            + "New messages:\n"
-            + summary.transcript(messages)
-        )
-        result = await self.gate.create(
-            "summarizer", [SystemMessage(content=instructions), UserMessage(content=body, source=USER)]
-        )
-        call = self.gate.last_call.pop("summarizer", None)
-        return str(result.content), call.model if call else None
-
-    def _in_background(self, work: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
     async def close(self) -> None:
-        """Finish background work (the rolling summary, memory consolidation) and stop MCP servers before the
-        process exits."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        """Finish the listeners' background work (the rolling summary, memory consolidation,
+        the judge) and stop MCP servers before the process exits."""
+        await self.listeners.drain()
         for toolbox in self.toolboxes.values():
             await toolbox.stop()
-
-
-async def ask(
-    text: str, reasoning: bool = False, entry_point: str = "run", approver: Approver = refuse_all
-) -> tuple[list[Message], Conversation]:
-    """One headless turn: every message of it, in order."""
-    conversation = Conversation(entry_point=entry_point, approver=approver)
-    messages = [m async for m in conversation.turn(text, reasoning)]
-    await conversation.close()
-    return messages, conversation

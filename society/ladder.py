@@ -1,10 +1,12 @@
 """Which model a role gets: a pure decision over the ladder, the role and one hardware reading.
 
-Kept free of I/O so every VRAM decision can be tested with recorded readings.
+Kept free of I/O so every VRAM decision can be tested with recorded readings. Also which
+failures send a call down the ladder (`fallback_reason`) and which are bugs.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from society.config import ModelEntry
@@ -78,3 +80,41 @@ def skipped(role: str, entries: list[ModelEntry], readings: Readings, reachable:
         else:
             lines.append(f"{entry.model}: needs {entry.vram_mb} MB VRAM, {readings.gpu.free_mb} MB free")
     return lines
+
+
+# Failures that mean "this rung cannot serve now": go down the ladder instead of failing.
+OOM_PATTERN = re.compile(
+    r"out of memory|CUDA error|failed to allocate|requires more system memory|Failed to (load|create)",
+    re.IGNORECASE,
+)
+
+
+def fallback_reason(err: BaseException) -> str | None:
+    """A one-line reason when `err` should send the call down the ladder; None for real bugs."""
+    import httpx
+
+    transient: tuple[type[BaseException], ...] = (
+        TimeoutError,
+        ConnectionError,
+        OSError,
+        httpx.TransportError,
+    )
+    try:
+        import openai
+
+        transient += (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError)
+    except ImportError:
+        pass
+    text = f"{type(err).__name__}: {err}".strip()
+    if isinstance(err, transient):
+        return "timeout" if isinstance(err, TimeoutError) else f"connection: {text[:200]}"
+    if OOM_PATTERN.search(str(err)):
+        return f"out of memory or load failure: {text[:200]}"
+    try:
+        from ollama import ResponseError
+
+        if isinstance(err, ResponseError):
+            return f"ollama: {text[:200]}"
+    except ImportError:
+        pass
+    return None

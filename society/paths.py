@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 HOME_ENV = "SOCIETY_HOME"
+_DATA_DIR: ContextVar[Path | None] = ContextVar("society_data_dir", default=None)
+
+
+@contextmanager
+def using_data_dir(folder: Path) -> Iterator[Path]:
+    """Work in another data folder for the calls inside (and the tasks they start), without
+    touching the process's environment: an eval run's scratch conversations."""
+    token = _DATA_DIR.set(Path(folder))
+    try:
+        yield Path(folder)
+    finally:
+        _DATA_DIR.reset(token)
 
 
 def data_dir() -> Path:
-    """The data folder: `$SOCIETY_HOME`, else the platform's user data folder.
+    """The data folder: the one `using_data_dir` set, else `$SOCIETY_HOME`, else the
+    platform's user data folder.
 
     Every entry point (terminal, web page, API, headless run) from any working directory
     resolves to the same folder, which is what makes the conversation one conversation.
     """
-    override = os.environ.get(HOME_ENV)
+    override = _DATA_DIR.get() or os.environ.get(HOME_ENV)
     if override:
         path = Path(override).expanduser()
     else:
@@ -34,6 +50,32 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("society", appauthor=False))
+
+
+# Every file and folder of the data folder, by name: what it holds and, for settings files,
+# the function that reads and checks it ("module:function", imported only when asked).
+DATA_FILES = {
+    "society.db": "the conversation, memories, prompts, rewards, tuning data (SQLite)",
+    "models.json": "the model ladder, when SOCIETY_CONFIG does not name another list",
+    "tools.json": "workspace, read/write roots, approval policies, sandbox limits, search",
+    "memory.json": "embedding model and recall settings",
+    "learning.json": "when and how the society learns",
+    "mcp.json": "MCP servers (Claude Desktop's mcpServers format)",
+    "model.lock": "one model call at a time across processes",
+    "society.log": "library logs and tracebacks",
+    "learning.log": "the last background learning cycle's output",
+    "workspace/": "the executor's folder (the only one its commands may write)",
+    "chroma/": "the vector index (derived from society.db; rebuilt when unreadable)",
+    "mcp-logs/": "each MCP server's standard error",
+    "evals/": "evaluation reports",
+    "adapters/": "LoRA adapters trained by the learning cycle",
+    "ui/": "the chat page's settings and uploads (Chainlit)",
+}
+SETTINGS_FILES = {
+    "tools": ("tools.json", "society.tools.settings:load_settings"),
+    "memory": ("memory.json", "society.memory.settings:load_settings"),
+    "learning": ("learning.json", "training.settings:load_settings"),
+}
 
 
 def database_path() -> Path:

@@ -16,13 +16,14 @@ from sqlalchemy import text
 
 from roles import ROLE_NAMES, load_specs
 from roles.base import read_prompt
+from society.errors import SocietyError
 from society.store import Store, now
 
 MAX_PROMPT_CHARS = 2000  # the embedded model's whole window is 2048 tokens
 COLUMNS = "role, version, text, author, reason, parent_version, fitness, uses, created_at"
 
 
-class PromptRefused(ValueError):
+class PromptRefused(SocietyError, ValueError):
     """An edit the guardrails refuse; the message says why and what to do."""
 
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
+from society.listeners import TurnEvent, TurnListener
 from society.store import Message, Store
+
+if TYPE_CHECKING:
+    from society.gate import ModelGate
 
 VERBATIM_MESSAGES = 24  # newest messages never summarized: the context shows them verbatim
 BATCH_MESSAGES = 16  # fold once this many messages have left the verbatim window
@@ -69,3 +74,32 @@ async def update(store: Store, summarize: Summarize | None = None) -> bool:
         text, model = await extractive(previous, batch), "extractive"
     store.add_summary(batch[-1].id, text, model)
     return True
+
+
+class SummaryListener(TurnListener):
+    """After each turn, fold what left the verbatim window into the rolling summary, with the
+    summarizer role's model when the ladder has one that may summarize, else extractively."""
+
+    def __init__(self, store: Store, gate: ModelGate):
+        self.store = store
+        self.gate = gate
+
+    async def turn_ended(self, event: TurnEvent) -> None:
+        await update(self.store, self.summarize)
+
+    async def summarize(self, previous: str, messages: list[Message]) -> tuple[str, str | None]:
+        import asyncio
+
+        from autogen_core.models import SystemMessage, UserMessage
+
+        from roles.base import read_prompt
+        from society.store import USER
+
+        if not await asyncio.to_thread(self.gate.plan, "summarizer"):
+            return "", None  # no rung may summarize (the 135M model writes junk): extract instead
+        instructions = read_prompt("society", "summarize")
+        body = (f"Previous summary:\n{previous}\n\n" if previous else "") + "New messages:\n" + transcript(messages)
+        result, call = await self.gate.create_recorded(
+            "summarizer", [SystemMessage(content=instructions), UserMessage(content=body, source=USER)]
+        )
+        return str(result.content), call.model if call else None

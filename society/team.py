@@ -18,7 +18,7 @@ from society.context import ConversationContext
 from society.gate import ModelGate
 from society.selector import PLANNER, Router, model_chooser, turn_is_done
 from society.store import Store
-from society.tools.kits import TOOL_ITERATIONS
+from society.toolcalls import tool_calls
 
 MAX_MESSAGES_PER_TURN = 12
 TURN_TIMEOUT_S = 300.0
@@ -41,20 +41,22 @@ def build_team(
     prompts: Callable[[str], str] | None = None,
 ) -> tuple[SelectorGroupChat, Router, dict[str, Any], dict[str, str]]:
     """The team, its router, its agents by role, and what the team adds to each role's
-    prompt (see roles.base.compose). `prompts` gives each role's current prompt text."""
+    prompt (see roles.base.compose). `prompts`, when given, gives each role's whole system
+    message for the call being made (its model context asks for it per call); otherwise each
+    role speaks with its shipped prompt."""
     specs = load_specs()
     enabled = enabled or enabled_roles(specs)
     toolboxes = toolboxes or {}
     extras = {name: handoff_instructions(enabled, specs) if name == PLANNER else "" for name in specs}
     agents = {
         name: spec.build(
-            gate.client(name),
-            ConversationContext(store, current_turn),
+            gate.client(name, tool_calls(getattr(toolboxes.get(name), "grounders", None), spec.must_act)),
+            ConversationContext(store, current_turn, system=(lambda name=name: prompts(name)) if prompts else None),
             workbench=toolboxes.get(name),
             extra_instructions=extras[name],
-            tool_iterations=TOOL_ITERATIONS.get(name, 1),
+            tool_iterations=spec.tool_iterations,
             memory=memory,
-            prompt=prompts(name) if prompts else None,
+            system_in_context=prompts is not None,
         )
         for name, spec in specs.items()
     }

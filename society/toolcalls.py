@@ -8,6 +8,8 @@ real tool with arguments of the right shape: a tool call printed as text cannot 
 
 The same module parses replies without constraint, which is what the tool-use benchmark
 compares against, and rescues tool calls that native-calling models print as text anyway.
+All of it reaches a model through `ToolCallClient`, which wraps whichever backend client the
+gate picked; the gate itself knows nothing of tools.
 """
 
 from __future__ import annotations
@@ -15,19 +17,26 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autogen_core import FunctionCall
+from autogen_core import CancellationToken, FunctionCall
 from autogen_core.models import (
     AssistantMessage,
+    ChatCompletionClient,
+    CreateResult,
     FunctionExecutionResultMessage,
     LLMMessage,
+    ModelInfo,
+    RequestUsage,
     SystemMessage,
     UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
+
+if TYPE_CHECKING:
+    from society.config import ModelEntry
 
 ANSWER = "answer"
 TOOL_KEY = "tool"  # measured: SmolLM2-135M picks the right tool more often with "tool" than "name"
@@ -232,15 +241,6 @@ def valid_arguments(arguments: dict[str, Any], tool: ToolSchema) -> bool:
     return True
 
 
-def backend_args(backend: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """How each backend is told to constrain its output to `schema`."""
-    if backend == "llama_cpp":
-        return {"response_format": {"type": "json_object", "schema": schema}}
-    if backend == "ollama":
-        return {"format": schema}
-    return {"response_format": {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema}}}
-
-
 def repeated_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -> str | None:
     """When every call in `calls` was already made this turn with the same arguments, the
     results it got then; small models otherwise repeat a finished call until the limit."""
@@ -293,3 +293,202 @@ def grounded_schema(tool: ToolSchema, grounding: Grounding) -> dict[str, Any]:
 def call_arguments(call: FunctionCall) -> dict[str, Any]:
     loaded = _loads(call.arguments)
     return loaded if isinstance(loaded, dict) else {}
+
+
+# -- the client wrapper ------------------------------------------------------------------------
+
+Prepare = Callable[[list[LLMMessage]], list[LLMMessage]]
+
+
+class ToolCallClient(ChatCompletionClient):
+    """Tool calls made right for one backend client, whatever it can do, wrapping it the way
+    autogen-ext's `ChatCompletionCache` wraps a client (callers see a ChatCompletionClient).
+
+    A model with native function calling gets the tools as they are, `tool_choice` required
+    when its role must act, and a call it printed as text anyway turned into the call. Any
+    other model gets the text protocol of this module: the tools narrowed to the request and
+    shown as text, the reply constrained to a valid call or an answer, parsed into
+    FunctionCalls, asked once more within a grounding when a call cannot land, and a call
+    already made this turn answered by the result it got.
+
+    `prepare` fits the final prompt to the model (the gate's window and reasoning
+    instruction); after each call, `last_prompt` is what was sent and `valid` whether a text
+    reply was a valid call or answer (None when the backend validates its own calls)."""
+
+    def __init__(
+        self,
+        client: ChatCompletionClient,
+        entry: ModelEntry,
+        *,
+        prepare: Prepare | None = None,
+        grounders: Mapping[str, Grounder] | None = None,
+        must_act: bool = False,
+        constrain: bool = True,
+    ):
+        self.inner = client
+        self.entry = entry
+        self.prepare: Prepare = prepare or list
+        self.grounders = dict(grounders or {})
+        self.must_act = must_act
+        self.constrain = constrain
+        self.last_prompt: list[LLMMessage] = []
+        self.valid: bool | None = None
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: Any = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default, never mutated
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        from society.clients import OUTPUT_SCHEMA, request_args
+
+        messages = list(messages)
+        extra = dict(extra_create_args)
+        output_schema = extra.pop(OUTPUT_SCHEMA, None)
+        max_tokens = int(extra.pop("max_tokens", self.entry.max_tokens))
+        offered = schemas(tools)
+        must_act = self.must_act and bool(offered) and not acted(messages)
+        if self.entry.has("tools"):
+            self.last_prompt = self.prepare(messages)
+            args = request_args(self.entry, max_tokens=max_tokens, schema=output_schema, extra=extra)
+            result = await self.inner.create(
+                self.last_prompt,
+                tools=tools,
+                tool_choice="required" if must_act else tool_choice if offered else "auto",
+                json_output=json_output,
+                extra_create_args=args,
+                cancellation_token=cancellation_token,
+            )
+            if offered and isinstance(result.content, str):
+                calls, valid = parse(result.content, offered, repair=False)
+                if valid and isinstance(calls, list):
+                    result = result.model_copy(update={"content": calls, "finish_reason": "function_calls"})
+            return result
+        if offered:
+            offered = narrowed(offered, last_request(messages))
+            self.last_prompt = self.prepare(prompt_with_tools(messages, offered))
+            allow_answer = tool_choice != "required" and not must_act
+            schema = call_schema(offered, allow_answer=allow_answer) if self.constrain else None
+            # A tool call wants the likeliest reading, not variety, and room for a file's content.
+            args = request_args(
+                self.entry, max_tokens=max(max_tokens, MIN_TOOL_TOKENS), schema=schema, temperature=0.0, extra=extra
+            )
+            result = await self.inner.create(
+                self.last_prompt, extra_create_args=args, cancellation_token=cancellation_token
+            )
+            return await self._as_calls(result, messages, offered, args, cancellation_token)
+        self.last_prompt = self.prepare(as_text(messages))
+        args = request_args(
+            self.entry,
+            max_tokens=max_tokens,
+            schema=output_schema,
+            temperature=0.0 if output_schema is not None else None,
+            free_text=output_schema is None,
+            extra=extra,
+        )
+        return await self.inner.create(
+            self.last_prompt, json_output=json_output, extra_create_args=args, cancellation_token=cancellation_token
+        )
+
+    async def _as_calls(
+        self,
+        result: CreateResult,
+        messages: list[LLMMessage],
+        offered: list[ToolSchema],
+        args: dict[str, Any],
+        cancellation_token: CancellationToken | None,
+    ) -> CreateResult:
+        if not isinstance(result.content, str):
+            return result
+        content, self.valid = parse(result.content, offered, repair=self.constrain)
+        if isinstance(content, list) and self.constrain:
+            content, result = await self._grounded(messages, offered, content, args, result, cancellation_token)
+        if isinstance(content, list) and (done := repeated_result(messages, content)) is not None:
+            content = done  # the call already ran: its result is the answer
+        finish = "function_calls" if isinstance(content, list) else result.finish_reason
+        return result.model_copy(update={"content": content, "finish_reason": finish})
+
+    async def _grounded(
+        self,
+        messages: list[LLMMessage],
+        offered: list[ToolSchema],
+        calls: list[FunctionCall],
+        args: dict[str, Any],
+        result: CreateResult,
+        cancellation_token: CancellationToken | None,
+    ) -> tuple[list[FunctionCall], CreateResult]:
+        """One more constrained try for a call whose arguments its tool's grounder corrects
+        (an edit whose old_text is not in the file: choose it from the file's own text).
+        The retry's prompt is the conversation and the grounding's note, without the tool
+        list, whose examples a small model copies. The first call stands when the grounder
+        has nothing better or the retry fails."""
+        from society.clients import output_schema_args
+
+        call = calls[0]
+        grounder = self.grounders.get(call.name)
+        grounding = grounder(call_arguments(call), last_request(messages)) if grounder else None
+        tool = next((t for t in offered if t["name"] == call.name), None)
+        if grounding is None or tool is None:
+            return calls, result
+        prompt = as_text(messages)
+        prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=grounding.note))
+        # The same request, held to the grounded schema instead.
+        retry_args = {**args, **output_schema_args(self.entry.backend, grounded_schema(tool, grounding))}
+        again = await self.inner.create(
+            self.prepare(prompt), extra_create_args=retry_args, cancellation_token=cancellation_token
+        )
+        usage = RequestUsage(
+            prompt_tokens=result.usage.prompt_tokens + again.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens + again.usage.completion_tokens,
+        )
+        result = result.model_copy(update={"usage": usage})
+        if not isinstance(again.content, str):
+            return calls, result
+        content, valid = parse(again.content, [tool], repair=True)
+        return (content if valid and isinstance(content, list) else calls), result
+
+    # -- the rest of the ChatCompletionClient interface, from the wrapped client ---------------
+
+    def create_stream(self, messages, **kwargs):
+        raise NotImplementedError("ToolCallClient answers whole messages; use create")
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return self.inner.actual_usage()
+
+    def total_usage(self) -> RequestUsage:
+        return self.inner.total_usage()
+
+    def count_tokens(self, messages, *, tools=()) -> int:
+        return self.inner.count_tokens(messages, tools=tools)
+
+    def remaining_tokens(self, messages, *, tools=()) -> int:
+        return self.inner.remaining_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> ModelInfo:  # deprecated in autogen-core, still abstract
+        return self.inner.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.inner.model_info
+
+
+def tool_calls(
+    grounders: Mapping[str, Grounder] | None = None, must_act: bool = False, constrain: bool = True
+) -> Callable[[ChatCompletionClient, ModelEntry, Prepare], ToolCallClient]:
+    """How the gate should wrap the backend client it picks for a role: with these options.
+    A role's own (its tools' grounders, whether it must act) come from its RoleClient."""
+
+    def wrap(client: ChatCompletionClient, entry: ModelEntry, prepare: Prepare) -> ToolCallClient:
+        return ToolCallClient(
+            client, entry, prepare=prepare, grounders=grounders, must_act=must_act, constrain=constrain
+        )
+
+    return wrap

@@ -5,7 +5,8 @@ Prints, in one run on this machine:
   - the `society run` time for the same prompt, system prompt and output cap, and the ratio,
   - a warm in-process turn (the terminal chat's "normal question" latency) against raw generation,
   - the cold time of `society --help`,
-  - the peak memory (RSS) of a `society run` process.
+  - the peak memory (RSS) of a `society run` process,
+  - the time from a user's message to the turn's first model call (`--first-call` alone).
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ def society_run(env: dict) -> tuple[float, dict]:
 
 
 async def warm_turns(count: int) -> list[tuple[float, int]]:
-    from society.conversation import Conversation
+    from society.assemble import open_conversation
 
-    conversation = Conversation(entry_point="bench")
+    conversation = open_conversation(entry_point="bench")
     timings = []
     for _ in range(count):
         started = time.perf_counter()
@@ -87,7 +88,47 @@ async def warm_turns(count: int) -> list[tuple[float, int]]:
     return timings
 
 
-def main() -> None:
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name a fruit that is yellow.",
+    "How many days are in a week?",
+    "What colour is the sky?",
+    "Say hello in Japanese.",
+    "What is 3 plus 4?",
+    "Which planet do we live on?",
+    "What do bees make?",
+]
+
+
+async def first_call_delays() -> list[float]:
+    """Seconds from `turn()` being called to the team's first model call, per turn. Calls
+    of background work (the judge, the summary) are not the turn's and are not counted."""
+    from society.assemble import open_conversation
+
+    conversation = open_conversation(entry_point="bench")
+    gate = conversation.gate
+    original = gate.create
+    first: list[float] = []
+
+    async def timed(role, messages, **kwargs):
+        if role not in ("judge", "summarizer") and not first:
+            first.append(time.perf_counter())
+        return await original(role, messages, **kwargs)
+
+    gate.create = timed
+    delays = []
+    for question in QUESTIONS:
+        first.clear()
+        started = time.perf_counter()
+        async for _ in conversation.turn(question):
+            pass
+        delays.append(first[0] - started)
+        await asyncio.sleep(0.5)  # the user reads; background work of the last turn runs
+    await conversation.close()
+    return delays
+
+
+def isolated_home() -> dict:
     home = Path(tempfile.mkdtemp(prefix="society-bench-"))
     config = home / "models.json"
     config.write_text(json.dumps([embedded_entry()]))
@@ -99,6 +140,23 @@ def main() -> None:
         "OMP_NUM_THREADS": str(THREADS),
     }
     os.environ.update(env)
+    return env
+
+
+def print_first_call() -> None:
+    delays = asyncio.run(first_call_delays())[1:]  # the first turn loads the model
+    print(
+        f"message to first model call (turns 2-{len(delays) + 1}): median {statistics.median(delays) * 1000:.0f} ms, "
+        f"max {max(delays) * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    if "--first-call" in sys.argv:
+        isolated_home()
+        print_first_call()
+        return
+    env = isolated_home()
 
     from roles.planner import ROLE
 
@@ -139,6 +197,7 @@ def main() -> None:
         bare.append(time.perf_counter() - started)
     help_s, bare_s = statistics.median(help_times), statistics.median(bare)
     print(f"society --help cold: median {help_s:.3f} s (bare python start {bare_s:.3f} s; ratio {help_s / bare_s:.1f})")
+    print_first_call()
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ async def main() -> None:
 
     from roles.base import read_prompt
     from society.config import load_entries
-    from society.gate import ModelGate
+    from society.gate import ModelGate, Turn, in_turn
+    from society.toolcalls import tool_calls
     from society.tools.approval import Guard
     from society.tools.files import edit_grounder, file_tools
     from society.tools.settings import load_settings
@@ -63,22 +64,27 @@ async def main() -> None:
     if options.limit:
         cases = cases[: options.limit]
     entries = [e for e in load_entries() if e.backend == "llama_cpp"]
-    gate = ModelGate(entries, notify=lambda line: None)
+    loaded = {entries[0].model: ModelGate(entries).client_for(entries[0])}  # one model load for every mode
+
+    def gate_with(**options) -> ModelGate:
+        return ModelGate(entries, clients=loaded, notify=lambda line: None, wrap=tool_calls(**options))
+
     guard = Guard(load_settings())
     tools = [*file_tools(guard), *shell_tools(guard), *web_tools(guard)]
     system = SystemMessage(content=read_prompt("roles", "executor"))
     print(f"{len(cases)} cases, {len(tools)} tools, model {entries[0].model}")
     for constrained in () if options.edits else (True, False):
-        gate.constrain_tools = constrained
+        gate = gate_with(constrain=constrained)
         valid = tool_right = args_right = 0
         latencies = []
         for case in cases:
             started = time.perf_counter()
-            result = await gate.create(
-                "executor", [system, UserMessage(content=case["prompt"], source="user")], tools=tools
-            )
+            with in_turn(Turn()) as turn:
+                result = await gate.create(
+                    "executor", [system, UserMessage(content=case["prompt"], source="user")], tools=tools
+                )
             latencies.append(time.perf_counter() - started)
-            record = gate.last_call["executor"]
+            record = turn.calls["executor"]
             valid += bool(record.valid_tool_reply)
             if isinstance(result.content, list):
                 call = result.content[0]
@@ -94,10 +100,9 @@ async def main() -> None:
             f"{label}: valid {valid / n:6.1%}  right tool {tool_right / n:6.1%}  right arguments {args_right / n:6.1%}"
             f"  mean latency {statistics.mean(latencies):.2f} s"
         )
-    gate.constrain_tools = True
     edits = [case for case in cases if case["tool"] == "edit_file"]
     for grounded in (True, False):
-        gate.grounders = {"edit_file": edit_grounder(guard)} if grounded else {}
+        gate = gate_with(grounders={"edit_file": edit_grounder(guard)} if grounded else {})
         landed = 0
         for case in edits:
             landed += await edit_lands(gate, guard, system, tools, case)

@@ -66,18 +66,26 @@ def society(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 30
     )
 
 
-def scripted_gate(responses, store=None, model="scripted"):
-    """A gate over one scripted model (autogen-ext's ReplayChatCompletionClient)."""
+def scripted_gate(responses, store=None, model="scripted", **options):
+    """A gate over one scripted model (autogen-ext's ReplayChatCompletionClient); `options`
+    are the tool-call options its calls get (society/toolcalls.py: grounders, must_act)."""
     from autogen_ext.models.replay import ReplayChatCompletionClient
 
     from society.config import ModelEntry
     from society.gate import ModelGate
     from society.hardware import Readings
+    from society.toolcalls import tool_calls
 
     entry = ModelEntry(model=model, backend="openai", base_url="http://scripted.invalid")
     client = ReplayChatCompletionClient(responses)
     gate = ModelGate(
-        [entry], store, clients={model: client}, read=Readings, reachable={model}, notify=lambda line: None
+        [entry],
+        store,
+        clients={model: client},
+        read=Readings,
+        reachable={model},
+        notify=lambda line: None,
+        wrap=tool_calls(**options) if options else None,
     )
     return gate, client
 

@@ -6,10 +6,10 @@ import sys
 
 import uvicorn
 
-from society.api import create_app
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.store import Store
 from tests.conftest import scripted_gate
+from ui.api import create_app
 
 REPLY = "<think>The user asks for a capital; France's capital city is Paris.</think>The capital of France is Paris."
 
@@ -22,7 +22,7 @@ def main(port: int) -> None:
     store.add_message(earlier.turn_id, "executor", "Your workspace has notes.txt.", model="scripted", latency_ms=900)
     store.end_turn(earlier.turn_id, "done")
     gate, _ = scripted_gate([REPLY] * 5, store)
-    app = create_app(lambda: Conversation(store=store, gate=gate, entry_point="web", enabled=["planner"]), page=True)
+    app = create_app(lambda: open_conversation(store, gate, entry_point="web", enabled=["planner"]), page=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -6,16 +6,16 @@ import json
 import httpx
 import pytest
 
-from society.api import MAX_BODY_BYTES, create_app
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.store import Store
 from tests.conftest import scripted_gate
+from ui.api import MAX_BODY_BYTES, create_app
 
 
 def app_for(replies, token=None):
     store = Store()
     gate, client = scripted_gate(replies, store)
-    app = create_app(lambda: Conversation(store=store, gate=gate, entry_point="api", enabled=["planner"]), token)
+    app = create_app(lambda: open_conversation(store, gate, entry_point="api", enabled=["planner"]), token)
     return app, store, client
 
 
@@ -23,8 +23,17 @@ def http(app, **headers):
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers)
 
 
+def without_counts(*texts):
+    """Scripted replies that carry no token counts (as the assertion below expects; a plain
+    string reply would be counted, and its speed shown whenever the call took 1 ms or more)."""
+    from autogen_core.models import CreateResult, RequestUsage
+
+    usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+    return [CreateResult(content=t, finish_reason="stop", usage=usage, cached=False) for t in texts]
+
+
 async def test_chat_history_feedback_and_metrics():
-    app, store, _ = app_for(["Paris.", "Berlin."])
+    app, store, _ = app_for(without_counts("Paris.", "Berlin."))
     async with http(app) as api:
         reply = await api.post("/chat", json={"message": "Capital of France?"})
         assert reply.status_code == 200

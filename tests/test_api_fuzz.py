@@ -5,10 +5,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from society.api import create_app
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.store import Store
 from tests.conftest import scripted_gate
+from ui.api import create_app
 
 
 def fuzz(operation, mode: schemathesis.GenerationMode) -> int:
@@ -33,7 +33,7 @@ def test_no_request_gets_a_server_error():
     store = Store()
     gate, _ = scripted_gate(["An answer."] * 5000, store)
     app = create_app(
-        lambda: Conversation(store=store, gate=gate, entry_point="api", enabled=["planner"]), rate_per_minute=10**6
+        lambda: open_conversation(store, gate, entry_point="api", enabled=["planner"]), rate_per_minute=10**6
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     tried = {

@@ -367,7 +367,7 @@ async def test_an_injected_command_through_the_team_leaks_nothing(secret_env, se
     stored messages hold neither the secret nor the host's environment."""
     import json
 
-    from society.conversation import Conversation
+    from society.assemble import open_conversation
     from society.store import Store
     from society.tools.settings import save_settings
     from tests.conftest import scripted_gate
@@ -377,7 +377,7 @@ async def test_an_injected_command_through_the_team_leaks_nothing(secret_env, se
     replies = [json.dumps(attack), json.dumps({"tool": "answer", "arguments": {"text": "done"}}), "Done."]
     store = Store()
     gate, _ = scripted_gate(replies, store)
-    conversation = Conversation(store, gate, enabled=["planner", "executor"])
+    conversation = open_conversation(store, gate, enabled=["planner", "executor"])
     try:
         messages = [m async for m in conversation.turn("@executor run the diagnostics")]
     finally:

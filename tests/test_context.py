@@ -78,9 +78,9 @@ async def test_summary_is_extractive_when_no_rung_may_summarize():
     from autogen_ext.models.replay import ReplayChatCompletionClient
 
     from society.config import ModelEntry
-    from society.conversation import Conversation
-    from society.gate import ModelGate
+    from society.gate import ModelGate, Turn, in_turn
     from society.hardware import Readings
+    from society.summary import SummaryListener
 
     store = Store()
     synthetic_history(store, 30)
@@ -88,7 +88,8 @@ async def test_summary_is_extractive_when_no_rung_may_summarize():
     gate = ModelGate(
         [planner_only], store, clients={"m": ReplayChatCompletionClient([])}, read=Readings, reachable={"m"}
     )
-    assert await summary.update(store, Conversation(store, gate)._summarize)
+    with in_turn(Turn()) as turn:
+        assert await summary.update(store, SummaryListener(store, gate).summarize)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT model FROM summaries").scalar() == "extractive"
-    assert gate.failure is None
+    assert turn.failure is None

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from roles.data_curator import data_tools
 from society.store import Store
-from society.tools.data_tools import data_tools
 from tests.conftest import society
 from training.datasets import ExampleError, Examples
 from training.export import export

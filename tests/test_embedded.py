@@ -164,13 +164,13 @@ def test_reasoning_mode_on_the_embedded_model_keeps_tags_out_of_the_answer(tmp_p
 
 async def test_embedded_model_writes_the_rolling_summary():
     from society import summary
-    from society.conversation import Conversation
+    from society.assemble import open_conversation
     from tests.test_context import synthetic_history
 
     store = Store()
     synthetic_history(store, 30)  # 60 messages: more than the verbatim window and one batch
-    conversation = Conversation(store)
-    assert await summary.update(store, conversation._summarize)
+    conversation = open_conversation(store)
+    assert await summary.update(store, conversation.listeners.find(summary.SummaryListener).summarize)
     through, text = store.latest_summary()
     with store.engine.connect() as conn:
         model = conn.exec_driver_sql("SELECT model FROM summaries ORDER BY id DESC LIMIT 1").scalar()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.paths import data_dir
 from society.store import Store
 from tests.conftest import society
@@ -40,7 +40,7 @@ def test_an_eval_run_on_the_embedded_model_writes_a_report_and_compares(tmp_path
 
 async def test_the_judge_scores_each_answer_in_the_background(monkeypatch):
     monkeypatch.setenv("SOCIETY_JUDGE", "1")
-    conversation = Conversation(enabled=["planner"])
+    conversation = open_conversation(enabled=["planner"])
     try:
         messages = [m async for m in conversation.turn("What is 2 + 2?")]
     finally:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.paths import data_dir
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ async def executor_turn(conversation, text):
 
 
 async def test_the_executor_creates_edits_and_reads_back_a_file():
-    conversation = Conversation(enabled=["planner", "executor"])
+    conversation = open_conversation(enabled=["planner", "executor"])
     notes = data_dir() / "workspace" / "notes.txt"
     try:
         calls, results = await executor_turn(conversation, "@executor write hello world to notes.txt")

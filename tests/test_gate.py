@@ -11,9 +11,10 @@ from autogen_core.models import SystemMessage, UserMessage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from society.config import ModelEntry
-from society.gate import ModelGate, NoModelAvailable, fit_to_window
+from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
 from society.hardware import Readings
 from society.store import Store
+from society.window import fit_to_window
 from tests.conftest import ROOT
 
 
@@ -46,10 +47,10 @@ QUESTION = [UserMessage(content="hi", source="user")]
 async def test_failures_fall_down_the_ladder_and_each_fallback_is_recorded(error, reason):
     store = Store()
     gate = gate_over({"big": Failing(error), "small": ReplayChatCompletionClient(["hello"])}, store)
-    gate.turn_id = 7
-    result = await gate.create("planner", QUESTION)
+    with in_turn(Turn(turn_id=7)) as turn:
+        result = await gate.create("planner", QUESTION)
     assert result.content == "hello"
-    assert gate.last_call["planner"].model == "small"
+    assert turn.calls["planner"].model == "small"
     [fallback] = store.fallbacks(7)
     assert (fallback["from_model"], fallback["to_model"], fallback["role"]) == ("big", "small", "planner")
     assert fallback["reason"].startswith(reason)
@@ -87,8 +88,9 @@ async def test_slow_model_times_out_and_falls_back():
         reachable={"slow", "fast"},
         notify=lambda _: None,
     )
-    assert (await gate.create("planner", QUESTION)).content == "ok"
-    assert gate.last_call["planner"].fallbacks == ["slow: timeout"]
+    with in_turn(Turn()) as turn:
+        assert (await gate.create("planner", QUESTION)).content == "ok"
+    assert turn.calls["planner"].fallbacks == ["slow: timeout"]
 
 
 def test_prompt_is_fitted_to_the_window_keeping_system_and_question():

@@ -95,14 +95,14 @@ async def test_playwright_mcp_reads_a_local_page_in_chromium():
 
 @needs_uvx
 async def test_the_researcher_lists_and_calls_a_configured_server_through_the_team():
-    from society.conversation import Conversation
+    from society.assemble import open_conversation
 
     mcp_path().write_text(json.dumps({"mcpServers": {"time": TIME.to_json()}}))
     store = Store()
     call = {"tool": "time__get_current_time", "arguments": {"timezone": "Asia/Tokyo"}}
     replies = [json.dumps(call), json.dumps({"tool": "answer", "arguments": {"text": "Tokyo time found."}}), "Done."]
     gate, client = scripted_gate(replies, store)
-    conversation = Conversation(store, gate, enabled=["planner", "researcher"])
+    conversation = open_conversation(store, gate, enabled=["planner", "researcher"])
     try:
         messages = [m async for m in conversation.turn("@researcher what time is it in Tokyo?")]
     finally:

@@ -132,13 +132,13 @@ def test_forget_is_soft_and_update_reindexes():
 
 
 async def test_recalled_memories_reach_the_model_just_before_the_request():
-    from society.conversation import Conversation
+    from society.assemble import open_conversation
     from tests.conftest import scripted_gate
 
     store = Store()
     MemoryBank(store).remember("The user's cat is called Mochi")
     gate, client = scripted_gate(["Your cat is Mochi."], store)
-    conversation = Conversation(store=store, gate=gate, enabled=["planner"])
+    conversation = open_conversation(store, gate, enabled=["planner"])
     try:
         [m async for m in conversation.turn("What is my cat called?")]
     finally:

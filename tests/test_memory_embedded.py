@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.memory.bank import MemoryBank
 from society.memory.consolidate import consolidate
 from society.store import Store
@@ -33,7 +33,7 @@ async def test_a_fact_planted_thirty_turns_earlier_is_recalled_into_the_prompt(m
         store.end_turn(turn.turn_id, "done")
     consolidate(MemoryBank(store))
 
-    conversation = Conversation(store=store, enabled=["planner"])
+    conversation = open_conversation(store, enabled=["planner"])
     try:
         messages = [m async for m in conversation.turn("What is my cat's name?")]
     finally:

@@ -3,10 +3,10 @@ locks and required phrases; the `society prompts` commands."""
 
 import pytest
 
-from society.conversation import Conversation
+from roles.prompt_editor import ground_rule, prompt_tools
+from society.assemble import open_conversation
 from society.prompt_book import PromptBook, PromptRefused
 from society.store import Store
-from society.tools.prompt_tools import ground_rule, prompt_tools
 from tests.conftest import scripted_gate, society
 
 SHIPPED = "You are a helpful assistant. Answer directly and briefly, in the user's language."
@@ -22,7 +22,7 @@ async def call(tool, **arguments):
 
 async def system_message_sent(store, question="Hi"):
     gate, client = scripted_gate(["Hello."], store)
-    conversation = Conversation(store=store, gate=gate, enabled=["planner"])
+    conversation = open_conversation(store, gate, enabled=["planner"])
     try:
         [m async for m in conversation.turn(question)]
     finally:
@@ -55,7 +55,7 @@ async def test_an_edit_through_the_tool_changes_the_next_request_and_rollback_re
 async def test_an_edit_made_during_a_conversation_counts_from_the_next_turn():
     store = Store()
     gate, client = scripted_gate(["One.", "Two."], store)
-    conversation = Conversation(store=store, gate=gate, enabled=["planner"])
+    conversation = open_conversation(store, gate, enabled=["planner"])
     try:
         [m async for m in conversation.turn("First")]
         PromptBook(store).edit("planner", "test", "user", append="Be brief.")

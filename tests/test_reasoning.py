@@ -1,6 +1,7 @@
 import pytest
 from autogen_core.models import AssistantMessage, CreateResult, RequestUsage, SystemMessage, UserMessage
 
+from society.gate import Turn, in_turn
 from society.reasoning import REASONING_INSTRUCTION, split_reasoning
 from tests.conftest import scripted_gate
 
@@ -22,9 +23,10 @@ def test_reasoning_is_split_from_the_answer(raw, answer, reasoning):
 
 async def test_gate_stores_reasoning_apart_and_never_sends_it_back():
     gate, client = scripted_gate(["<think>secret chain</think>Four.", "Five."])
-    first = await gate.create("planner", [UserMessage(content="2+2?", source="user")])
+    with in_turn(Turn()) as turn:
+        first = await gate.create("planner", [UserMessage(content="2+2?", source="user")])
     assert (first.content, first.thought) == ("Four.", "secret chain")
-    assert gate.last_call["planner"].reasoning == "secret chain"
+    assert turn.calls["planner"].reasoning == "secret chain"
     # The next prompt carries the earlier answer, as AutoGen would, thought and all.
     history = [
         UserMessage(content="2+2?", source="user"),
@@ -47,8 +49,8 @@ async def test_reasoning_mode_asks_a_plain_model_to_think_first():
             )
         ]
     )
-    gate.reasoning_roles = {"planner"}
-    result = await gate.create("planner", [SystemMessage(content="sys"), UserMessage(content="q", source="user")])
+    with in_turn(Turn(reasoning_roles=frozenset({"planner"}))):
+        result = await gate.create("planner", [SystemMessage(content="sys"), UserMessage(content="q", source="user")])
     sent = client.create_calls[-1]["messages"]
     assert [m.content for m in sent] == ["sys", REASONING_INSTRUCTION, "q"]
     assert (result.content, result.thought) == ("y", "x")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.prompt_book import PromptBook
 from society.store import Store
 from tests.conftest import scripted_gate, society
@@ -56,8 +56,7 @@ async def test_the_bandit_moves_traffic_away_from_a_prompt_version_that_keeps_lo
     book = PromptBook(store)
     book.edit("planner", "try a shouting style", "prompt_editor", append="ANSWER IN CAPITALS.")
     gate, client = scripted_gate(["An answer."] * 60, store)
-    conversation = Conversation(store=store, gate=gate, enabled=["planner"])
-    conversation.rewarding.rng = random.Random(7)
+    conversation = open_conversation(store, gate, enabled=["planner"], rng=random.Random(7))
     used = []
     try:
         for index in range(30):

@@ -3,7 +3,8 @@
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from society.conversation import Conversation, InputError
+from society.assemble import open_conversation
+from society.conversation import InputError
 from society.store import Store
 from society.team import MAX_MESSAGES_PER_TURN
 from tests.conftest import scripted_gate
@@ -12,7 +13,7 @@ from tests.conftest import scripted_gate
 async def turn(responses, text, enabled=None):
     store = Store()
     gate, client = scripted_gate(responses, store)
-    conversation = Conversation(store, gate, enabled=enabled)
+    conversation = open_conversation(store, gate, enabled=enabled)
     messages = [m async for m in conversation.turn(text)]
     await conversation.close()
     return messages, conversation, client
@@ -84,7 +85,7 @@ async def test_every_turn_ends_at_the_message_cap():
 async def test_empty_input_is_refused_with_a_clear_message():
     store = Store()
     gate, _ = scripted_gate([], store)
-    conversation = Conversation(store, gate)
+    conversation = open_conversation(store, gate)
     with pytest.raises(InputError, match="the message is empty"):
         async for _ in conversation.turn("   "):
             pass
@@ -99,7 +100,7 @@ async def test_team_state_is_saved_after_each_turn_and_restored_by_the_next_proc
     assert [m["source"] for m in thread] == ["user", "planner"]
     # A new process (a new Conversation) restores it before its first turn.
     gate, _ = scripted_gate(["Two."], store)
-    second = Conversation(store, gate)
+    second = open_conversation(store, gate)
     later = [m async for m in second.turn("second")]
     assert later[-1].content == "Two."
     thread = store.load_team_state()["agent_states"]["SelectorGroupChatManager"]["message_thread"]
@@ -114,7 +115,7 @@ async def test_a_turn_no_model_can_answer_fails_in_one_line_and_keeps_the_messag
 
     store = Store()
     gate = gate_over({"only": Failing(httpx.ConnectError("refused"))}, store)
-    conversation = Conversation(store, gate)
+    conversation = open_conversation(store, gate)
     with pytest.raises(NoModelAvailable, match="every model failed for the planner role: only: connection"):
         async for _ in conversation.turn("hello?"):
             pass

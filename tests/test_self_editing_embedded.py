@@ -3,7 +3,7 @@ dataset entry."""
 
 import pytest
 
-from society.conversation import Conversation
+from society.assemble import open_conversation
 from society.prompt_book import PromptBook
 from training.datasets import Examples
 
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_the_society_edits_its_prompt_and_its_dataset_when_asked():
-    conversation = Conversation()
+    conversation = open_conversation()
     try:
         first = [m async for m in conversation.turn("What is the capital of France?")]
         answer = first[-1]

@@ -11,6 +11,7 @@ from autogen_core.models import (
 )
 
 from society import toolcalls
+from society.gate import Turn, in_turn
 from society.store import Store
 from tests.conftest import scripted_gate
 
@@ -67,14 +68,15 @@ def test_a_repeated_call_returns_the_result_it_already_got():
 async def test_a_model_without_native_calls_is_constrained_and_its_reply_becomes_a_call():
     reply = '{"tool": "write_file", "arguments": {"path": "a.txt", "content": "hi"}}'
     gate, client = scripted_gate([reply], Store())
-    result = await gate.create("executor", [AssistantMessage(content="go", source="user")], tools=TOOLS)
+    with in_turn(Turn()) as turn:
+        result = await gate.create("executor", [AssistantMessage(content="go", source="user")], tools=TOOLS)
     assert isinstance(result.content, list) and result.content[0].name == "write_file"
     sent = client.create_calls[0]
     assert sent["tools"] == []  # the client never sees native tools
     schema = sent["extra_create_args"]["response_format"]["json_schema"]["schema"]
     assert schema == toolcalls.call_schema(TOOLS)
     assert "write_file(path: string, content: string)" in sent["messages"][-2].content
-    assert gate.last_call["executor"].valid_tool_reply is True
+    assert turn.calls["executor"].valid_tool_reply is True
 
 
 async def test_a_native_model_printing_a_call_as_text_gets_it_made():
@@ -98,12 +100,12 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     }
     first = '{"tool": "edit_file", "arguments": {"path": "a.txt", "old_text": "cat", "new_text": "dog"}}'
     second = '{"tool": "edit_file", "arguments": {"path": "notes.txt", "old_text": "Hello", "new_text": "goodbye"}}'
-    gate, client = scripted_gate([first, second], Store())
     grounding = toolcalls.Grounding(
         properties={"path": {"const": "notes.txt"}, "old_text": {"enum": ["Hello"]}}, note="notes.txt contains: Hello"
     )
     seen = []
-    gate.grounders["edit_file"] = lambda arguments, request: seen.append((arguments, request)) or grounding
+    grounders = {"edit_file": lambda arguments, request: seen.append((arguments, request)) or grounding}
+    gate, client = scripted_gate([first, second], Store(), grounders=grounders)
     request = UserMessage(content="in notes.txt change hello to goodbye", source="user")
     result = await gate.create("executor", [request], tools=[edit])
     assert json.loads(result.content[0].arguments)["old_text"] == "Hello"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from society.errors import UnavailableError
 from society.paths import cache_dir
 
 EMBEDDED_BASE = "embedded:smollm2-135m-instruct"
@@ -72,7 +73,7 @@ def load_base(hf_base: str | None = None):
         import torch
 
         if not torch.cuda.is_available():
-            raise RuntimeError(f"QLoRA of {hf_base} needs an NVIDIA GPU; none is visible to torch")
+            raise UnavailableError(f"QLoRA of {hf_base} needs an NVIDIA GPU; none is visible to torch")
         from peft import prepare_model_for_kbit_training
 
         model = AutoModelForCausalLM.from_pretrained(hf_base, **qlora_kwargs())

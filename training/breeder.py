@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from society.errors import LearningError
 from training.lineage import Lineage
 from training.merge import Gene, breed, decode, encode
 from training.settings import LearningSettings
@@ -107,11 +108,11 @@ def evolve(
 
     lineage = lineage or Lineage()
     if len(parents) < 2:
-        raise ValueError("evolution needs at least 2 parent adapters; train some with `society learn`")
+        raise LearningError("evolution needs at least 2 parent adapters; train some with `society learn`")
     found = {name: lineage.adapter(name) for name in parents}
     missing = [name for name, adapter in found.items() if adapter is None]
     if missing:
-        raise ValueError(f"no adapter named {', '.join(missing)}; see `society lineage`")
+        raise LearningError(f"no adapter named {', '.join(missing)}; see `society lineage`")
     started = time.perf_counter()
     model, tokenizer, base_name = base or load_base(settings.hf_base)
     peft_model = PeftModel.from_pretrained(model, found[parents[0]].path, adapter_name=parents[0])

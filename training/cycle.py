@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from society.errors import LearningError
 from training.settings import LearningSettings, load_settings
 
 RETENTION = Path(__file__).with_name("retention.jsonl")
@@ -24,7 +25,7 @@ def split(rows: list[dict[str, Any]], slices: int, seed: int) -> tuple[list[list
     """(training slices, held-out rows): a seeded shuffle, a fifth held out (at least 1),
     the rest dealt round-robin so each slice holds different examples."""
     if len(rows) < slices + 1:
-        raise ValueError(f"need at least {slices + 1} supervised examples to learn from, have {len(rows)}")
+        raise LearningError(f"need at least {slices + 1} supervised examples to learn from, have {len(rows)}")
     shuffled = rows[:]
     random.Random(seed).shuffle(shuffled)
     held = max(1, len(shuffled) // 5)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from society.errors import SocietyError
 from society.store import USER, Store, now
 
 KINDS = ("sft", "pair", "label")
@@ -20,7 +21,7 @@ COLUMNS = (
 )
 
 
-class ExampleError(ValueError):
+class ExampleError(SocietyError, ValueError):
     """A request the datasets cannot take; the message says what to fix."""
 
 

@@ -14,7 +14,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from society.errors import LearningError
 from society.paths import data_dir
+from training.base import embedded_gguf
 from training.lineage import Lineage
 
 MODULE_NAMES = {
@@ -74,7 +76,7 @@ def export_gguf(adapter_path: Path, target: Path) -> Path:
         writer.add_tensor(f"{base}.lora_b", b)
         count += 1
     if not count:
-        raise ValueError(f"{adapter_path}: no LoRA tensors to export")
+        raise LearningError(f"{adapter_path}: no LoRA tensors to export")
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -106,7 +108,7 @@ def deploy(name: str, reason: str, lineage: Lineage | None = None) -> str:
     lineage = lineage or Lineage()
     adapter = lineage.adapter(name)
     if adapter is None:
-        raise ValueError(f"no adapter named '{name}'; see `society lineage`")
+        raise LearningError(f"no adapter named '{name}'; see `society lineage`")
     settings = load_settings()
     gguf_path = export_gguf(Path(adapter.path), adapters_dir() / f"{name}.gguf")
     tag = None
@@ -125,7 +127,7 @@ def rollback(lineage: Lineage | None = None) -> str | None:
     lineage = lineage or Lineage()
     history = lineage.deployments()
     if not history:
-        raise ValueError("nothing is deployed; the base model is already in use")
+        raise LearningError("nothing is deployed; the base model is already in use")
     previous = history[-2] if len(history) > 1 else None
     if previous is None or previous.adapter is None:
         lineage.deploy(None, None, None, f"rollback from {history[-1].adapter}")
@@ -136,7 +138,6 @@ def rollback(lineage: Lineage | None = None) -> str | None:
 
 def deployed_lora() -> str | None:
     """The GGUF LoRA the embedded model loads, or None (also when its file is gone)."""
-    current = Lineage().current()
-    if current is None or not current.gguf or not Path(current.gguf).exists():
-        return None
-    return current.gguf
+    from society.clients import deployed_lora as on_the_embedded_model
+
+    return on_the_embedded_model(embedded_gguf())

@@ -7,7 +7,6 @@ written to `evals/` in the data folder; two runs compare task by task."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from society.errors import SocietyError
 from society.paths import data_dir
 from society.store import USER, Store, now
 
@@ -24,7 +24,7 @@ COPIED_SETTINGS = ("OAI_CONFIG_LIST.json", "mcp.json", "tools.json", "memory.jso
 KINDS = ("chat", "reasoning", "tool")
 
 
-class EvalError(ValueError):
+class EvalError(SocietyError, ValueError):
     """A suite or run that cannot be used; the message says what to fix."""
 
 
@@ -74,18 +74,25 @@ def load_suite(path: Path) -> tuple[str, list[Task]]:
 
 
 async def _run_task(task: Task, home: Path, prompts: dict[str, str]) -> dict[str, Any]:
-    from society.conversation import Conversation
+    """One task in its own scratch data folder (the conversation of the run stays untouched)."""
+    from society.paths import using_data_dir
+
+    with using_data_dir(home):
+        return await _run_here(task, prompts)
+
+
+async def _run_here(task: Task, prompts: dict[str, str]) -> dict[str, Any]:
+    from society.assemble import open_conversation
     from society.prompt_book import PromptBook
     from society.tools.approval import refuse_all
     from training.judge import judge
 
-    os.environ["SOCIETY_HOME"] = str(home)
     book = PromptBook(Store())
     for role, body in prompts.items():
         if book.current(role).text != body:
             book.edit(role, "the conversation's current version", "eval", new_text=body)
-    conversation = Conversation(entry_point="eval", approver=refuse_all)
-    conversation.rewarding.judging = False  # the run judges below, once, in the open
+    # The run judges below, once, in the open.
+    conversation = open_conversation(entry_point="eval", approver=refuse_all, judging=False)
     started = time.perf_counter()
     error = None
     messages = []
@@ -178,7 +185,6 @@ async def run_tasks(tasks: list[Task], prompts: dict[str, str], progress=None) -
             if progress:
                 progress(index + 1, len(tasks), results[-1])
     finally:
-        os.environ["SOCIETY_HOME"] = str(main_home)
         shutil.rmtree(scratch, ignore_errors=True)
     return results
 

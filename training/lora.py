@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from society.errors import LearningError
 from training.settings import LearningSettings
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -84,9 +85,9 @@ def train_adapter(
     from training.fitness import Scorer
 
     if method not in ("sft", "kto"):
-        raise ValueError(f"method must be sft or kto, got '{method}'")
+        raise LearningError(f"method must be sft or kto, got '{method}'")
     if not train_rows:
-        raise ValueError(f"no {method} examples to train '{name}' on; see `society data list`")
+        raise LearningError(f"no {method} examples to train '{name}' on; see `society data list`")
     model, tokenizer, base_name = base or load_base(settings.hf_base)
     quantized = settings.hf_base is not None
     target = folder / name

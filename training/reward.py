@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from society.errors import NotFoundError
 from society.memory.keywords import trigrams
 from society.store import USER, Store, now
 
@@ -130,7 +131,7 @@ class Rewards:
             return found
         answer = self.store.message(message_id)
         if answer is None or answer.role == USER:
-            raise ValueError(f"message #{message_id} is not an answer of the team")
+            raise NotFoundError(f"message #{message_id} is not an answer of the team")
         at = now()
         with self.store.engine.begin() as conn:
             conn.execute(

@@ -8,8 +8,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
+from society.listeners import TurnEvent, TurnListener
 from society.paths import data_dir
+from society.store import Store
 
 STATE = "learning-state.json"
 
@@ -49,3 +52,21 @@ def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -
     )
     (data_dir() / STATE).write_text(json.dumps({"at_turn": turns_done, "pid": process.pid}), encoding="utf-8")
     return process.pid
+
+
+class LearningListener(TurnListener):
+    """Every `every_interactions` turns (learning.json) a learning cycle starts in its own
+    process; SOCIETY_LEARN=0 turns that off (the tests do)."""
+
+    def __init__(self, store: Store, notify: Callable[[str], None]):
+        self.store = store
+        self.notify = notify
+
+    async def turn_ended(self, event: TurnEvent) -> None:
+        if event.status != "done" or os.environ.get("SOCIETY_LEARN", "1") == "0":
+            return
+        from training.settings import load_settings
+
+        pid = maybe_start(self.store.counts()["turns"], load_settings().every_interactions)
+        if pid:
+            self.notify(f"learning cycle started in the background (pid {pid}, log: learning.log)")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from society.config import settings_from
 from society.paths import data_dir
+from society.settings import Settings, load
 
 SETTINGS_NAME = "learning.json"
 
 
-@dataclass
-class LearningSettings:
+class LearningSettings(Settings):
     every_interactions: int = 100  # a learning cycle starts by itself after this many turns (0: never)
     # Ollama users: the Hugging Face model their Ollama model was made from (for example
     # "Qwen/Qwen2.5-7B-Instruct"), trained as 4-bit QLoRA on the GPU. None: the embedded model.
@@ -31,4 +28,4 @@ class LearningSettings:
 
 
 def load_settings() -> LearningSettings:
-    return settings_from(data_dir() / SETTINGS_NAME, LearningSettings)
+    return load(data_dir() / SETTINGS_NAME, LearningSettings)

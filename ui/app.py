@@ -12,10 +12,9 @@ import time
 
 import chainlit as cl
 
-from society import hub as hubs
-from society.conversation import InputError, TurnFailed
-from society.gate import NoModelAvailable
+from society.errors import EXIT_FAILED, SocietyError
 from society.store import USER, Message
+from ui import hub as hubs
 
 HISTORY_MESSAGES = 30
 REFRESH_SECONDS = 3
@@ -163,7 +162,7 @@ async def command(text: str) -> None:
 async def rate(good: bool, comment: str | None, message_id: int | None) -> None:
     try:
         reward = hub().feedback(good, comment, message_id)
-    except ValueError as err:
+    except SocietyError as err:
         await cl.context.emitter.send_toast(str(err), "error")
         return
     if reward is None:
@@ -191,7 +190,6 @@ async def said(message: cl.Message) -> None:
         async for stored in hub().turn(text, bool(cl.user_session.get("think")), entry_point="web"):
             if stored.role != USER:  # the page shows the user's words already
                 await show(stored, shown)
-    except InputError as err:
-        await cl.Message(content=f"⚠ {err}", author="society").send()
-    except (NoModelAvailable, TurnFailed) as err:
-        await cl.Message(content=f"⚠ {err} (your message is saved)", author="society").send()
+    except SocietyError as err:
+        saved = " (your message is saved)" if err.exit_code == EXIT_FAILED else ""
+        await cl.Message(content=f"⚠ {err}{saved}", author="society").send()

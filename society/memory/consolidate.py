@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from society.listeners import TurnEvent, TurnListener
 from society.memory.bank import MemoryBank, same_wording
 from society.memory.extract import extract
 from society.memory.extract import importance as rate
@@ -149,3 +150,26 @@ def consolidate(bank: MemoryBank) -> Report:
         _merge_duplicates(bank, report.added, report)
         _fade_and_promote(bank, report)
     return report
+
+
+class ConsolidationListener(TurnListener):
+    """Memory work for each turn that ended, in a worker thread while the user reads; one
+    pass at a time (a pass picks up everything said since the last one, so a turn that ends
+    during a pass is covered by the next)."""
+
+    def __init__(self, bank: MemoryBank):
+        self.bank = bank
+        self._running = False
+
+    async def turn_ended(self, event: TurnEvent) -> None:
+        import asyncio
+
+        if self._running:
+            return
+        self._running = True
+        try:
+            await asyncio.to_thread(consolidate, self.bank)
+        except Exception as err:  # noqa: BLE001 - the next pass retries; the log keeps everything
+            self.bank.notify(f"memory consolidation failed ({type(err).__name__}: {err}); will retry")
+        finally:
+            self._running = False

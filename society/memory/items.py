@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from society.errors import NotFoundError
 from society.memory.keywords import index_text, match_expression
 from society.store import now
 
@@ -52,7 +53,7 @@ def content_hash(kind: str, content: str) -> str:
     return hashlib.sha256(f"{kind}\x00{content}".encode()).hexdigest()[:32]
 
 
-class MemoryNotFound(LookupError):
+class MemoryNotFound(NotFoundError):
     """No memory has that id."""
 
 

@@ -3,17 +3,14 @@ stops with one line naming it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from society.config import settings_from
 from society.memory.embed import DEFAULT_MODEL
 from society.paths import data_dir
+from society.settings import Settings, load
 
 SETTINGS_NAME = "memory.json"
 
 
-@dataclass
-class MemorySettings:
+class MemorySettings(Settings):
     embedding_model: str = DEFAULT_MODEL  # or the folder of a sentence-transformers model, e.g. a multilingual one
     multilingual_embeddings: bool = False  # set true with a multilingual model: vectors then count fully for Japanese
     recall_limit: int = 5  # memories put before each request
@@ -23,4 +20,4 @@ class MemorySettings:
 
 
 def load_settings() -> MemorySettings:
-    return settings_from(data_dir() / SETTINGS_NAME, MemorySettings)
+    return load(data_dir() / SETTINGS_NAME, MemorySettings)

@@ -7,7 +7,6 @@ decision that was not plain `auto` is written into the conversation.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from society.tools.settings import ToolSettings
@@ -26,18 +25,6 @@ async def refuse_all(action: str, detail: str) -> bool:
 
 async def allow_all(action: str, detail: str) -> bool:
     return True
-
-
-def terminal_approver(ask: Callable[[str], str] = input) -> Approver:
-    """Ask y/n on the terminal; anything but yes is no."""
-    lock = asyncio.Lock()  # one question at a time
-
-    async def approve(action: str, detail: str) -> bool:
-        async with lock:
-            answer = await asyncio.to_thread(ask, f"Allow {action}: {detail}? [y/N] ")
-        return answer.strip().lower() in ("y", "yes", "はい")
-
-    return approve
 
 
 class Guard:

@@ -10,7 +10,6 @@ Claude Desktop and most MCP clients share:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +92,9 @@ def load_servers() -> dict[str, McpServer]:
 
 
 def save_servers(servers: dict[str, McpServer]) -> Path:
-    path = mcp_path()
-    data = {"mcpServers": {name: server.to_json() for name, server in servers.items()}}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from society.settings import save
+
+    return save(mcp_path(), {"mcpServers": {name: server.to_json() for name, server in servers.items()}})
 
 
 def server_params(server: McpServer) -> Any:

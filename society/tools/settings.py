@@ -6,16 +6,18 @@ A malformed file stops with one line naming the field; a missing one means the d
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from society.config import ConfigError, read_json_object
+from pydantic import Field, field_validator, model_validator
+
+from society.config import ConfigError
 from society.paths import data_dir
+from society.settings import Settings, load, save
 
 SETTINGS_NAME = "tools.json"
 POLICIES = ("auto", "ask", "deny")
+Policy = Literal["auto", "ask", "deny"]
 
 # What each kind of action needs by default. Reads and sandboxed commands are safe to run
 # unasked; anything that reaches outside the workspace or the sandbox asks first.
@@ -34,34 +36,65 @@ DEFAULT_POLICIES = {
     "write_protected": "ask",  # VCS metadata, editor settings, shell start-up files
     "mcp": "auto",  # tools of MCP servers the user configured; `mcp:<server>` overrides
 }
+Positive = Field(gt=0)
 
 
-@dataclass
-class Limits:
+class Limits(Settings):
     """What one command may use. Each holds for the command as a whole unless it says
     otherwise; a model's argument can lower the timeout for its call, never raise it."""
 
-    timeout_s: float = 30.0  # wall clock; the whole process tree is killed after it
-    cpu_s: int = 60  # CPU seconds per process
-    memory_mb: int = 2048  # all the command's processes together (and each one's address space)
-    file_mb: int = 256  # largest file a command may write
-    processes: int = 128  # the whole sandbox, so a fork bomb stops here
-    output_chars: int = 8000  # what the model sees of a command's output
-    tmp_mb: int = 64  # the sandbox's private /tmp and /dev/shm, each
-    disk_mb: int = 512  # how much the command may add to the workspace's disk
-    files: int = 10_000  # how many files and folders the command may make
+    timeout_s: Annotated[float, Positive] = 30.0  # wall clock; the whole process tree is killed after it
+    cpu_s: Annotated[int, Positive] = 60  # CPU seconds per process
+    memory_mb: Annotated[int, Positive] = 2048  # all the command's processes together (and each one's address space)
+    file_mb: Annotated[int, Positive] = 256  # largest file a command may write
+    processes: Annotated[int, Positive] = 128  # the whole sandbox, so a fork bomb stops here
+    output_chars: Annotated[int, Positive] = 8000  # what the model sees of a command's output
+    tmp_mb: Annotated[int, Positive] = 64  # the sandbox's private /tmp and /dev/shm, each
+    disk_mb: Annotated[int, Positive] = 512  # how much the command may add to the workspace's disk
+    files: Annotated[int, Positive] = 10_000  # how many files and folders the command may make
 
 
-@dataclass
-class ToolSettings:
+class ToolSettings(Settings):
     workspace: Path
-    read_roots: list[Path] = field(default_factory=list)
-    write_roots: list[Path] = field(default_factory=list)
-    policies: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_POLICIES))
+    read_roots: list[Path] = []
+    write_roots: list[Path] = []
+    policies: dict[str, Policy] = Field(default_factory=lambda: dict(DEFAULT_POLICIES))
     allow_unsandboxed: bool = False
-    search_provider: str = "ddgs"
+    search_provider: Literal["ddgs", "searxng"] = "ddgs"
     searxng_url: str | None = None
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, raw: Any) -> Any:
+        """The file keeps the search provider in its own object, and lists only the
+        policies it changes."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        search = raw.pop("search", None)
+        if isinstance(search, dict):
+            raw.setdefault("search_provider", search.get("provider", "ddgs"))
+            raw.setdefault("searxng_url", search.get("searxng_url"))
+        elif search is not None:
+            raw["search_provider"] = search  # reported as the wrong type below
+        if isinstance(raw.get("policies"), dict):
+            raw["policies"] = {**DEFAULT_POLICIES, **raw["policies"]}
+        raw.setdefault("workspace", str(data_dir() / "workspace"))
+        return raw
+
+    @field_validator("workspace", "read_roots", "write_roots", mode="after")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [Path(p).expanduser() for p in value]
+        return Path(value).expanduser()
+
+    @model_validator(mode="after")
+    def _searxng_needs_url(self) -> ToolSettings:
+        if self.search_provider == "searxng" and not (self.searxng_url or "").startswith("http"):
+            raise ValueError("search.searxng_url must be the http(s) address of a SearXNG instance")
+        return self
 
     def policy(self, action: str) -> str:
         if action.startswith("mcp:") and action not in self.policies:
@@ -69,79 +102,26 @@ class ToolSettings:
         return self.policies.get(action, "ask")
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["workspace"] = str(self.workspace)
-        data["read_roots"] = [str(p) for p in self.read_roots]
-        data["write_roots"] = [str(p) for p in self.write_roots]
-        return data
+        return self.model_dump(mode="json")
 
 
 def settings_path() -> Path:
     return data_dir() / SETTINGS_NAME
 
 
-def _fail(field_name: str, why: str) -> ConfigError:
-    return ConfigError(f"{settings_path()}: field '{field_name}' {why}")
-
-
-def _paths(raw: dict[str, Any], key: str) -> list[Path]:
-    value = raw.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise _fail(key, "must be a list of folder paths")
-    return [Path(v).expanduser() for v in value]
-
-
 def load_settings() -> ToolSettings:
     """The settings from `tools.json`, or the defaults; the workspace folder is created."""
-    path = settings_path()
-    raw = read_json_object(path)
-    workspace = raw.get("workspace", str(data_dir() / "workspace"))
-    if not isinstance(workspace, str) or not workspace:
-        raise _fail("workspace", "must be a folder path")
-    policies = dict(DEFAULT_POLICIES)
-    given = raw.get("policies", {})
-    if not isinstance(given, dict):
-        raise _fail("policies", "must be an object of action: auto|ask|deny")
-    for action, value in given.items():
-        if value not in POLICIES:
-            raise _fail(f"policies.{action}", f"must be one of {', '.join(POLICIES)}, got {value!r}")
-        policies[action] = value
-    limits = Limits()
-    given_limits = raw.get("limits", {})
-    if not isinstance(given_limits, dict):
-        raise _fail("limits", "must be an object")
-    for name, value in given_limits.items():
-        if name not in Limits.__dataclass_fields__:
-            raise _fail(f"limits.{name}", f"is unknown; known: {', '.join(Limits.__dataclass_fields__)}")
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise _fail(f"limits.{name}", f"must be a positive number, got {value!r}")
-        setattr(limits, name, type(getattr(limits, name))(value))
-    search = raw.get("search", {})
-    provider = search.get("provider", "ddgs") if isinstance(search, dict) else None
-    if provider not in ("ddgs", "searxng"):
-        raise _fail("search.provider", f"must be 'ddgs' or 'searxng', got {provider!r}")
-    searxng_url = search.get("searxng_url")
-    if provider == "searxng" and not (isinstance(searxng_url, str) and searxng_url.startswith("http")):
-        raise _fail("search.searxng_url", "must be the http(s) address of a SearXNG instance")
-    settings = ToolSettings(
-        workspace=Path(workspace).expanduser(),
-        read_roots=_paths(raw, "read_roots"),
-        write_roots=_paths(raw, "write_roots"),
-        policies=policies,
-        allow_unsandboxed=bool(raw.get("allow_unsandboxed", False)),
-        search_provider=provider,
-        searxng_url=searxng_url,
-        limits=limits,
-    )
-    settings.workspace.mkdir(parents=True, exist_ok=True)
+    settings = load(settings_path(), ToolSettings)
+    try:
+        settings.workspace.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(
+            f"{settings_path()}: field 'workspace' is a file ({settings.workspace}); give a folder"
+        ) from None
     return settings
 
 
 def save_settings(settings: ToolSettings) -> Path:
-    path = settings_path()
     data = settings.to_json()
     data["search"] = {"provider": data.pop("search_provider"), "searxng_url": data.pop("searxng_url")}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return save(settings_path(), data)

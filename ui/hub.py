@@ -5,12 +5,13 @@ conversation is one thread) and keeps the Prometheus figures of the process."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from society.assemble import open_conversation
 from society.conversation import Conversation, InputError
-from society.store import Message
+from society.listeners import TurnEvent, TurnListener
+from society.store import Message, Store
 
 
 class Metrics:
@@ -53,11 +54,27 @@ class Metrics:
         self.vram_total.set(gpu.get("vram_total_mb") or 0)
 
 
+class MetricsListener(TurnListener):
+    """The turn figures of /metrics, from each turn that ended (in the background)."""
+
+    def __init__(self, metrics: Metrics, store: Store):
+        self.metrics = metrics
+        self.store = store
+
+    async def turn_ended(self, event: TurnEvent) -> None:
+        self.metrics.observe_turn(
+            event.status or "failed",
+            event.seconds or 0.0,
+            self.store.turn_messages(event.turn_id),
+            self.store.fallbacks(event.turn_id),
+        )
+
+
 class Hub:
     """The process's one conversation, opened on first use; `token` guards non-loopback use."""
 
     def __init__(self, conversation_factory: Callable[[], Conversation] | None = None, token: str | None = None):
-        self._factory = conversation_factory or (lambda: Conversation(entry_point="api"))
+        self._factory = conversation_factory or (lambda: open_conversation(entry_point="api"))
         self._conversation: Conversation | None = None
         self.token = token
         self.turn_lock = asyncio.Lock()
@@ -66,33 +83,23 @@ class Hub:
     def conversation(self) -> Conversation:
         if self._conversation is None:
             self._conversation = self._factory()
+            self._conversation.listeners.add(MetricsListener(self.metrics, self._conversation.store))
         return self._conversation
 
     async def turn(self, text: str, think: bool = False, entry_point: str | None = None) -> AsyncIterator[Message]:
         """The stored messages of one turn as they are produced; the conversation's own
-        errors (InputError, NoModelAvailable, TurnFailed) pass through for the caller to word."""
-        started = time.perf_counter()
-        said: list[Message] = []
-        status = "done"
+        errors (SocietyError) pass through for the caller to word. The turn's figures come
+        from the metrics listener; a refused message is no turn and is counted here."""
         async with self.turn_lock:
             current = self.conversation()
             if entry_point:
                 current.entry_point = entry_point
             try:
                 async for message in current.turn(text, think):
-                    said.append(message)
                     yield message
             except InputError:
-                status = "refused"
+                self.metrics.turns.labels("refused").inc()
                 raise
-            except BaseException:
-                status = "failed"
-                raise
-            finally:
-                turn = said[0].turn_id if said else None
-                self.metrics.observe_turn(
-                    status, time.perf_counter() - started, said, current.store.fallbacks(turn) if turn else []
-                )
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         reward = self.conversation().feedback(good, comment, message_id)

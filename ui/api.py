@@ -23,11 +23,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from society.conversation import MAX_INPUT_CHARS, Conversation, InputError, TurnFailed
-from society.gate import NoModelAvailable
-from society.hub import Hub
+from society.conversation import MAX_INPUT_CHARS, Conversation
+from society.errors import SocietyError
 from society.store import USER, Message
 from ui import PAGE_PATH
+from ui.hub import Hub
 
 MAX_BODY_BYTES = 256_000
 RATE_PER_MINUTE = 60
@@ -130,10 +130,8 @@ def create_app(
         try:
             async for message in hub.turn(text, think, entry_point="api"):
                 yield message
-        except InputError as err:
-            raise HTTPException(400, str(err)) from None
-        except (NoModelAvailable, TurnFailed) as err:
-            raise HTTPException(503, str(err)) from None
+        except SocietyError as err:
+            raise HTTPException(err.http_status, str(err)) from None
 
     def answer_of(messages: list[Message]) -> str:
         texts = [m.content for m in messages if m.role != USER and m.is_text]
@@ -156,8 +154,8 @@ def create_app(
     async def feedback(body: FeedbackRequest) -> dict[str, Any]:
         try:
             reward = hub.feedback(body.good, body.comment, body.message_id)
-        except ValueError as err:
-            raise HTTPException(404, str(err)) from None
+        except SocietyError as err:
+            raise HTTPException(err.http_status, str(err)) from None
         if reward is None:
             raise HTTPException(409, "there is no answer to rate yet")
         return {"message_id": reward.message_id, "reward": reward.reward, "explicit": reward.explicit}
@@ -255,7 +253,7 @@ def create_app(
             return
 
     if page:
-        from society import hub as hubs
+        from ui import hub as hubs
         from ui import mount_page
 
         hubs.current = hub

@@ -2,13 +2,19 @@
 rates the last answer (engagement), the judge scores each final answer in the background,
 explicit /good and /bad override; every reward updates its prompt version's fitness, steers
 the bandit that picks the version each role speaks with, and labels the answer for the data
-curator (good or bad, the KTO format) once it is clear."""
+curator (good or bad, the KTO format) once it is clear.
+
+It listens to the conversation (society/listeners.py): a turn that starts rates the answer
+before it, a turn that ends is judged; both in the background, off the path to the answer."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 
+from society.errors import NotFoundError
+from society.listeners import FeedbackListener, TurnEvent
 from society.prompt_book import PromptBook, PromptVersion
 from society.store import USER, Message, Store
 from training import bandit
@@ -20,15 +26,32 @@ JUDGE_ENV = "SOCIETY_JUDGE"  # 0 turns the background judge off (scripted tests)
 LABEL_AT = 0.5  # |reward| from which an answer becomes a labelled example
 
 
-class Rewarding:
-    def __init__(self, store: Store, gate, book: PromptBook, examples: Examples, rng: random.Random | None = None):
+class Rewarding(FeedbackListener):
+    def __init__(
+        self,
+        store: Store,
+        gate,
+        book: PromptBook,
+        examples: Examples,
+        rng: random.Random | None = None,
+        judging: bool | None = None,
+    ):
+        """`judging`: whether the judge scores each answer (default: unless SOCIETY_JUDGE=0;
+        an eval run judges in the open instead)."""
         self.store = store
         self.gate = gate
         self.book = book
         self.examples = examples
         self.rewards = Rewards(store)
         self.rng = rng or random.Random()
-        self.judging = os.environ.get(JUDGE_ENV, "1") != "0"
+        self.judging = os.environ.get(JUDGE_ENV, "1") != "0" if judging is None else judging
+
+    async def turn_started(self, event: TurnEvent) -> None:
+        await asyncio.to_thread(self.followed_up, event.text, event.turn_id)
+
+    async def turn_ended(self, event: TurnEvent) -> None:
+        if event.status == "done":
+            await self.judge_turn(event.turn_id)
 
     def last_answer(self, before_turn: int | None = None) -> tuple[Message, Message] | None:
         """(the user's message, the team's final text answer) of the newest finished turn."""
@@ -74,7 +97,7 @@ class Rewarding:
         else:
             message = self.store.message(message_id)
             if message is None or message.role == USER or not message.is_text:
-                raise ValueError(f"message #{message_id} is not an answer of the team")
+                raise NotFoundError(f"message #{message_id} is not an answer of the team")
         return self._settle(self.rewards.feedback(message_id, good, comment, source))
 
     async def judge_turn(self, turn_id: int) -> Reward | None:

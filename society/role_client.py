@@ -1,0 +1,84 @@
+"""A role's view of the model gate: an AutoGen `ChatCompletionClient`, so the agents and the
+selector need no special knowledge of the gate, its ladder or its lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage, ModelFamily, ModelInfo, RequestUsage
+
+from society.config import ModelEntry
+from society.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from society.gate import ModelGate
+
+# How the gate wraps the backend client it picked for a call: (client, entry, prepare) -> a
+# client. Default: society.toolcalls.ToolCallClient with no role options.
+Wrap = Callable[[ChatCompletionClient, ModelEntry, Callable[[list[LLMMessage]], list[LLMMessage]]], Any]
+
+
+class RoleClient(ChatCompletionClient):
+    """A role's view of the gate, usable anywhere AutoGen expects a model client. `wrap`
+    carries what is the role's own about its requests (its tools' grounders, whether it must
+    act: society/toolcalls.py); the gate applies it to whichever model it picks."""
+
+    def __init__(self, gate: ModelGate, role: str, wrap: Wrap | None = None):
+        self.gate = gate
+        self.role = role
+        self._options: dict[str, Any] = {"wrap": wrap} if wrap else {}
+        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
+    async def create(
+        self,
+        messages,
+        *,
+        tools=(),
+        tool_choice="auto",
+        json_output=None,
+        extra_create_args=None,
+        cancellation_token=None,
+    ) -> CreateResult:
+        kwargs: dict[str, Any] = {"extra_create_args": dict(extra_create_args or {}), **self._options}
+        if tools:
+            kwargs["tools"] = tools
+            kwargs["tool_choice"] = tool_choice
+        if json_output is not None:
+            kwargs["json_output"] = json_output
+        result = await self.gate.create(self.role, messages, **kwargs)
+        self._usage = RequestUsage(
+            prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
+            completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
+        )
+        return result
+
+    async def create_stream(self, messages, **kwargs):
+        # Local backends answer whole messages; the terminal streams message by message.
+        yield await self.create(messages, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    def actual_usage(self) -> RequestUsage:
+        return self._usage
+
+    def total_usage(self) -> RequestUsage:
+        return self._usage
+
+    def count_tokens(self, messages, *, tools=()) -> int:
+        return sum(estimate_tokens(str(m.content)) for m in messages)
+
+    def remaining_tokens(self, messages, *, tools=()) -> int:
+        smallest = min(e.context_window for e in self.gate.entries)
+        return smallest - self.count_tokens(messages)
+
+    @property
+    def capabilities(self) -> ModelInfo:  # deprecated in autogen-core, still abstract
+        return self.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(
+            vision=False, function_calling=True, json_output=True, structured_output=True, family=ModelFamily.UNKNOWN
+        )

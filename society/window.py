@@ -1,0 +1,45 @@
+"""What a model may read: stored reasoning scrubbed from earlier answers, and the prompt
+fitted to the model's window (oldest messages dropped first; system messages and the
+question always kept)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage
+
+from society.reasoning import split_reasoning
+
+
+def scrub(messages: Sequence[LLMMessage]) -> list[LLMMessage]:
+    """Drop stored reasoning from assistant messages before they reach any model."""
+    clean: list[LLMMessage] = []
+    for message in messages:
+        if isinstance(message, AssistantMessage):
+            content = message.content
+            if isinstance(content, str):
+                content = split_reasoning(content)[0]
+            message = message.model_copy(update={"thought": None, "content": content})
+        clean.append(message)
+    return clean
+
+
+def fit_to_window(messages: list[LLMMessage], budget: int, count: Callable[[str], int]) -> list[LLMMessage]:
+    """Drop the oldest non-system messages until the prompt fits `budget` tokens.
+
+    The last message (what the model must answer) and system messages are always kept.
+    """
+
+    def size(m: LLMMessage) -> int:
+        return count(m.content if isinstance(m.content, str) else json.dumps(m.content, default=str)) + 4
+
+    total = sum(size(m) for m in messages)
+    kept = list(messages)
+    index = 0
+    while total > budget and index < len(kept) - 1:
+        if isinstance(kept[index], SystemMessage):
+            index += 1
+            continue
+        total -= size(kept.pop(index))
+    return kept

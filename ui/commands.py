@@ -1,0 +1,41 @@
+"""`society ui`: the chat page and the API on one port."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from society.commands import fail
+
+if TYPE_CHECKING:
+    pass
+
+app = typer.Typer()
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 needs a token.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="SOCIETY_API_TOKEN", help="API token clients must send.")
+    ] = None,
+) -> None:
+    """Serve the chat page (/ui) and the API on one port: REST, WebSocket, OpenAI-compatible
+    completions, monitoring, Prometheus metrics and the API docs (/docs)."""
+    if host not in LOOPBACK and not token:
+        raise fail(f"binding {host} exposes the conversation; set --token (or SOCIETY_API_TOKEN), or use 127.0.0.1")
+    import uvicorn
+
+    from society.paths import log_to_file
+    from ui.api import create_app
+
+    log_to_file()
+    served = create_app(token=token, page=True)
+    print(f"society: chat on http://{host}:{port}/ui, API docs at /docs", file=sys.stderr)
+    uvicorn.run(served, host=host, port=port, log_level="warning")
