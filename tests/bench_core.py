@@ -100,10 +100,28 @@ QUESTIONS = [
 ]
 
 
+def seed_history(turns: int) -> None:
+    """A conversation that has gone on for a while: `turns` finished turns, each answer
+    rated, so per-turn bookkeeping that grows with the history shows in the figures."""
+    from society.store import Store
+    from training.reward import Rewards
+
+    store = Store()
+    rewards = Rewards(store)
+    for index in range(turns):
+        turn = store.begin_turn(f"Earlier question number {index}?", "bench")
+        answer = store.add_message(turn.turn_id, "planner", f"Earlier answer {index}.", prompt_version=1)
+        store.end_turn(turn.turn_id, "done")
+        rewards.engaged(answer.id, "continue")
+
+
 async def first_call_delays() -> list[float]:
     """Seconds from `turn()` being called to the team's first model call, per turn. Calls
     of background work (the judge, the summary) are not the turn's and are not counted."""
-    from society.assemble import open_conversation
+    try:
+        from society.assemble import open_conversation
+    except ImportError:  # the same figure on a checkout from before the assembly existed
+        from society.conversation import Conversation as open_conversation
 
     conversation = open_conversation(entry_point="bench")
     gate = conversation.gate
@@ -143,18 +161,21 @@ def isolated_home() -> dict:
     return env
 
 
-def print_first_call() -> None:
+def print_first_call(seeded: int = 0) -> None:
+    if seeded:
+        seed_history(seeded)
     delays = asyncio.run(first_call_delays())[1:]  # the first turn loads the model
     print(
-        f"message to first model call (turns 2-{len(delays) + 1}): median {statistics.median(delays) * 1000:.0f} ms, "
-        f"max {max(delays) * 1000:.0f} ms"
+        f"message to first model call (turns 2-{len(delays) + 1}, {seeded} earlier turns): "
+        f"median {statistics.median(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms"
     )
 
 
 def main() -> None:
-    if "--first-call" in sys.argv:
+    if "--first-call" in sys.argv:  # --first-call [EARLIER_TURNS]
         isolated_home()
-        print_first_call()
+        at = sys.argv.index("--first-call")
+        print_first_call(int(sys.argv[at + 1]) if len(sys.argv) > at + 1 else 0)
         return
     env = isolated_home()
 

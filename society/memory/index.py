@@ -41,36 +41,61 @@ class VectorIndex:
         self._client, self._collection = client, collection
         return collection
 
+    def _reopened(self):
+        """The collection opened afresh. Another process may have rebuilt the folder
+        (`society memory reindex` while a server runs); ChromaDB keeps one system per folder
+        per process, which then reads files that are gone, so that system is dropped."""
+        from chromadb.api.client import SharedSystemClient
+
+        self._collection = None
+        SharedSystemClient.clear_system_cache()
+        return self._open()
+
+    def _call(self, operation):
+        """`operation(collection)`, once more on a reopened collection if the files changed
+        under this process."""
+        try:
+            return operation(self._open())
+        except IndexUnreadable:
+            raise
+        except Exception:  # noqa: BLE001 - chromadb's own errors for files replaced under it
+            return operation(self._reopened())
+
     def built_with(self) -> str | None:
-        return (self._open().metadata or {}).get("embedding_model")
+        return (self._call(lambda c: c.metadata) or {}).get("embedding_model")
 
     def count(self) -> int:
-        return self._open().count()
+        return self._call(lambda c: c.count())
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
-        collection = self._open()
-        step = max(1, min(5000, self._client.get_max_batch_size()))
-        for start in range(0, len(ids), step):
-            collection.upsert(ids=[str(i) for i in ids[start : start + step]], embeddings=vectors[start : start + step])
+        def upsert(collection) -> None:
+            step = max(1, min(5000, self._client.get_max_batch_size()))
+            for start in range(0, len(ids), step):
+                chunk = slice(start, start + step)
+                collection.upsert(ids=[str(i) for i in ids[chunk]], embeddings=vectors[chunk])
+
+        self._call(upsert)
 
     def delete(self, ids: list[int]) -> None:
         if ids:
-            self._open().delete(ids=[str(i) for i in ids])
+            self._call(lambda c: c.delete(ids=[str(i) for i in ids]))
 
     def query(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
         """(memory id, cosine similarity), nearest first."""
-        collection = self._open()
-        if collection.count() == 0:
-            return []
-        found = collection.query(
-            query_embeddings=[vector], n_results=min(limit, collection.count()), include=["distances"]
-        )
-        return [(int(i), 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
+
+        def nearest(collection) -> list[tuple[int, float]]:
+            count = collection.count()
+            if count == 0:
+                return []
+            found = collection.query(query_embeddings=[vector], n_results=min(limit, count), include=["distances"])
+            return [(int(i), 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
+
+        return self._call(nearest)
 
     def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
         if not ids:
             return {}
-        found = self._open().get(ids=[str(i) for i in dict.fromkeys(ids)], include=["embeddings"])
+        found = self._call(lambda c: c.get(ids=[str(i) for i in dict.fromkeys(ids)], include=["embeddings"]))
         return {int(i): np.asarray(v) for i, v in zip(found["ids"], found["embeddings"], strict=True)}
 
     def reset(self, broken: bool = False) -> Path | None:
