@@ -42,6 +42,9 @@ async def loop() -> None:
                 line = await asyncio.to_thread(console.input, "[bold cyan]you>[/] ")
             except EOFError:
                 break
+            except UnicodeDecodeError:
+                console.print("[red]that line was not UTF-8 text; set the terminal to UTF-8 and type it again[/]")
+                continue
             command = line.strip()
             if command in ("/quit", "/exit"):
                 break

@@ -76,8 +76,12 @@ def read_json_object(path: Path) -> dict[str, Any]:
     """A settings file holding one JSON object; {} when the file does not exist."""
     if not path.exists():
         return {}
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; a settings file holds one JSON object")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text (binary, or saved as UTF-16?); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
     if not isinstance(raw, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
@@ -30,14 +31,20 @@ from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
 from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
 from society.memory.recall import SocietyMemory
+from society.paths import turn_lock_path
 from society.prompt_book import PromptBook, PromptVersion
 from society.store import USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
+from society.tokens import estimate_tokens
 from society.tools.approval import Approver, Guard, refuse_all
+from society.tools.files import save_in_workspace
 from society.tools.secrets import redact
 from society.tools.settings import load_settings
 
 MAX_INPUT_CHARS = 32_000
+TURN_WAIT_S = 300.0  # how long a message waits for another door's turn before it is refused
+TURN_POLL_S = 0.1
+_TURN_OVER = object()  # the end of a turn's messages
 MANAGER = "SelectorGroupChatManager"
 
 
@@ -46,6 +53,12 @@ class InputError(SocietyError, ValueError):
 
 
 def check_input(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"the message has a broken character at position {err.start} (an unpaired surrogate); send valid text"
+        ) from None
     text = text.strip()
     if not text:
         raise InputError("the message is empty; type something to say")
@@ -54,6 +67,13 @@ def check_input(text: str) -> str:
             f"the message is {len(text)} characters; keep it under {MAX_INPUT_CHARS} (attach files instead)"
         )
     return text
+
+
+class TurnBusy(SocietyError):
+    """Another door's turn did not end in time; nothing of this message was stored."""
+
+    exit_code = EXIT_FAILED
+    http_status = 409
 
 
 def outcome(result: FunctionExecutionResult) -> str:
@@ -113,6 +133,7 @@ class Conversation:
             prompts=self._prompt_for,
         )
         self._turn: Turn | None = None
+        self._workers: set[asyncio.Task[None]] = set()
         self._started = False
 
     def _notify(self, line: str) -> None:
@@ -143,23 +164,101 @@ class Conversation:
             except Exception as err:  # noqa: BLE001 - an old state must never block a new turn
                 self.gate.notify(f"could not restore the team state ({type(err).__name__}); starting fresh")
 
+    async def _take_turn(self):
+        """The conversation's turn lock, shared by every process over this data folder: turns
+        from different doors never interleave. Waits (saying so) while another door's turn
+        runs, up to TURN_WAIT_S; polled, so a cancelled wait never leaves the lock taken."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(turn_lock_path()), thread_local=False)
+        waited = 0.0
+        while True:
+            try:
+                lock.acquire(timeout=0)
+                return lock
+            except Timeout:
+                pass
+            if waited == 0.0:
+                self.gate.notify("waiting: another door (terminal, page, API or a headless run) is in a turn")
+            if waited >= TURN_WAIT_S:
+                waited_for = f"another door's turn has run for over {TURN_WAIT_S:.0f} s"
+                raise TurnBusy(f"{waited_for}; your message was not taken, send it again")
+            await asyncio.sleep(TURN_POLL_S)
+            waited += TURN_POLL_S
+
     async def turn(self, text: str, reasoning: bool = False) -> AsyncIterator[Message]:
         """Run one turn; yield the user's message, then each agent message, each once stored.
-        Listeners hear of the turn's start and end; nothing else happens here."""
+        Listeners hear of the turn's start and end; nothing else happens here.
+
+        The team plays the turn in a task of its own: a consumer that goes away (a closed
+        socket, an abandoned request) does not stop it half-way, so what the agents say is
+        still stored, the team is left ready, and the next message (from any door) waits for
+        the turn lock and is then served."""
         text = check_input(text)
         await self._start()
-        user = self.store.begin_turn(text, self.entry_point)
+        lock = await self._take_turn()
+        try:
+            stale = self.store.interrupt_running_turns()
+            if stale:
+                self.gate.notify(f"turn(s) {', '.join(map(str, stale))} were left running by a process that ended")
+            user = self.store.begin_turn(text, self.entry_point)
+        except BaseException:
+            lock.release()
+            raise
         turn = Turn(turn_id=user.turn_id, reasoning_roles=frozenset({"planner"} if reasoning else ()))
-        started = time.perf_counter()
         self._turn = turn
-        with in_turn(turn):
-            self.listeners.started(TurnEvent(user.turn_id, text, self.entry_point))
-            yield user
-            status, stop_reason = "failed", None
-            thoughts: dict[str, str] = {}
-            try:
-                async with asyncio.timeout(TURN_TIMEOUT_S + 30):
-                    async for event in self.team.run_stream(task=TextMessage(content=text, source=USER)):
+        said: asyncio.Queue[Any] = asyncio.Queue()
+        with in_turn(turn):  # the task starts with this turn as its own
+            worker = asyncio.create_task(self._play(turn, user, self._readable(user, text), lock, said))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+        yield user
+        while (item := await said.get()) is not _TURN_OVER:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def _play(self, turn: Turn, user: Message, text: str, lock: Any, said: asyncio.Queue[Any]) -> None:
+        """The turn itself: every message onto `said` once stored, then an error if one
+        ended it, then the end; the turn lock is released when the turn is over."""
+        try:
+            async for message in self._run(turn, user, text):
+                said.put_nowait(message)
+        except asyncio.CancelledError as err:  # the process is stopping (Ctrl-C): stored as interrupted
+            said.put_nowait(err)
+            raise
+        except Exception as err:  # noqa: BLE001 - handed to whoever listens; the database has it either way
+            said.put_nowait(err)
+        finally:
+            lock.release()
+            said.put_nowait(_TURN_OVER)
+
+    def _readable(self, user: Message, text: str) -> str:
+        """What the team is given of the message. One longer than half the largest model's
+        window is kept whole (in the database, and as a workspace file the executor can read)
+        and the team gets its beginning with a note saying where the rest is."""
+        budget = max(e.context_window - e.max_tokens for e in self.gate.entries) // 2
+        tokens = estimate_tokens(text)
+        if tokens <= budget:
+            return text
+        relative = f"messages/turn-{user.turn_id}.md"
+        save_in_workspace(self.guard.settings.workspace, relative, text)
+        head = text[: int(len(text) * budget / tokens * 0.9)]
+        return (
+            f"{head}\n\n[The message goes on: it is {len(text)} characters, more than can be read at once. "
+            f"The whole text is in the workspace file {relative}; the executor can read it with read_file.]"
+        )
+
+    async def _run(self, turn: Turn, user: Message, text: str) -> AsyncIterator[Message]:
+        started = time.perf_counter()
+        self.listeners.started(TurnEvent(user.turn_id, text, self.entry_point))
+        status, stop_reason = "failed", None
+        thoughts: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(TURN_TIMEOUT_S + 30):
+                task = TextMessage(content=text, source=USER)
+                async with aclosing(self.team.run_stream(task=task)) as events:
+                    async for event in events:
                         if isinstance(event, TaskResult):
                             stop_reason = event.stop_reason
                         elif isinstance(event, ThoughtEvent):
@@ -169,25 +268,33 @@ class Conversation:
                         elif isinstance(event, ToolCallRequestEvent | ToolCallExecutionEvent):
                             for message in self._store_tool_event(turn, event, thoughts.pop(event.source, None)):
                                 yield message
-                status = "done"
-            except TimeoutError:
-                status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
-                await self.team.reset()
-            except Exception as err:
-                # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the
-                # turn knows when the cause was that no model could answer.
-                stop_reason = turn.failure or f"{type(err).__name__}: {err}"
-                await self.team.reset()  # a failed run leaves the team mid-turn; start clean
-                if turn.failure:
-                    raise NoModelAvailable(turn.failure) from None
-                raise TurnFailed(
-                    f"the turn failed ({stop_reason.splitlines()[0][:300]}); your message is saved"
-                ) from err
-            finally:
-                self.store.end_turn(user.turn_id, status, stop_reason)
-                ended = TurnEvent(user.turn_id, text, self.entry_point, status, time.perf_counter() - started)
-                self.listeners.ended(ended)
-            await self._save_state(user.turn_id)
+            status = "done"
+        except TimeoutError:
+            status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
+            await self._reset_team()
+        except Exception as err:
+            # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the
+            # turn knows when the cause was that no model could answer.
+            stop_reason = turn.failure or f"{type(err).__name__}: {err}"
+            await self._reset_team()  # a failed run leaves the team mid-turn; start clean
+            if turn.failure:
+                raise NoModelAvailable(turn.failure) from None
+            raise TurnFailed(f"the turn failed ({stop_reason.splitlines()[0][:300]}); your message is saved") from err
+        except BaseException:  # cancelled: the process is stopping
+            status, stop_reason = "interrupted", "stopped before the turn ended; what was said is kept"
+            raise
+        finally:
+            self.store.end_turn(user.turn_id, status, stop_reason)
+            ended = TurnEvent(user.turn_id, text, self.entry_point, status, time.perf_counter() - started)
+            self.listeners.ended(ended)
+        await self._save_state(user.turn_id)
+
+    async def _reset_team(self) -> None:
+        """Leave the team ready for the next turn after an interrupted one."""
+        try:
+            await self.team.reset()
+        except Exception as err:  # noqa: BLE001 - the next turn's start restores from the database
+            self.gate.notify(f"could not reset the team after an interruption ({type(err).__name__})")
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         """Explicit feedback (/good, /bad, a thumb) on an answer, the last one unless
@@ -262,6 +369,8 @@ class Conversation:
     async def close(self) -> None:
         """Finish the listeners' background work (the rolling summary, memory consolidation,
         the judge) and stop MCP servers before the process exits."""
+        if self._workers:  # a turn whose consumer left goes on to its end
+            await asyncio.gather(*self._workers, return_exceptions=True)
         await self.listeners.drain()
         for toolbox in self.toolboxes.values():
             await toolbox.stop()

@@ -45,7 +45,7 @@ from society.paths import model_lock_path
 from society.reasoning import REASONING_INSTRUCTION, split_reasoning
 from society.role_client import RoleClient, Wrap
 from society.tokens import estimate_tokens
-from society.window import fit_to_window, scrub
+from society.window import fit_to_window, one_system_message, scrub
 
 if TYPE_CHECKING:
     from society.store import Store
@@ -268,7 +268,10 @@ class ModelGate:
                 return len(client.llm.tokenize(text.encode("utf-8"), add_bos=False))
         else:
             count = estimate_tokens
-        return fit_to_window(prompt, entry.context_window - entry.max_tokens, count)
+        fitted = fit_to_window(prompt, entry.context_window - entry.max_tokens, count)
+        # autogen-ext's OpenAI client (and the servers behind it) take one leading system message.
+        openai_client = type(client).__name__ == "OpenAIChatCompletionClient"
+        return one_system_message(fitted) if openai_client else fitted
 
     @staticmethod
     def _split(result: CreateResult) -> CreateResult:

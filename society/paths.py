@@ -62,6 +62,7 @@ DATA_FILES = {
     "learning.json": "when and how the society learns",
     "mcp.json": "MCP servers (Claude Desktop's mcpServers format)",
     "model.lock": "one model call at a time across processes",
+    "turn.lock": "one turn of the conversation at a time, whichever door it comes from",
     "society.log": "library logs and tracebacks",
     "learning.log": "the last background learning cycle's output",
     "workspace/": "the executor's folder (the only one its commands may write)",
@@ -80,6 +81,11 @@ SETTINGS_FILES = {
 
 def database_path() -> Path:
     return data_dir() / "society.db"
+
+
+def turn_lock_path() -> Path:
+    """The lock that lets the one conversation take one turn at a time across processes."""
+    return data_dir() / "turn.lock"
 
 
 def model_lock_path() -> Path:

@@ -137,6 +137,19 @@ class Store:
                 )
         return dead
 
+    def interrupt_running_turns(self) -> list[int]:
+        """Every turn still 'running', marked interrupted: called by the holder of the turn
+        lock, who knows no other turn can be running, so these were left by a process that
+        died (a killed `society run` while a server goes on)."""
+        with self.engine.begin() as conn:
+            stale = [row[0] for row in conn.execute(text("SELECT id FROM turns WHERE status = 'running'")).all()]
+            for turn_id in stale:
+                conn.execute(
+                    text("UPDATE turns SET status = 'interrupted', ended_at = :at WHERE id = :id"),
+                    {"at": now(), "id": turn_id},
+                )
+        return stale
+
     def turn_status(self, turn_id: int) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT status FROM turns WHERE id = :id"), {"id": turn_id}).scalar()

@@ -43,3 +43,14 @@ def fit_to_window(messages: list[LLMMessage], budget: int, count: Callable[[str]
             continue
         total -= size(kept.pop(index))
     return kept
+
+
+def one_system_message(messages: Sequence[LLMMessage]) -> list[LLMMessage]:
+    """Every system message merged, in order, into one leading message: OpenAI-compatible
+    servers (vLLM, LM Studio, llama.cpp's server) and autogen-ext's client for them refuse
+    system messages anywhere but first, or more than one."""
+    systems = [m.content for m in messages if isinstance(m, SystemMessage)]
+    if len(systems) <= 1 and (not systems or isinstance(messages[0], SystemMessage)):
+        return list(messages)
+    rest = [m for m in messages if not isinstance(m, SystemMessage)]
+    return [SystemMessage(content="\n\n".join(systems)), *rest]

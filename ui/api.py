@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from society.conversation import MAX_INPUT_CHARS, Conversation
 from society.errors import SocietyError
@@ -30,6 +32,7 @@ from ui import PAGE_PATH
 from ui.hub import Hub
 
 MAX_BODY_BYTES = 256_000
+MAX_ID = 2**62  # ids are SQLite integers; larger numbers name nothing
 RATE_PER_MINUTE = 60
 MODEL_NAME = "society"
 
@@ -42,7 +45,7 @@ class ChatRequest(BaseModel):
 class FeedbackRequest(BaseModel):
     good: bool = Field(description="Thumbs up (true) or down (false).")
     comment: str | None = Field(None, max_length=2000)
-    message_id: int | None = Field(None, ge=1, description="The answer to rate; left out, the last answer.")
+    message_id: int | None = Field(None, ge=1, le=MAX_ID, description="The answer to rate; left out, the last answer.")
 
 
 class OpenAIMessage(BaseModel):
@@ -54,6 +57,41 @@ class CompletionRequest(BaseModel):
     model: str = MODEL_NAME
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes however they are sent: a Content-Length
+    over it at once, a chunked body (no length) as soon as what arrived passes it. The body
+    is read here, at most `limit` bytes, and handed on whole."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                return await problem(413, f"the request body is over {self.limit} bytes")(scope, receive, send)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
 
 
 def problem(status: int, detail: str) -> JSONResponse:
@@ -82,19 +120,19 @@ def create_app(
     app = FastAPI(
         title="society", description="One never-ending conversation with a local agent society.", lifespan=lifespan
     )
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     calls: dict[str, deque[float]] = defaultdict(deque)
 
     def conversation() -> Conversation:
         return hub.conversation()
 
     def authorised(supplied: str | None) -> bool:
-        return token is None or (supplied is not None and hmac.compare_digest(supplied, token))
+        # Bytes: compare_digest refuses non-ASCII strings, and a header may carry anything.
+        given = (supplied or "").encode("utf-8", "surrogateescape")
+        return token is None or (supplied is not None and hmac.compare_digest(given, token.encode("utf-8")))
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-            return problem(413, f"the request body is over {MAX_BODY_BYTES} bytes")
         if request.url.path == "/":
             return RedirectResponse(PAGE_PATH if page else "/docs")
         if page and request.url.path.startswith(PAGE_PATH):
@@ -114,7 +152,8 @@ def create_app(
         try:
             return await call_next(request)
         except Exception as err:  # noqa: BLE001 - never a stack trace to the client
-            return problem(500, f"internal error ({type(err).__name__}); see society.log")
+            logging.getLogger("society.api").exception("%s %s failed", request.method, request.url.path)
+            return problem(500, f"internal error ({type(err).__name__}); the traceback is in society.log")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError):
@@ -122,14 +161,19 @@ def create_app(
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         return problem(422, f"{where}: {first.get('msg', 'invalid request')}")
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, err: HTTPException):
+    @app.exception_handler(SocietyError)  # a damaged database, a broken setting: one line, its status
+    async def society_error(_request: Request, err: SocietyError):
+        return problem(err.http_status, str(err))
+
+    @app.exception_handler(StarletteHTTPException)  # routing's 404 and 405 too, in the same shape
+    async def http_error(_request: Request, err: StarletteHTTPException):
         return problem(err.status_code, str(err.detail))
 
     async def run_turn(text: str, think: bool = False) -> AsyncIterator[Message]:
         try:
-            async for message in hub.turn(text, think, entry_point="api"):
-                yield message
+            async with aclosing(hub.turn(text, think, entry_point="api")) as said:
+                async for message in said:
+                    yield message
         except SocietyError as err:
             raise HTTPException(err.http_status, str(err)) from None
 
@@ -139,7 +183,8 @@ def create_app(
 
     @app.post("/chat", summary="Say something; the team's messages of the turn come back")
     async def chat(body: ChatRequest) -> dict[str, Any]:
-        messages = [m async for m in run_turn(body.message, body.think)]
+        async with aclosing(run_turn(body.message, body.think)) as said:
+            messages = [m async for m in said]
         return {
             "turn_id": messages[0].turn_id,
             "answer": answer_of(messages),
@@ -186,7 +231,8 @@ def create_app(
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.stream:
-            messages = [m async for m in run_turn(text)]
+            async with aclosing(run_turn(text)) as said:
+                messages = [m async for m in said]
             answer = answer_of(messages)
             usage = {
                 "prompt_tokens": sum(m.prompt_tokens or 0 for m in messages),
@@ -215,11 +261,12 @@ def create_app(
         async def stream() -> AsyncIterator[str]:
             yield chunk({"role": "assistant"})
             try:
-                async for message in run_turn(text):
-                    if message.role != USER and message.is_text:
-                        yield chunk(
-                            {"content": f"{message.content}\n" if message.role != "planner" else message.content}
-                        )
+                async with aclosing(run_turn(text)) as said:
+                    async for message in said:
+                        if message.role != USER and message.is_text:
+                            yield chunk(
+                                {"content": f"{message.content}\n" if message.role != "planner" else message.content}
+                            )
             except HTTPException as err:
                 yield chunk({"content": f"[society: {err.detail}]"})
             yield chunk({}, "stop")
@@ -237,19 +284,27 @@ def create_app(
         await websocket.accept()
         try:
             while True:
-                raw = await websocket.receive_text()
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                raw = frame.get("text")
                 try:
+                    if raw is None:
+                        raise ValueError("a binary frame")
                     request = ChatRequest.model_validate_json(raw)
                 except ValueError:
-                    await websocket.send_json({"type": "error", "detail": 'send {"message": "..."} as JSON'})
+                    await websocket.send_json({"type": "error", "detail": 'send {"message": "..."} as JSON text'})
                     continue
                 try:
-                    async for message in run_turn(request.message, request.think):
-                        await websocket.send_json({"type": "message", "message": message.to_dict()})
+                    # A client that leaves mid-turn closes the turn: it ends as interrupted and
+                    # the next message, from any door, is served.
+                    async with aclosing(run_turn(request.message, request.think)) as said:
+                        async for message in said:
+                            await websocket.send_json({"type": "message", "message": message.to_dict()})
                     await websocket.send_json({"type": "done"})
                 except HTTPException as err:
                     await websocket.send_json({"type": "error", "detail": str(err.detail)})
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, RuntimeError):  # RuntimeError: sent to a socket already closed
             return
 
     if page:

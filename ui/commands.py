@@ -16,6 +16,21 @@ app = typer.Typer()
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def check_settings() -> None:
+    """Read everything a turn will need, so a server with a broken setting refuses to start."""
+    from importlib import import_module
+
+    from society.config import load_entries
+    from society.paths import SETTINGS_FILES
+    from society.store import Store
+
+    load_entries()
+    for _, reader in SETTINGS_FILES.values():
+        module, function = reader.split(":")
+        getattr(import_module(module), function)()
+    Store()
+
+
 @app.command()
 def ui(
     host: Annotated[str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 needs a token.")] = (
@@ -35,6 +50,7 @@ def ui(
     from society.paths import log_to_file
     from ui.api import create_app
 
+    check_settings()  # a broken file is one line now, not a 500 for every request later
     log_to_file()
     served = create_app(token=token, page=True)
     print(f"society: chat on http://{host}:{port}/ui, API docs at /docs", file=sys.stderr)

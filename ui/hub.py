@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 from society.assemble import open_conversation
@@ -95,8 +96,9 @@ class Hub:
             if entry_point:
                 current.entry_point = entry_point
             try:
-                async for message in current.turn(text, think):
-                    yield message
+                async with aclosing(current.turn(text, think)) as said:
+                    async for message in said:
+                        yield message
             except InputError:
                 self.metrics.turns.labels("refused").inc()
                 raise

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
+def _standard_input() -> str:
+    from society.conversation import InputError
+
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"standard input is not UTF-8 text (byte {err.start}); convert it to UTF-8") from None
+
+
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help="What to ask the team; - reads it from standard input.")],
@@ -28,7 +37,7 @@ def run(
     """Run one headless turn of the conversation and print the answer."""
     import asyncio
 
-    text = sys.stdin.read() if task == "-" else task
+    text = _standard_input() if task == "-" else task
 
     from society.assemble import ask
     from society.tools.approval import allow_all, refuse_all

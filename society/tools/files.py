@@ -215,6 +215,13 @@ def _listing(target: Target) -> list[str]:
     return [line for _, _, line in sorted(found)]
 
 
+def save_in_workspace(workspace: Path, relative: str, text: str) -> None:
+    """Write a file of the society's own into the workspace the same safe way the tools do
+    (the agents can write there too, so no link they planted is followed)."""
+    root = Path(os.path.realpath(workspace))
+    _write(Target(root, relative, relative, True), text)
+
+
 def file_tools(guard: Guard) -> list:
     """read_file, write_file, edit_file and list_dir, bound to `guard`'s settings."""
 
