@@ -123,7 +123,58 @@ def load_entries(path: Path | None = None) -> list[ModelEntry]:
     return entries
 
 
+ROLE_CHOICES = ("*", *ROLE_NAMES, "selector", "summarizer")
+# What each field must be, as the one-line error says it.
+EXPECTED = {
+    "api_type": "one of " + ", ".join(BACKENDS),
+    "base_url": "an http:// or https:// URL",
+    "api_key": "a string",
+    "model_path": "a path to a GGUF file or pkg:PACKAGE/FILE",
+    "vram_mb": "an integer >= 0",
+    "abilities": "a list drawn from " + ", ".join(ABILITIES),
+    "roles": "a list drawn from " + ", ".join(ROLE_CHOICES),
+    "context_window": "an integer >= 512",
+    "max_tokens": "an integer >= 1",
+    "timeout": "a positive number of seconds",
+    "options": "a JSON object",
+}
+
+
+def _entry_model():
+    """The pydantic model of one entry's fields (built on first use: pydantic is not needed
+    for `society --help`). Unknown keys are AutoGen's own and are ignored."""
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+    class EntryFields(BaseModel):
+        model_config = ConfigDict(extra="ignore", strict=True)
+
+        api_type: Literal["ollama", "openai", "llama_cpp"] = "openai"
+        base_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+        api_key: str | None = None
+        model_path: Annotated[str, Field(min_length=1)] | None = None
+        vram_mb: Annotated[int, Field(ge=0)] = 0
+        abilities: list[Literal["reasoning", "tools"]] = []
+        roles: list[str] = ["*"]
+        context_window: Annotated[int, Field(ge=512)] = 4096
+        max_tokens: Annotated[int, Field(ge=1)] = 512
+        timeout: Annotated[float, Field(gt=0)] = 120.0
+        options: dict[str, Any] = {}
+
+        @field_validator("roles")
+        @classmethod
+        def _known_roles(cls, value: list[str]) -> list[str]:
+            if any(role not in ROLE_CHOICES for role in value):
+                raise ValueError("unknown role")
+            return value
+
+    return EntryFields
+
+
 def _parse_entry(path: Path, index: int, item: Any) -> ModelEntry:
+    from pydantic import ValidationError
+
     where = f"{path}: entry {index}"
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: must be a JSON object, got {type(item).__name__}")
@@ -135,54 +186,31 @@ def _parse_entry(path: Path, index: int, item: Any) -> ModelEntry:
     def fail(name: str, expected: str) -> ConfigError:
         return ConfigError(f"{where}: field '{name}' must be {expected}, got {item.get(name)!r}")
 
-    backend = item.get("api_type", "openai")
-    if backend not in BACKENDS:
-        raise fail("api_type", "one of " + ", ".join(BACKENDS))
-    base_url = item.get("base_url")
-    if backend == "ollama" and base_url is None:
+    try:
+        fields = _entry_model().model_validate_json(json.dumps(item))
+    except ValidationError as err:
+        name = str(err.errors()[0]["loc"][0])
+        raise fail(name, EXPECTED.get(name, "valid")) from None
+    base_url = fields.base_url
+    if fields.api_type == "ollama" and base_url is None:
         base_url = os.environ.get("OLLAMA_HOST", DEFAULT_OLLAMA_URL)
         if not base_url.startswith("http"):
             base_url = "http://" + base_url
-    if backend == "openai" and not isinstance(base_url, str):
+    if fields.api_type == "openai" and base_url is None:
         raise fail("base_url", "the server's URL (for example http://127.0.0.1:8000/v1)")
-    if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
-        raise fail("base_url", "an http:// or https:// URL")
-    model_path = item.get("model_path")
-    if backend == "llama_cpp" and not (isinstance(model_path, str) and model_path):
-        raise fail("model_path", "a path to a GGUF file or pkg:PACKAGE/FILE")
-
-    def integer(name: str, default: int, minimum: int) -> int:
-        value = item.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise fail(name, f"an integer >= {minimum}")
-        return value
-
-    def names(name: str, default: tuple[str, ...], allowed: tuple[str, ...] | None) -> tuple[str, ...]:
-        value = item.get(name, list(default))
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail(name, "a list of strings")
-        if allowed is not None and any(v not in allowed for v in value):
-            raise fail(name, "a list drawn from " + ", ".join(allowed))
-        return tuple(value)
-
-    roles = names("roles", ("*",), ("*", *ROLE_NAMES, "selector", "summarizer"))
-    timeout = item.get("timeout", 120)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise fail("timeout", "a positive number of seconds")
-    options = item.get("options", {})
-    if not isinstance(options, dict):
-        raise fail("options", "a JSON object")
+    if fields.api_type == "llama_cpp" and not fields.model_path:
+        raise fail("model_path", EXPECTED["model_path"])
     return ModelEntry(
         model=model,
-        backend=backend,
+        backend=fields.api_type,
         base_url=base_url.rstrip("/") if base_url else None,
-        api_key=item.get("api_key"),
-        model_path=model_path,
-        vram_mb=integer("vram_mb", 0, 0),
-        abilities=names("abilities", (), ABILITIES),
-        roles=roles,
-        context_window=integer("context_window", 4096, 512),
-        max_tokens=integer("max_tokens", 512, 1),
-        timeout_s=float(timeout),
-        options=options,
+        api_key=fields.api_key,
+        model_path=fields.model_path,
+        vram_mb=fields.vram_mb,
+        abilities=tuple(fields.abilities),
+        roles=tuple(fields.roles),
+        context_window=fields.context_window,
+        max_tokens=fields.max_tokens,
+        timeout_s=fields.timeout,
+        options=fields.options,
     )

@@ -10,6 +10,7 @@ Claude Desktop and most MCP clients share:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,32 +55,54 @@ def mcp_path() -> Path:
     return data_dir() / MCP_FILE
 
 
-def _strings(value: Any, where: str, kind: type) -> Any:
-    if kind is list and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-        raise ConfigError(f"{mcp_path()}: {where} must be a list of strings")
-    if kind is dict and (not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())):
-        raise ConfigError(f"{mcp_path()}: {where} must be an object of string values")
-    return value
+# What each field must be, as the one-line error says it.
+EXPECTED = {
+    "url": "an http(s) address",
+    "headers": "an object of string values",
+    "command": "a program to start (stdio)",
+    "args": "a list of strings",
+    "env": "an object of string values",
+    "disabled": "true or false",
+}
+
+
+def _server_model():
+    """The pydantic model of one server in the mcpServers format (built on first use)."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class ServerFields(BaseModel):
+        model_config = ConfigDict(extra="ignore", strict=True)
+
+        command: Annotated[str, Field(pattern=r"\S")] | None = None
+        args: list[str] = []
+        env: dict[str, str] = {}
+        url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+        headers: dict[str, str] = {}
+        disabled: bool = False
+
+    return ServerFields
 
 
 def parse_server(name: str, raw: Any) -> McpServer:
-    where = f"server '{name}'"
+    from pydantic import ValidationError
+
+    where = f"{mcp_path()}: server '{name}'"
     if not NAME.match(name):
-        raise ConfigError(f"{mcp_path()}: {where}: names use letters, digits, _ and -, up to 32 characters")
+        raise ConfigError(f"{where}: names use letters, digits, _ and -, up to 32 characters")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{mcp_path()}: {where} must be an object with 'command' or 'url'")
-    if "url" in raw:
-        url = raw["url"]
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{mcp_path()}: {where}: field 'url' must be an http(s) address")
-        headers = _strings(raw.get("headers", {}), f"{where}: field 'headers'", dict)
-        return McpServer(name, url=url, headers=dict(headers), disabled=bool(raw.get("disabled", False)))
-    command = raw.get("command")
-    if not isinstance(command, str) or not command.strip():
-        raise ConfigError(f"{mcp_path()}: {where}: give 'command' (stdio) or 'url' (streamable HTTP)")
-    args = _strings(raw.get("args", []), f"{where}: field 'args'", list)
-    env = _strings(raw.get("env", {}), f"{where}: field 'env'", dict)
-    return McpServer(name, command=command, args=tuple(args), env=dict(env), disabled=bool(raw.get("disabled", False)))
+        raise ConfigError(f"{where} must be an object with 'command' or 'url'")
+    try:
+        fields = _server_model().model_validate_json(json.dumps(raw))
+    except ValidationError as err:
+        field_name = str(err.errors()[0]["loc"][0])
+        raise ConfigError(f"{where}: field '{field_name}' must be {EXPECTED.get(field_name, 'valid')}") from None
+    if fields.url:
+        return McpServer(name, url=fields.url, headers=fields.headers, disabled=fields.disabled)
+    if not fields.command:
+        raise ConfigError(f"{where}: give 'command' (stdio) or 'url' (streamable HTTP)")
+    return McpServer(name, command=fields.command, args=tuple(fields.args), env=fields.env, disabled=fields.disabled)
 
 
 def load_servers() -> dict[str, McpServer]:
