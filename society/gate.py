@@ -195,7 +195,7 @@ class ModelGate:
 
     async def _create_locked(self, role: str, messages: list[LLMMessage], **kwargs: Any) -> CreateResult:
         turn = current_turn()
-        needs = ("tools",) if kwargs.get("tools") else ()
+        needs = tuple(kwargs.pop("needs", ()))  # abilities the caller requires of the model
         choices = await asyncio.to_thread(self.plan, role, needs)
         if not choices:
             turn.failure = f"no model on the ladder can serve the {role} role right now (see: society status)"

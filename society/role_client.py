@@ -44,6 +44,7 @@ class RoleClient(ChatCompletionClient):
         if tools:
             kwargs["tools"] = tools
             kwargs["tool_choice"] = tool_choice
+            kwargs["needs"] = ("tools",)  # prefer a model that calls tools natively
         if json_output is not None:
             kwargs["json_output"] = json_output
         result = await self.gate.create(self.role, messages, **kwargs)
