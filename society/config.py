@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from roles import ROLE_NAMES  # names only: importing roles loads no AutoGen
 from society.errors import SocietyError
@@ -67,9 +67,6 @@ class ModelEntry:
                 raise FileNotFoundError(f"package {package!r} is not installed")
             return Path(next(iter(spec.submodule_search_locations))) / filename
         return Path(self.model_path).expanduser()
-
-
-T = TypeVar("T")
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

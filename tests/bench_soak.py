@@ -11,6 +11,7 @@ answered after every kill.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -22,54 +23,28 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 GENERATION_S = 0.05
 
 
-def stand_in_model() -> str:
+def stand_in_model(stack: contextlib.ExitStack) -> str:
     """An OpenAI-compatible server that answers every chat with the question's first words."""
+    from tests.conftest import chat_completion, recording_server
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self._send({"object": "list", "data": [{"id": "stand-in", "object": "model"}]})
+    def answer(method: str, path: str, body: dict) -> tuple[int, dict]:
+        if method == "GET":
+            return 200, {"object": "list", "data": [{"id": "stand-in", "object": "model"}]}
+        asked = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
+        time.sleep(GENERATION_S)
+        return 200, chat_completion(f"Answer to: {str(asked)[:40]}")
 
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-            asked = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
-            time.sleep(GENERATION_S)
-            text = f"Answer to: {str(asked)[:40]}"
-            self._send(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": "stand-in",
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                    ],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }
-            )
-
-        def _send(self, payload):
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}/v1"
+    url, _ = stack.enter_context(recording_server(answer))
+    return f"{url}/v1"
 
 
 def free_port() -> int:
@@ -83,7 +58,8 @@ class Soak:
         self.turns = turns
         self.home = Path(tempfile.mkdtemp(prefix="society-soak-"))
         config = self.home / "models.json"
-        entry = {"model": "stand-in", "api_type": "openai", "base_url": stand_in_model(), "max_tokens": 32}
+        self.stack = contextlib.ExitStack()
+        entry = {"model": "stand-in", "api_type": "openai", "base_url": stand_in_model(self.stack), "max_tokens": 32}
         config.write_text(json.dumps([entry]))
         self.env = {
             **os.environ,
@@ -219,6 +195,7 @@ class Soak:
         finally:
             server.terminate()
             server.wait(30)
+            self.stack.close()
 
     def report(self, seconds: float) -> None:
         database = sqlite3.connect(self.home / "society.db")

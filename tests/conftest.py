@@ -91,14 +91,18 @@ def scripted_gate(responses, store=None, model="scripted", **options):
 
 
 @contextmanager
-def json_server(answer: Callable[[str, str], tuple[int, dict]]) -> Iterator[str]:
-    """A real HTTP server on a free local port; `answer(method, path)` gives (status, JSON body).
-    Yields its base URL. Used to speak Ollama's API where no Ollama can be installed."""
+def recording_server(answer: Callable[[str, str, dict], tuple[int, dict]]) -> Iterator[tuple[str, list[dict]]]:
+    """A real HTTP server on a free local port that records every request it RECEIVED
+    ({"method", "path", "body"}); `answer(method, path, body)` gives (status, JSON body).
+    Yields (base URL, the records)."""
+    received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self):
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            status, body = answer(self.command, self.path)
+            raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+            request = json.loads(raw) if raw else {}
+            received.append({"method": self.command, "path": self.path, "body": request})
+            status, body = answer(self.command, self.path, request)
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
@@ -114,6 +118,26 @@ def json_server(answer: Callable[[str, str], tuple[int, dict]]) -> Iterator[str]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", received
     finally:
         server.shutdown()
+
+
+@contextmanager
+def json_server(answer: Callable[[str, str], tuple[int, dict]]) -> Iterator[str]:
+    """A recording server whose answer depends on the method and path only; yields its URL.
+    Used to speak Ollama's API where no Ollama can be installed."""
+    with recording_server(lambda method, path, body: answer(method, path)) as (url, _):
+        yield url
+
+
+def chat_completion(text: str) -> dict:
+    """An OpenAI-compatible chat completion answering `text`."""
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "stand-in",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }

@@ -77,14 +77,7 @@ def program_fd(allow_unix_sockets: bool) -> int:
     """A file descriptor positioned at the start of the filter, for `bwrap --seccomp FD`;
     the caller passes it to the child and closes it afterwards."""
     data = program(allow_unix_sockets)
-    fd = os.memfd_create("society-seccomp", 0) if hasattr(os, "memfd_create") else _temp_fd()
+    fd = os.memfd_create("society-seccomp", 0)  # Linux, the only place bwrap runs
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-def _temp_fd() -> int:
-    import tempfile
-
-    handle = tempfile.TemporaryFile()
-    return os.dup(handle.fileno())

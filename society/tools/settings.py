@@ -16,7 +16,6 @@ from society.paths import data_dir
 from society.settings import Settings, load, save
 
 SETTINGS_NAME = "tools.json"
-POLICIES = ("auto", "ask", "deny")
 Policy = Literal["auto", "ask", "deny"]
 
 # What each kind of action needs by default. Reads and sandboxed commands are safe to run
