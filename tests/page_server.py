@@ -4,12 +4,11 @@ already in the history. The browser test drives it with Playwright and Debian ch
 
 import sys
 
-import uvicorn
-
 from society.assemble import open_conversation
 from society.store import Store
 from tests.conftest import scripted_gate
 from ui.api import create_app
+from ui.limits import serve
 
 REPLY = "<think>The user asks for a capital; France's capital city is Paris.</think>The capital of France is Paris."
 
@@ -23,7 +22,7 @@ def main(port: int) -> None:
     store.end_turn(earlier.turn_id, "done")
     gate, _ = scripted_gate([REPLY] * 5, store)
     app = create_app(lambda: open_conversation(store, gate, entry_point="web", enabled=["planner"]), page=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    serve(app, "127.0.0.1", port)
 
 
 if __name__ == "__main__":

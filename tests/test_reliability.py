@@ -249,3 +249,75 @@ def test_a_damaged_database_is_one_line_from_the_api_too():
             assert reply.status_code == 500 and "cannot be read" in reply.json()["error"]["detail"], path
         said = client.post("/chat", json={"message": "hello?"})
         assert said.status_code == 500 and "cannot be read" in said.json()["error"]["detail"]
+
+
+def test_a_missing_embedding_model_folder_is_one_line():
+    (data_dir() / "memory.json").write_text(json.dumps({"embedding_model": str(data_dir() / "no-such-model")}))
+    for command in (["memory", "search", "x"], ["run", "hi"], ["config", "show"]):
+        result = CliRunner().invoke(cli, command)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and "embedding_model" in lines[0], (command, result.output)
+
+
+def test_each_door_has_its_own_budget_and_socket_messages_count():
+    store = Store()
+    gate, _ = scripted_gate(["An answer."] * 5, store)
+    app = create_app(lambda: open_conversation(store, gate, entry_point="api", enabled=["planner"]), rate_per_minute=4)
+    with TestClient(app) as client:
+        codes = [client.get("/history").status_code for _ in range(6)]
+        assert codes == [200] * 4 + [429] * 2
+        assert "try again in" in client.get("/history").json()["error"]["detail"]
+        # The API's flood leaves the socket its own budget: the connection and three messages.
+        with client.websocket_connect("/ws") as socket:
+            ends = []
+            for _ in range(4):
+                socket.send_json({"message": "hello"})
+                kind = "message"
+                while kind == "message":
+                    kind = socket.receive_json()["type"]
+                ends.append(kind)
+            assert ends == ["done", "done", "done", "error"]
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with client.websocket_connect("/ws") as socket:
+                socket.receive_json()
+        assert refused.value.code == 4429
+
+
+def test_a_client_that_never_finishes_its_request_is_disconnected():
+    import http.client
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from ui.limits import RequestDeadline
+
+    class Quick(RequestDeadline):
+        read_s = 0.5
+
+    store = Store()
+    gate, _ = scripted_gate([], store)
+    config = uvicorn.Config(api_over(store, gate), host="127.0.0.1", port=0, http=Quick, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        slow, silent = (socket.create_connection(("127.0.0.1", port)) for _ in range(2))
+        slow.sendall(b"GET /history HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        quick = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        quick.request("GET", "/history")
+        assert quick.getresponse().read() == b"[]"
+        for held in (slow, silent):
+            held.settimeout(5)
+            started = time.monotonic()
+            assert held.recv(65536) == b""  # closed by the server
+            assert time.monotonic() - started < 3
+        quick.request("GET", "/history")  # on the same kept-alive connection, slower than read_s
+        assert quick.getresponse().status == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)

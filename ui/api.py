@@ -4,7 +4,8 @@ editors and the `openai` SDK join the conversation), monitoring and Prometheus m
 
 Bound to 127.0.0.1 by default; any other address needs an API token (checked as a Bearer
 token or `?token=` on the WebSocket). Bodies over MAX_BODY_BYTES are refused, each client has
-a request budget per minute, and every error is JSON with one clear line, never a trace.
+a request budget per minute on each door (ui/limits.py), and every error is JSON with one
+clear line, never a trace.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Literal
@@ -30,10 +30,10 @@ from society.errors import SocietyError
 from society.store import USER, Message
 from ui import PAGE_PATH
 from ui.hub import Hub
+from ui.limits import RATE_PER_MINUTE
 
 MAX_BODY_BYTES = 256_000
 MAX_ID = 2**62  # ids are SQLite integers; larger numbers name nothing
-RATE_PER_MINUTE = 60
 MODEL_NAME = "society"
 
 
@@ -110,7 +110,7 @@ def create_app(
     from society.tools.secrets import register_secret
 
     register_secret("SOCIETY_API_TOKEN", token)  # never shown in a tool result, however it got there
-    hub = Hub(conversation_factory, token)
+    hub = Hub(conversation_factory, token, rate_per_minute)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -121,7 +121,6 @@ def create_app(
         title="society", description="One never-ending conversation with a local agent society.", lifespan=lifespan
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    calls: dict[str, deque[float]] = defaultdict(deque)
 
     def conversation() -> Conversation:
         return hub.conversation()
@@ -141,14 +140,8 @@ def create_app(
         bearer = request.headers.get("authorization", "")
         if not authorised(bearer.removeprefix("Bearer ").strip() or None):
             return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
-        client = request.client.host if request.client else "unknown"
-        window = calls[client]
-        now = time.monotonic()
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= rate_per_minute:
-            return problem(429, f"more than {rate_per_minute} requests a minute from {client}; wait a little")
-        window.append(now)
+        if refused := hub.budget.refusal("API", request.client.host if request.client else "unknown"):
+            return problem(429, refused)
         try:
             return await call_next(request)
         except Exception as err:  # noqa: BLE001 - never a stack trace to the client
@@ -281,12 +274,19 @@ def create_app(
         ):
             await websocket.close(code=4401, reason="missing or wrong API token")
             return
+        client = websocket.client.host if websocket.client else "unknown"
+        if refused := hub.budget.refusal("WebSocket", client):
+            await websocket.close(code=4429, reason=refused)
+            return
         await websocket.accept()
         try:
             while True:
                 frame = await websocket.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
+                if refused := hub.budget.refusal("WebSocket", client):
+                    await websocket.send_json({"type": "error", "detail": refused})
+                    continue
                 raw = frame.get("text")
                 try:
                     if raw is None:

@@ -185,6 +185,10 @@ async def said(message: cl.Message) -> None:
     if text.startswith("/"):
         await command(text)
         return
+    client = (cl.context.session.environ or {}).get("REMOTE_ADDR") or "unknown"
+    if refused := hub().budget.refusal("page", client):
+        await cl.Message(content=f"⚠ {refused}", author="society").send()
+        return
     shown = Shown(asked_id=message.id)
     try:
         async for stored in hub().turn(text, bool(cl.user_session.get("think")), entry_point="web"):

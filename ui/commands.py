@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from society.commands import fail
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer()
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -45,13 +42,12 @@ def ui(
     completions, monitoring, Prometheus metrics and the API docs (/docs)."""
     if host not in LOOPBACK and not token:
         raise fail(f"binding {host} exposes the conversation; set --token (or SOCIETY_API_TOKEN), or use 127.0.0.1")
-    import uvicorn
-
     from society.paths import log_to_file
     from ui.api import create_app
+    from ui.limits import serve
 
     check_settings()  # a broken file is one line now, not a 500 for every request later
     log_to_file()
     served = create_app(token=token, page=True)
     print(f"society: chat on http://{host}:{port}/ui, API docs at /docs", file=sys.stderr)
-    uvicorn.run(served, host=host, port=port, log_level="warning")
+    serve(served, host, port)

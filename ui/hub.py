@@ -13,6 +13,7 @@ from society.assemble import open_conversation
 from society.conversation import Conversation, InputError
 from society.listeners import TurnEvent, TurnListener
 from society.store import Message, Store
+from ui.limits import RATE_PER_MINUTE, Budget
 
 
 class Metrics:
@@ -72,14 +73,21 @@ class MetricsListener(TurnListener):
 
 
 class Hub:
-    """The process's one conversation, opened on first use; `token` guards non-loopback use."""
+    """The process's one conversation, opened on first use; `token` guards non-loopback use;
+    `budget` is every door's request budget per client."""
 
-    def __init__(self, conversation_factory: Callable[[], Conversation] | None = None, token: str | None = None):
+    def __init__(
+        self,
+        conversation_factory: Callable[[], Conversation] | None = None,
+        token: str | None = None,
+        rate_per_minute: int = RATE_PER_MINUTE,
+    ):
         self._factory = conversation_factory or (lambda: open_conversation(entry_point="api"))
         self._conversation: Conversation | None = None
         self.token = token
         self.turn_lock = asyncio.Lock()
         self.metrics = Metrics()
+        self.budget = Budget(rate_per_minute)
 
     def conversation(self) -> Conversation:
         if self._conversation is None:

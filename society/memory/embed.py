@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from society.errors import SocietyError
 from society.paths import cache_dir
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -25,7 +26,7 @@ BATCH = 64
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length; longer text is cut, as in sentence-transformers
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(SocietyError, RuntimeError):
     """The embedding model cannot be found or prepared; the message says what to do."""
 
 

@@ -3,6 +3,10 @@ stops with one line naming it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import field_validator
+
 from society.memory.embed import DEFAULT_MODEL
 from society.paths import data_dir
 from society.settings import Settings, load
@@ -17,6 +21,15 @@ class MemorySettings(Settings):
     min_score: float = 0.0  # recall leaves out memories scored below this
     fade_after_days: float = 30.0  # unrecalled chat chunks of low importance leave recall after this
     merge_similarity: float = 0.93  # cosine at which two memories of one kind are the same memory
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _a_model_folder(cls, name: str) -> str:
+        # Checked when the file is read, so a wrong path stops the command (and `society ui`
+        # at start) with this line, instead of every recall failing later.
+        if name != DEFAULT_MODEL and not Path(name).expanduser().is_dir():
+            raise ValueError(f"must be '{DEFAULT_MODEL}' or the folder of a downloaded sentence-transformers model")
+        return name
 
 
 def load_settings() -> MemorySettings:
