@@ -63,15 +63,17 @@ def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
             model_path=str(path),
             **({"lora_path": lora} if lora else {}),
             n_ctx=entry.context_window,
+            # Only a CUDA build of llama-cpp-python uses these (see README, "GPU"); 0 is the CPU.
+            n_gpu_layers=int(entry.options.get("n_gpu_layers", 0)),
             n_threads=threads,
             n_threads_batch=threads,
             seed=entry.options.get("seed", 0),
             verbose=False,
         )
     if entry.backend == "ollama":
-        from autogen_ext.models.ollama import OllamaChatCompletionClient
+        from society.ollama_client import OllamaClient
 
-        return OllamaChatCompletionClient(
+        return OllamaClient(
             model=entry.model,
             host=entry.base_url,
             model_info=model_info(entry),
@@ -128,6 +130,10 @@ def request_args(
         options.update(args.pop("options", {}))
         options["num_predict"] = max_tokens
         args["options"] = options
+        # Sent with every call: Ollama's own default unloads the model after 5 idle minutes,
+        # and the next answer pays the load. The gate sends 0 for background work that
+        # loaded a model the chat does not use.
+        args.setdefault("keep_alive", entry.keep_alive)
         return args
     args["max_tokens"] = max_tokens
     if temperature is not None:

@@ -20,7 +20,6 @@ CONFIG_ENV = "SOCIETY_CONFIG"
 CONFIG_NAME = "OAI_CONFIG_LIST.json"
 BACKENDS = ("ollama", "openai", "llama_cpp")
 ABILITIES = ("reasoning", "tools")
-DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
 
 class ConfigError(SocietyError, ValueError):
@@ -36,17 +35,14 @@ class ModelEntry:
     base_url: str | None = None
     api_key: str | None = None
     model_path: str | None = None
-    vram_mb: int = 0
+    vram_mb: int | None = None  # None: computed from what Ollama says; 0: runs on the CPU
     abilities: tuple[str, ...] = ()
     roles: tuple[str, ...] = ("*",)
     context_window: int = 4096
     max_tokens: int = 512
     timeout_s: float = 120.0
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.vram_mb > 0
+    keep_alive: str | int = "30m"  # Ollama: how long the chat's model stays loaded after a call
 
     def allows(self, role: str) -> bool:
         return "*" in self.roles or role in self.roles
@@ -134,6 +130,7 @@ EXPECTED = {
     "max_tokens": "an integer >= 1",
     "timeout": "a positive number of seconds",
     "options": "a JSON object",
+    "keep_alive": 'a duration such as "30m" or "-1" (forever), or seconds',
 }
 
 
@@ -151,13 +148,14 @@ def _entry_model():
         base_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
         api_key: str | None = None
         model_path: Annotated[str, Field(min_length=1)] | None = None
-        vram_mb: Annotated[int, Field(ge=0)] = 0
+        vram_mb: Annotated[int, Field(ge=0)] | None = None
         abilities: list[Literal["reasoning", "tools"]] = []
         roles: list[str] = ["*"]
         context_window: Annotated[int, Field(ge=512)] = 4096
         max_tokens: Annotated[int, Field(ge=1)] = 512
         timeout: Annotated[float, Field(gt=0)] = 120.0
         options: dict[str, Any] = {}
+        keep_alive: Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?(ns|us|ms|s|m|h)?$")] | int = "30m"
 
         @field_validator("roles")
         @classmethod
@@ -190,9 +188,9 @@ def _parse_entry(path: Path, index: int, item: Any) -> ModelEntry:
         raise fail(name, EXPECTED.get(name, "valid")) from None
     base_url = fields.base_url
     if fields.api_type == "ollama" and base_url is None:
-        base_url = os.environ.get("OLLAMA_HOST", DEFAULT_OLLAMA_URL)
-        if not base_url.startswith("http"):
-            base_url = "http://" + base_url
+        from society.ollama import parse_host
+
+        base_url = parse_host(os.environ.get("OLLAMA_HOST"))
     if fields.api_type == "openai" and base_url is None:
         raise fail("base_url", "the server's URL (for example http://127.0.0.1:8000/v1)")
     if fields.api_type == "llama_cpp" and not fields.model_path:
@@ -210,4 +208,5 @@ def _parse_entry(path: Path, index: int, item: Any) -> ModelEntry:
         max_tokens=fields.max_tokens,
         timeout_s=fields.timeout,
         options=fields.options,
+        keep_alive=fields.keep_alive,
     )

@@ -41,6 +41,7 @@ from society.config import ModelEntry
 from society.errors import UnavailableError
 from society.hardware import Readings, generation_threads, read_machine
 from society.ladder import fallback_reason
+from society.ollama import described
 from society.paths import model_lock_path
 from society.reasoning import REASONING_INSTRUCTION, split_reasoning
 from society.role_client import RoleClient, Wrap
@@ -79,6 +80,7 @@ class Turn:
 
     turn_id: int | None = None
     reasoning_roles: frozenset[str] = frozenset()
+    background: bool = False  # work outside the conversation (judge, summary): leaves no model loaded
     failure: str | None = None  # why the last call found no model, for a clean error
     calls: dict[str, CallRecord] = field(default_factory=dict)  # the last successful call per role
 
@@ -125,17 +127,19 @@ class ModelGate:
         self.entries = entries
         self.store = store
         self._clients: dict[str, ChatCompletionClient] = dict(clients or {})
-        self._read = read or (lambda: read_machine({e.base_url for e in entries if e.backend == "ollama"}))
+        self._read = read or (lambda: read_machine(entries))
         self._fixed_reachable = reachable
         self._probe_at = 0.0
         self._reachable: set[str] = set()
         self._reported: set[str] = set()
+        self._readings = Readings()  # the last reading a plan was made on
         self.notify = notify or (lambda line: print(f"society: {line}", file=sys.stderr))
         self._local = asyncio.Lock()
         from filelock import FileLock
 
-        # thread_local=False: the lock is taken in a worker thread and released in another.
-        self._machine = FileLock(str(model_lock_path()), thread_local=False)
+        # thread_local=False: the lock is taken in a worker thread and released in another;
+        # mode 0o666: one lock for every user of the machine, as there is one GPU.
+        self._machine = FileLock(str(model_lock_path()), thread_local=False, mode=0o666)
         if wrap is None:
             from society.toolcalls import tool_calls
 
@@ -172,7 +176,9 @@ class ModelGate:
         return [model for model in self._clients if backends.get(model) == "llama_cpp"]
 
     def plan(self, role: str, needs: tuple[str, ...] = ()) -> list[ladder.Choice]:
-        return ladder.plan(role, self.entries, self._read(), self.reachable(), needs)
+        readings = self._readings = self._read()
+        entries = [described(e, readings.ollama_facts.get(e.model)) for e in self.entries]
+        return ladder.plan(role, entries, readings, self.reachable(), needs)
 
     # -- the call -------------------------------------------------------------------------
 
@@ -189,13 +195,15 @@ class ModelGate:
         self, role: str, messages: Sequence[LLMMessage], **kwargs: Any
     ) -> tuple[CreateResult, CallRecord | None]:
         """`create`, and what the call used (for work outside the team: summary, judge)."""
-        with in_turn(Turn(turn_id=current_turn().turn_id)) as turn:
+        with in_turn(Turn(turn_id=current_turn().turn_id, background=True)) as turn:
             result = await self.create(role, messages, **kwargs)
         return result, turn.calls.get(role)
 
     async def _create_locked(self, role: str, messages: list[LLMMessage], **kwargs: Any) -> CreateResult:
         turn = current_turn()
         needs = tuple(kwargs.pop("needs", ()))  # abilities the caller requires of the model
+        if role in turn.reasoning_roles:
+            needs += ("reasoning",)  # /think: a reasoning model first, even if another is loaded
         choices = await asyncio.to_thread(self.plan, role, needs)
         if not choices:
             turn.failure = f"no model on the ladder can serve the {role} role right now (see: society status)"
@@ -227,6 +235,8 @@ class ModelGate:
                     self.mark_unreachable(entry.model)
                 continue
             latency = int((time.perf_counter() - started) * 1000)
+            if entry.backend == "ollama":
+                await asyncio.to_thread(self._check_offload, entry)
             result = self._split(result)
             self._record_call(role, entry, result, latency, prompt)
             turn.calls[role] = CallRecord(
@@ -253,13 +263,44 @@ class ModelGate:
         extra = dict(kwargs.pop("extra_create_args", None) or {})
         if (schema := kwargs.pop("json_schema", None)) is not None:
             extra[OUTPUT_SCHEMA] = schema  # structured output (the judge's scores)
+        if entry.backend == "ollama":
+            extra.update(self._ollama_args(role, entry))
         wrapped = wrap(client, entry, lambda prompt: self._prepare(role, entry, client, prompt))
         result = await wrapped.create(messages, extra_create_args=extra, **kwargs)
         return getattr(wrapped, "last_prompt", messages), result, getattr(wrapped, "valid", None)
 
+    def _ollama_args(self, role: str, entry: ModelEntry) -> dict[str, Any]:
+        """Per-call Ollama arguments. `think` only to a model that can think, and true only
+        when reasoning is wanted (Ollama thinks by default, spending tokens on every plain
+        answer). `keep_alive` 0 for background work on a model the chat has not loaded, so
+        the judge's model leaves the card for the chat's; the entry's own otherwise."""
+        turn = current_turn()
+        args: dict[str, Any] = {}
+        if entry.has("reasoning"):
+            args["think"] = role in turn.reasoning_roles
+        if turn.background and self._readings.loaded(entry.model) is None:
+            args["keep_alive"] = 0
+        return args
+
+    def _check_offload(self, entry: ModelEntry) -> None:
+        """After a call: is the model wholly on the GPU? On a 6 GB card Ollama offloads what
+        does not fit to the CPU instead of failing, and the symptom is only slowness; the
+        next plan ranks such a model below one that fits, and the user is told once."""
+        from society.ollama import read_loaded
+
+        loaded = Readings(ollama_loaded=read_loaded(entry.base_url) or {}).loaded(entry.model)
+        key = f"offload:{entry.model}"
+        if loaded is not None and loaded.offloaded and key not in self._reported:
+            self._reported.add(key)
+            self.notify(
+                f"{entry.model} is {loaded.where()}: it answers slowly; a model that fits is "
+                "preferred from now on (see: society status)"
+            )
+
     def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
         prompt = list(messages)
         if role in current_turn().reasoning_roles and not entry.has("reasoning"):
+            # A model that thinks by itself is asked to (Ollama `think`); others are told how.
             # Small models follow the latest instruction best: put it just before the question.
             prompt.insert(len(prompt) - 1, SystemMessage(content=REASONING_INSTRUCTION))
         if entry.backend == "llama_cpp" and hasattr(client, "llm"):

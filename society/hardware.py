@@ -1,14 +1,17 @@
 """Readings of the machine that model choice depends on: GPU memory (NVML), the models Ollama
-has loaded, CPU and RAM. Every probe is cheap and fails soft: no GPU or no Ollama is a reading."""
+has loaded and what its models need (society/ollama.py), CPU and RAM. Every probe is cheap and
+fails soft: no GPU or no Ollama is a reading."""
 
 from __future__ import annotations
 
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-OLLAMA_PROBE_TIMEOUT_S = 0.5
+if TYPE_CHECKING:
+    from society.config import ModelEntry
+    from society.ollama import Loaded, ModelFacts
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,13 @@ class GpuReading:
 
 @dataclass(frozen=True)
 class Readings:
-    """One snapshot. `gpu` is None without an NVIDIA GPU; `ollama_loaded` maps a model Ollama
-    holds in memory to the VRAM it occupies (MB)."""
+    """One snapshot. `gpu` is None without an NVIDIA GPU; `ollama_loaded` holds the models
+    Ollama has in memory (size, VRAM, context), `ollama_facts` what Ollama says of the
+    configured models (their VRAM need is computed from it)."""
 
     gpu: GpuReading | None = None
-    ollama_loaded: dict[str, int] = field(default_factory=dict)
+    ollama_loaded: dict[str, Loaded] = field(default_factory=dict)
+    ollama_facts: dict[str, ModelFacts] = field(default_factory=dict)
     cpu_pct: float | None = None
     ram_used_mb: int | None = None
     ram_total_mb: int | None = None
@@ -33,6 +38,13 @@ class Readings:
     @property
     def free_vram_mb(self) -> int | None:
         return self.gpu.free_mb if self.gpu else None
+
+    def loaded(self, model: str) -> Loaded | None:
+        """How Ollama holds `model` now (a name without a tag is its `:latest`), or None."""
+        found = self.ollama_loaded.get(model)
+        if found is None and ":" not in model:
+            found = self.ollama_loaded.get(f"{model}:latest")
+        return found
 
 
 @functools.cache
@@ -73,35 +85,33 @@ def read_gpu() -> GpuReading | None:
         return None
 
 
-def read_ollama_loaded(base_url: str) -> dict[str, int] | None:
-    """Models Ollama holds in memory (`/api/ps`) with their VRAM in MB; None if Ollama is down."""
-    import httpx
-
-    try:
-        response = httpx.get(f"{base_url}/api/ps", timeout=OLLAMA_PROBE_TIMEOUT_S)
-        response.raise_for_status()
-    except (httpx.HTTPError, OSError):
-        return None
-    loaded = {}
-    for item in response.json().get("models", []):
-        loaded[item.get("name") or item.get("model")] = int(item.get("size_vram", 0)) // 2**20
-    return loaded
-
-
-def read_machine(ollama_urls: set[str] | None = None, cpu_interval: float | None = None) -> Readings:
-    """Take one snapshot of everything the ladder and `society status` look at.
+def read_machine(entries: list[ModelEntry] = (), cpu_interval: float | None = None) -> Readings:
+    """Take one snapshot of everything the ladder and `society status` look at, for the
+    Ollama models among `entries`.
 
     `cpu_interval` samples CPU use over that many seconds; None (the per-call default) is
     free but compares with the previous call, so a process's first reading says 0."""
     import psutil
 
-    loaded: dict[str, int] = {}
-    for url in sorted(ollama_urls or ()):
-        loaded.update(read_ollama_loaded(url) or {})
+    from society.ollama import read_facts, read_loaded
+
+    servers: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.backend == "ollama" and entry.base_url:
+            servers.setdefault(entry.base_url, []).append(entry.model)
+    loaded: dict[str, Loaded] = {}
+    facts: dict[str, ModelFacts] = {}
+    for url, models in sorted(servers.items()):
+        now = read_loaded(url)
+        if now is None:
+            continue  # Ollama is down: nothing loaded, nothing to ask
+        loaded.update(now)
+        facts.update(read_facts(url, models))
     memory = psutil.virtual_memory()
     return Readings(
         gpu=read_gpu(),
         ollama_loaded=loaded,
+        ollama_facts=facts,
         cpu_pct=psutil.cpu_percent(interval=cpu_interval),
         ram_used_mb=int((memory.total - memory.available) // 2**20),
         ram_total_mb=int(memory.total // 2**20),

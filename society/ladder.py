@@ -12,14 +12,58 @@ from dataclasses import dataclass
 from society.config import ModelEntry
 from society.hardware import Readings
 
-# Headroom left free on the card for the KV cache and the desktop.
-VRAM_HEADROOM_MB = 300
+# What Ollama keeps free on a CUDA card beyond a model's own need (its "minimum memory",
+# 457 MiB): a model loads wholly on the GPU only when need + this fits in the free VRAM;
+# otherwise Ollama offloads layers to the CPU and the model runs several times slower.
+VRAM_HEADROOM_MB = 457
 
 
 @dataclass(frozen=True)
 class Choice:
     entry: ModelEntry
     why: str
+
+
+def need_mb(entry: ModelEntry, readings: Readings) -> int | None:
+    """The VRAM of this card `entry` needs at its context: 0 for the embedded model and for
+    an entry whose list says `vram_mb: 0` (an Ollama without a GPU); an OpenAI-compatible
+    server's own `vram_mb` (0 when left out: it manages its memory). An Ollama model's is
+    computed from what Ollama says of it (weights + KV cache + compute buffer), else the
+    list's `vram_mb`; None when nothing says."""
+    if entry.backend == "llama_cpp" or entry.vram_mb == 0:
+        return 0
+    if entry.backend == "openai":
+        return entry.vram_mb or 0
+    facts = readings.ollama_facts.get(entry.model) if entry.backend == "ollama" else None
+    if facts is not None:
+        return facts.need_mb(entry.context_window)
+    return entry.vram_mb
+
+
+def _place(entry: ModelEntry, readings: Readings, others_loaded_mb: int) -> tuple[int, str] | None:
+    """Where `entry` stands on the machine now: (rank, why), lower ranks first; None for a GPU
+    model when there is no GPU reading (loading it would be a guess)."""
+    loaded = readings.loaded(entry.model) if entry.backend == "ollama" else None
+    need = need_mb(entry, readings)
+    free = readings.free_vram_mb
+    if loaded is not None and not loaded.offloaded and loaded.vram_mb > 0:
+        return 0, "already loaded, all on the GPU"
+    if need == 0:
+        return 4, "runs on the CPU" if entry.backend != "openai" else "served by its own server"
+    if free is None:
+        # No GPU reading: a model Ollama already runs is safe; loading another is a guess.
+        return (3, loaded.where()) if loaded is not None else None
+    if need is None:
+        return 2, "VRAM need unknown (Ollama did not describe it; set vram_mb)"
+    if need + VRAM_HEADROOM_MB <= free:
+        return 1, f"fits in {free} MB free VRAM (needs {need} MB)"
+    if need + VRAM_HEADROOM_MB <= free + others_loaded_mb:
+        return 2, f"fits after evicting the loaded model (needs {need} MB)"
+    if loaded is not None:
+        return 3, loaded.where()
+    # Ollama loads it anyway, part of it on the CPU: slow, yet a 7B model's answer beats the
+    # embedded model's, so it stays ahead of the CPU rung.
+    return 3, f"would be partly offloaded (needs {need} MB, {free} MB free)"
 
 
 def plan(
@@ -31,39 +75,31 @@ def plan(
 ) -> list[Choice]:
     """Order the usable entries for `role`, best first; the caller tries them in turn.
 
-    1. A model already loaded in VRAM that the role may use, so a 6 GB card does not swap
-       7B models back and forth between calls.
-    2. GPU models that fit in free VRAM now, in ladder order.
-    3. GPU models that fit once the loaded ones are evicted (Ollama evicts on demand).
-    4. CPU models (VRAM need 0), in ladder order: always usable, the last resort.
-    Entries lacking an ability in `needs` come after those that have it, within each group.
-    With no GPU reading, only CPU entries and models Ollama reports loaded are used.
+    First what the call needs: models with every ability in `needs` before the rest, and a
+    reasoning model only when reasoning is wanted (a plain answer from it spends its
+    thinking tokens for nothing). Then where the model stands:
+    0. loaded by Ollama wholly on the GPU, so a 6 GB card does not swap 7B models back
+       and forth between calls;
+    1. fits in free VRAM now (need computed at the context asked for);
+    2. fits once the loaded models are evicted (Ollama evicts on demand);
+    3. partly offloaded to the CPU, loaded so or bound to be (slow: it does not fit);
+    4. CPU models (VRAM need 0), always usable, the last resort.
+    Ties keep the ladder's order. With no GPU reading, only CPU entries and models Ollama
+    reports loaded are used.
     """
     usable = [e for e in entries if e.model in reachable and e.allows(role)]
-    loaded = readings.ollama_loaded
-    free = readings.free_vram_mb
-    total = readings.gpu.total_mb if readings.gpu else None
-
-    groups: list[list[Choice]] = [[], [], [], []]
-    for entry in usable:
-        if entry.backend == "ollama" and entry.model in loaded:
-            groups[0].append(Choice(entry, "already loaded"))
-        elif not entry.on_gpu:
-            groups[3].append(Choice(entry, "runs on the CPU"))
-        elif free is None or total is None:
-            continue  # no GPU reading: only CPU entries and loaded models are safe
-        elif entry.vram_mb + VRAM_HEADROOM_MB <= free:
-            groups[1].append(Choice(entry, f"fits in {free} MB free VRAM"))
-        elif entry.vram_mb + VRAM_HEADROOM_MB <= free + sum(loaded.values()):
-            groups[2].append(Choice(entry, "fits after evicting the loaded model"))
-
-    def has_needs(choice: Choice) -> bool:
-        return all(choice.entry.has(n) for n in needs)
-
-    ordered: list[Choice] = []
-    for group in groups:
-        ordered += [c for c in group if has_needs(c)] + [c for c in group if not has_needs(c)]
-    return ordered
+    ranked = []
+    for index, entry in enumerate(usable):
+        mine = readings.loaded(entry.model) if entry.backend == "ollama" else None
+        others = sum(m.vram_mb for m in readings.ollama_loaded.values()) - (mine.vram_mb if mine else 0)
+        placed = _place(entry, readings, others)
+        if placed is None:
+            continue
+        rank, why = placed
+        missing = sum(1 for n in needs if not entry.has(n))
+        unwanted = int(entry.has("reasoning") and "reasoning" not in needs)
+        ranked.append(((missing, unwanted, rank, index), Choice(entry, why)))
+    return [choice for _, choice in sorted(ranked, key=lambda pair: pair[0])]
 
 
 def skipped(role: str, entries: list[ModelEntry], readings: Readings, reachable: set[str]) -> list[str]:
@@ -73,18 +109,25 @@ def skipped(role: str, entries: list[ModelEntry], readings: Readings, reachable:
     for entry in entries:
         if entry.model in chosen or not entry.allows(role):
             continue
+        need = need_mb(entry, readings) or "an unknown amount of"
         if entry.model not in reachable:
             lines.append(f"{entry.model}: unreachable")
         elif readings.gpu is None:
-            lines.append(f"{entry.model}: needs {entry.vram_mb} MB VRAM and no NVIDIA GPU was found")
+            lines.append(f"{entry.model}: needs {need} MB VRAM and no NVIDIA GPU was found")
         else:
-            lines.append(f"{entry.model}: needs {entry.vram_mb} MB VRAM, {readings.gpu.free_mb} MB free")
+            lines.append(
+                f"{entry.model}: needs {need} MB VRAM at {entry.context_window} tokens of context, "
+                f"{readings.gpu.free_mb} MB free"
+            )
     return lines
 
 
 # Failures that mean "this rung cannot serve now": go down the ladder instead of failing.
+# Ollama's wordings across versions: the runner dying while loading, the scheduler refusing,
+# the new engine's memory layout, llama.cpp's allocation failures.
 OOM_PATTERN = re.compile(
-    r"out of memory|CUDA error|failed to allocate|requires more system memory|Failed to (load|create)",
+    r"out of memory|CUDA error|(failed|unable) to allocate|requires more system memory|insufficient memory"
+    r"|memory layout cannot be allocated|runner process has terminated|Failed to (load|create)",
     re.IGNORECASE,
 )
 

@@ -88,9 +88,19 @@ def turn_lock_path() -> Path:
     return data_dir() / "turn.lock"
 
 
+MODEL_LOCK_ENV = "SOCIETY_MODEL_LOCK"
+
+
 def model_lock_path() -> Path:
-    """The lock file that lets one model call run at a time across all processes."""
-    return data_dir() / "model.lock"
+    """The lock file that lets one model call run at a time across all processes of the
+    machine: the GPU is the machine's, whatever data folder a process uses (`society eval`
+    runs its tasks in scratch folders beside the live chat). In the system's temporary
+    folder, readable and writable by every user (see the gate); `$SOCIETY_MODEL_LOCK`
+    names another file."""
+    import tempfile
+
+    override = os.environ.get(MODEL_LOCK_ENV)
+    return Path(override).expanduser() if override else Path(tempfile.gettempdir()) / "society-model.lock"
 
 
 def log_to_file() -> Path:

@@ -10,6 +10,7 @@ from society import ladder
 from society.clients import probe
 from society.config import config_path, load_entries
 from society.hardware import read_machine
+from society.ollama import described
 from society.store import Store
 
 
@@ -31,7 +32,7 @@ def live(conversation=None) -> dict[str, Any]:
     VRAM used and total (NVML), CPU and RAM (psutil), the models loaded (Ollama's and the
     ones this process holds) and the last answer's model and tokens per second."""
     entries = load_entries()
-    readings = read_machine({e.base_url for e in entries if e.backend == "ollama"})
+    readings = read_machine(entries)
     gpu = readings.gpu
     loaded = list(readings.ollama_loaded)
     if conversation is not None:
@@ -55,15 +56,52 @@ def live(conversation=None) -> dict[str, Any]:
     }
 
 
+def rung(entry, readings, why_not: str | None) -> dict[str, Any]:
+    """One ladder entry as the machine sees it now: where it is (for Ollama: on the GPU,
+    partly offloaded, not loaded), the context it is asked for, its VRAM need at that
+    context, and what Ollama says the model is."""
+    facts = readings.ollama_facts.get(entry.model)
+    entry = described(entry, facts)
+    loaded = readings.loaded(entry.model) if entry.backend == "ollama" else None
+    if why_not:
+        state = why_not
+    elif loaded is not None:
+        state = loaded.where()
+    else:
+        state = "not loaded" if entry.backend == "ollama" else "reachable"
+    described_as = ""
+    if facts is not None:
+        parts = [facts.architecture, facts.parameter_size, facts.quantization]
+        described_as = " ".join(p for p in parts if p) + (
+            f", trained for {facts.context_length}" if facts.context_length else ""
+        )
+    return {
+        "model": entry.model,
+        "backend": entry.backend,
+        "vram_need_mb": ladder.need_mb(entry, readings),
+        "context": entry.context_window,
+        "loaded_context": loaded.context_length if loaded else None,
+        "abilities": list(entry.abilities),
+        "roles": list(entry.roles),
+        "reachable": why_not is None,
+        "why_not": why_not,
+        "loaded": loaded is not None,
+        "state": state,
+        "facts": described_as,
+    }
+
+
 def collect() -> dict[str, Any]:
     entries = load_entries()
-    readings = read_machine({e.base_url for e in entries if e.backend == "ollama"}, cpu_interval=0.2)
+    readings = read_machine(entries, cpu_interval=0.2)
     found = probe(entries)
     reachable = {model for model, why in found.items() if why is None}
     specs = load_specs()
     roles = {}
     for role in enabled_roles(specs):
-        plan = ladder.plan(role, entries, readings, reachable)
+        plan = ladder.plan(
+            role, [described(e, readings.ollama_facts.get(e.model)) for e in entries], readings, reachable
+        )
         roles[role] = {
             "model": plan[0].entry.model if plan else None,
             "why": plan[0].why if plan else "no rung can serve this role",
@@ -73,19 +111,7 @@ def collect() -> dict[str, Any]:
     gpu = readings.gpu
     return {
         "config": str(config_path()),
-        "ladder": [
-            {
-                "model": e.model,
-                "backend": e.backend,
-                "vram_mb": e.vram_mb,
-                "abilities": list(e.abilities),
-                "roles": list(e.roles),
-                "reachable": found[e.model] is None,
-                "why_not": found[e.model],
-                "loaded": e.model in readings.ollama_loaded,
-            }
-            for e in entries
-        ],
+        "ladder": [rung(e, readings, found[e.model]) for e in entries],
         "roles": roles,
         "machine": {
             "gpu": None
@@ -111,23 +137,19 @@ def render(info: dict[str, Any]) -> None:
 
     console = Console()
     table = Table(title=f"Model ladder ({info['config']})")
-    for column in ("model", "backend", "VRAM MB", "abilities", "roles", "state"):
+    for column in ("model", "backend", "context", "VRAM need MB", "abilities", "roles", "state"):
         table.add_column(column)
-    for rung in info["ladder"]:
-        state = (
-            "[green]loaded[/]"
-            if rung["loaded"]
-            else "[green]reachable[/]"
-            if rung["reachable"]
-            else f"[red]{rung['why_not']}[/]"
-        )
+    for entry in info["ladder"]:
+        colour = "red" if not entry["reachable"] else "yellow" if "offloaded" in entry["state"] else "green"
+        need = entry["vram_need_mb"]
         table.add_row(
-            rung["model"],
-            rung["backend"],
-            str(rung["vram_mb"]),
-            ", ".join(rung["abilities"]) or "-",
-            ", ".join(rung["roles"]),
-            state,
+            entry["model"] + (f"\n[dim]{entry['facts']}[/]" if entry["facts"] else ""),
+            entry["backend"],
+            str(entry["context"]),
+            "unknown" if need is None else str(need),
+            ", ".join(entry["abilities"]) or "-",
+            ", ".join(entry["roles"]),
+            f"[{colour}]{entry['state']}[/]",
         )
     console.print(table)
     for role, choice in info["roles"].items():

@@ -55,15 +55,10 @@ MESSAGE_COLUMNS = (
 
 
 def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # psutil, not os.kill(pid, 0): on Windows that sends Ctrl+C to the console.
+    import psutil
+
+    return bool(pid) and psutil.pid_exists(pid)
 
 
 class Store:

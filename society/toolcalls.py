@@ -367,20 +367,14 @@ class ToolCallClient(ChatCompletionClient):
                 calls, valid = parse(result.content, offered, repair=False)
                 if valid and isinstance(calls, list):
                     result = result.model_copy(update={"content": calls, "finish_reason": "function_calls"})
+            if must_act and self.entry.backend == "ollama" and isinstance(result.content, str):
+                # Ollama has no tool_choice: "required" is dropped and the model may answer
+                # in prose. Ask once more with the output held to a call (Ollama `format`).
+                return await self._by_text(messages, offered, False, max_tokens, extra, cancellation_token)
             return result
         if offered:
-            offered = narrowed(offered, last_request(messages))
-            self.last_prompt = self.prepare(prompt_with_tools(messages, offered))
             allow_answer = tool_choice != "required" and not must_act
-            schema = call_schema(offered, allow_answer=allow_answer) if self.constrain else None
-            # A tool call wants the likeliest reading, not variety, and room for a file's content.
-            args = request_args(
-                self.entry, max_tokens=max(max_tokens, MIN_TOOL_TOKENS), schema=schema, temperature=0.0, extra=extra
-            )
-            result = await self.inner.create(
-                self.last_prompt, extra_create_args=args, cancellation_token=cancellation_token
-            )
-            return await self._as_calls(result, messages, offered, args, cancellation_token)
+            return await self._by_text(messages, offered, allow_answer, max_tokens, extra, cancellation_token)
         self.last_prompt = self.prepare(as_text(messages))
         args = request_args(
             self.entry,
@@ -393,6 +387,31 @@ class ToolCallClient(ChatCompletionClient):
         return await self.inner.create(
             self.last_prompt, json_output=json_output, extra_create_args=args, cancellation_token=cancellation_token
         )
+
+    async def _by_text(
+        self,
+        messages: list[LLMMessage],
+        offered: list[ToolSchema],
+        allow_answer: bool,
+        max_tokens: int,
+        extra: dict[str, Any],
+        cancellation_token: CancellationToken | None,
+    ) -> CreateResult:
+        """Tools by the text protocol: shown as text, the reply held to a valid call (or an
+        answer, when `allow_answer`) by the backend's output schema, parsed into calls."""
+        from society.clients import request_args
+
+        offered = narrowed(offered, last_request(messages))
+        self.last_prompt = self.prepare(prompt_with_tools(messages, offered))
+        schema = call_schema(offered, allow_answer=allow_answer) if self.constrain else None
+        # A tool call wants the likeliest reading, not variety, and room for a file's content.
+        args = request_args(
+            self.entry, max_tokens=max(max_tokens, MIN_TOOL_TOKENS), schema=schema, temperature=0.0, extra=extra
+        )
+        result = await self.inner.create(
+            self.last_prompt, extra_create_args=args, cancellation_token=cancellation_token
+        )
+        return await self._as_calls(result, messages, offered, args, cancellation_token)
 
     async def _as_calls(
         self,

@@ -22,6 +22,8 @@ def test_shipped_model_list_names_the_seed_models_then_the_embedded_one():
         "qwen2:1.5b-instruct-q4_K_M",
     ]
     assert entries[-1].backend == "llama_cpp" and entries[-1].vram_mb == 0
+    # Ollama models' VRAM is computed from what Ollama says at their context, not typed.
+    assert all(e.vram_mb is None and e.keep_alive == "30m" for e in entries[:4])
     assert entries[-1].resolved_model_path().exists()
     assert entries[0].has("reasoning")
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from society.hardware import generation_threads, read_gpu, read_machine, read_ollama_loaded
+from society.hardware import generation_threads, read_gpu, read_machine
+from society.ollama import Loaded, read_loaded
 from tests.conftest import json_server
 
 
@@ -29,10 +30,14 @@ def test_generation_threads_stay_within_the_cores():
 
 def ollama_ps(method, path):
     assert (method, path) == ("GET", "/api/ps")
-    return 200, {"models": [{"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct", "size_vram": 4_718_592_000}]}
+    model = {"name": "qwen2:7b-instruct", "model": "qwen2:7b-instruct", "size": 5_452_595_200}
+    return 200, {"models": [{**model, "size_vram": 4_718_592_000, "context_length": 8192}]}
 
 
 def test_ollama_loaded_models_are_read_from_api_ps():
     with json_server(ollama_ps) as url:
-        assert read_ollama_loaded(url) == {"qwen2:7b-instruct": 4500}
-    assert read_ollama_loaded("http://127.0.0.1:9") is None
+        loaded = read_loaded(url)
+    assert loaded == {"qwen2:7b-instruct": Loaded(size_mb=5200, vram_mb=4500, context_length=8192)}
+    assert loaded["qwen2:7b-instruct"].offloaded
+    assert loaded["qwen2:7b-instruct"].where() == "loaded, partly offloaded (4500 of 5200 MB on the GPU)"
+    assert read_loaded("http://127.0.0.1:9") is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from society.errors import LearningError
@@ -114,8 +115,10 @@ def deploy(name: str, reason: str, lineage: Lineage | None = None) -> str:
     tag = None
     if settings.hf_base and settings.ollama_model:
         from society.config import load_entries
+        from society.ollama import parse_host
 
-        url = next((e.base_url for e in load_entries() if e.backend == "ollama"), "http://127.0.0.1:11434")
+        url = next((e.base_url for e in load_entries() if e.backend == "ollama"), None)
+        url = url or parse_host(os.environ.get("OLLAMA_HOST"))
         tag = f"{settings.ollama_model.split(':')[0]}:society-{name}"
         ollama_create(url, settings.ollama_model, tag, gguf_path)
     lineage.deploy(name, str(gguf_path), tag, reason)

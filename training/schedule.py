@@ -26,14 +26,20 @@ def _state() -> dict:
 
 
 def running(state: dict) -> bool:
+    import psutil  # not os.kill(pid, 0): on Windows that sends Ctrl+C to the console
+
     pid = state.get("pid")
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
+    return bool(pid) and psutil.pid_exists(pid)
+
+
+def low_priority() -> dict:
+    """Popen arguments for a background process that yields to the chat: its own session
+    and `nice 10` on POSIX, a new process group below normal priority on Windows (which has
+    no preexec_fn)."""
+    if hasattr(os, "nice"):
+        return {"start_new_session": True, "preexec_fn": lambda: os.nice(10)}
+    flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) | getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
+    return {"creationflags": flags}
 
 
 def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -> int | None:
@@ -47,8 +53,7 @@ def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=lambda: os.nice(10),
+        **low_priority(),
     )
     (data_dir() / STATE).write_text(json.dumps({"at_turn": turns_done, "pid": process.pid}), encoding="utf-8")
     return process.pid

@@ -20,6 +20,7 @@ import asyncio
 import os
 import shutil
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,13 @@ class CommandResult:
 
 
 def bwrap() -> str | None:
-    return shutil.which("bwrap")
+    return shutil.which("bwrap") if sys.platform.startswith("linux") else None
+
+
+def posix() -> bool:
+    """Whether commands can run here at all: process groups and resource limits are POSIX
+    (native Windows has neither; there the executor's commands are refused in one line)."""
+    return hasattr(os, "killpg") and hasattr(os, "setsid") and os.name == "posix"
 
 
 def _protected_in(workspace: Path) -> list[Path]:

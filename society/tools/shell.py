@@ -19,6 +19,11 @@ def shell_tools(guard: Guard) -> list:
         network: Annotated[bool, "whether the command needs the network"] = False,
     ) -> str:
         """Run a shell command in the sandbox. Example: "run ls -l" -> {"command": "ls -l"} (実行, コマンド)"""
+        if not sandbox.posix():
+            raise ToolRefused(
+                "commands run only on Linux (in bubblewrap) or unsandboxed on macOS; on Windows, "
+                "run society inside WSL2 to let the executor run commands"
+            )
         sandboxed = sandbox.bwrap() is not None
         if not sandboxed and not settings.allow_unsandboxed:
             raise ToolRefused(
