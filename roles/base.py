@@ -80,6 +80,9 @@ class RoleSpec:
             reflect_on_tool_use=False,
             max_tool_iterations=tool_iterations,
             memory=[memory] if memory is not None else None,
+            # The answer's text as it is written (ModelClientStreamingChunkEvent): shown as it
+            # comes, stored whole when done.
+            model_client_stream=True,
         )
 
 

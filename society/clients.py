@@ -52,13 +52,13 @@ def deployed_lora(model_file: Path) -> str | None:
 def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
     """The autogen-ext client for one entry; the embedded model loads its GGUF here."""
     if entry.backend == "llama_cpp":
-        from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
+        from society.embedded_client import EmbeddedClient
 
         path = entry.resolved_model_path()
         if not path.exists():
             raise FileNotFoundError(f"{entry.model}: model file {path} does not exist")
         lora = deployed_lora(path)
-        return LlamaCppChatCompletionClient(
+        return EmbeddedClient(
             model_info=model_info(entry),
             model_path=str(path),
             **({"lora_path": lora} if lora else {}),

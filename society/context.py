@@ -40,9 +40,18 @@ def to_llm(message: Message) -> LLMMessage | None:
 
 
 def history(
-    store: Store, turn_id: int, budget_tokens: int = HISTORY_BUDGET_TOKENS, max_messages: int = HISTORY_MAX_MESSAGES
+    store: Store,
+    turn_id: int,
+    budget_tokens: int = HISTORY_BUDGET_TOKENS,
+    max_messages: int = HISTORY_MAX_MESSAGES,
+    since_turn: int | None = None,
 ) -> list[LLMMessage]:
-    """The summary and the newest earlier messages that fit `budget_tokens`, oldest first."""
+    """The summary and the newest earlier messages that fit `budget_tokens`, oldest first.
+
+    With `since_turn`, everything from that turn on, as long as it fits: a history whose
+    beginning does not move from one turn to the next is read once (llama.cpp keeps the
+    tokens of the last prompt and reads only what changed). `window_start` says where a
+    stable window should start."""
     summary = store.latest_summary()
     preamble: list[LLMMessage] = []
     spent = 0
@@ -51,6 +60,8 @@ def history(
         spent += estimate_tokens(summary[1])
     recent: list[LLMMessage] = []
     for message in reversed(store.messages_before_turn(turn_id, max_messages)):
+        if since_turn is not None and message.turn_id < since_turn:
+            break
         llm = to_llm(message)
         if llm is None:
             continue
@@ -64,6 +75,30 @@ def history(
     while recent and not isinstance(recent[0], UserMessage):
         recent.pop(0)
     return preamble + recent
+
+
+def window_start(
+    store: Store, turn_id: int, since_turn: int | None, budget_tokens: int, max_messages: int = HISTORY_MAX_MESSAGES
+) -> int | None:
+    """Where the verbatim history starts this turn: where it started last turn while all
+    since then still fits the budget (so the prompt only grows at its end); else a later
+    turn from which the newest messages take half the budget, leaving room to grow again.
+    A window that slid by one message every turn would change the prompt's beginning, and
+    the whole prompt would be read again each turn."""
+    earlier = store.messages_before_turn(turn_id, max_messages)
+    if not earlier:
+        return since_turn
+    if since_turn is not None and earlier[0].turn_id <= since_turn:  # all since it was fetched
+        kept = [m for m in earlier if m.turn_id >= since_turn]
+        if sum(estimate_tokens(m.content) + 4 for m in kept) <= budget_tokens:
+            return since_turn
+    spent, start = 0, None
+    for message in reversed(earlier):
+        spent += estimate_tokens(message.content) + 4
+        if spent > budget_tokens // 2:
+            break
+        start = message.turn_id
+    return start if start is not None else turn_id
 
 
 class ConversationContext(ChatCompletionContext):
@@ -85,6 +120,7 @@ class ConversationContext(ChatCompletionContext):
         self._budget = budget_tokens
         self._cache: tuple[int, list[LLMMessage]] | None = None
         self._recalled: SystemMessage | None = None
+        self._since: int | None = None  # the turn the verbatim history starts at (window_start)
 
     async def add_message(self, message: LLMMessage) -> None:
         # The user's message opens a turn: what came before is now in the database.
@@ -102,7 +138,8 @@ class ConversationContext(ChatCompletionContext):
         if turn_id is None:
             return system + list(self._messages)
         if self._cache is None or self._cache[0] != turn_id:
-            self._cache = (turn_id, history(self._store, turn_id, self._budget))
+            self._since = window_start(self._store, turn_id, self._since, self._budget)
+            self._cache = (turn_id, history(self._store, turn_id, self._budget, since_turn=self._since))
         # Recalled memories go just before this turn's request: small models use what they
         # read last, and the history before them stays in order.
         recalled = [self._recalled] if self._recalled else []
@@ -112,6 +149,7 @@ class ConversationContext(ChatCompletionContext):
         self._messages = []
         self._cache = None
         self._recalled = None
+        self._since = None
 
     async def save_state(self) -> dict[str, Any]:
         return {"messages": [m.model_dump(mode="json") for m in self._messages]}

@@ -11,11 +11,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import (
     BaseChatMessage,
+    ModelClientStreamingChunkEvent,
     TextMessage,
     ThoughtEvent,
     ToolCallExecutionEvent,
@@ -46,6 +48,18 @@ TURN_WAIT_S = 300.0  # how long a message waits for another door's turn before i
 TURN_POLL_S = 0.1
 _TURN_OVER = object()  # the end of a turn's messages
 MANAGER = "SelectorGroupChatManager"
+
+
+STOPPED_MARK = " [stopped]"  # after an answer the user stopped half-way
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of an answer as the model writes it (turns played with `stream=True`); the
+    whole message follows, stored, once the role is done."""
+
+    role: str
+    text: str
 
 
 class InputError(SocietyError, ValueError):
@@ -135,6 +149,7 @@ class Conversation:
         self._turn: Turn | None = None
         self._workers: set[asyncio.Task[None]] = set()
         self._started = False
+        self._stopping = False
 
     def _notify(self, line: str) -> None:
         self.gate.notify(line)
@@ -186,9 +201,10 @@ class Conversation:
             await asyncio.sleep(TURN_POLL_S)
             waited += TURN_POLL_S
 
-    async def turn(self, text: str, reasoning: bool = False) -> AsyncIterator[Message]:
-        """Run one turn; yield the user's message, then each agent message, each once stored.
-        Listeners hear of the turn's start and end; nothing else happens here.
+    async def turn(self, text: str, reasoning: bool = False, stream: bool = False) -> AsyncIterator[Message | Chunk]:
+        """Run one turn; yield the user's message, then each agent message, each once stored
+        (with `stream`, also each Chunk of an answer as it is written). Listeners hear of the
+        turn's start and end; nothing else happens here. `stop()` ends it early.
 
         The team plays the turn in a task of its own: a consumer that goes away (a closed
         socket, an abandoned request) does not stop it half-way, so what the agents say is
@@ -209,7 +225,7 @@ class Conversation:
         self._turn = turn
         said: asyncio.Queue[Any] = asyncio.Queue()
         with in_turn(turn):  # the task starts with this turn as its own
-            worker = asyncio.create_task(self._play(turn, user, self._readable(user, text), lock, said))
+            worker = asyncio.create_task(self._play(turn, user, self._readable(user, text), lock, said, stream))
         self._workers.add(worker)
         worker.add_done_callback(self._workers.discard)
         yield user
@@ -218,20 +234,38 @@ class Conversation:
                 raise item
             yield item
 
-    async def _play(self, turn: Turn, user: Message, text: str, lock: Any, said: asyncio.Queue[Any]) -> None:
+    async def _play(
+        self, turn: Turn, user: Message, text: str, lock: Any, said: asyncio.Queue[Any], stream: bool
+    ) -> None:
         """The turn itself: every message onto `said` once stored, then an error if one
-        ended it, then the end; the turn lock is released when the turn is over."""
+        ended it, then the end; the turn lock is released when the turn is over. While it
+        plays, background model work waits (society/model_queue.py)."""
         try:
-            async for message in self._run(turn, user, text):
-                said.put_nowait(message)
+            with self.gate.queue.turn():
+                async for message in self._run(turn, user, text):
+                    if stream or not isinstance(message, Chunk):
+                        said.put_nowait(message)
         except asyncio.CancelledError as err:  # the process is stopping (Ctrl-C): stored as interrupted
             said.put_nowait(err)
             raise
         except Exception as err:  # noqa: BLE001 - handed to whoever listens; the database has it either way
             said.put_nowait(err)
         finally:
+            self._stopping = False
+            self.gate.resume()
             lock.release()
             said.put_nowait(_TURN_OVER)
+
+    def stop(self) -> bool:
+        """Stop the turn being played (Stop on the page, Ctrl-C in the terminal, a client
+        that left, POST /chat/stop): the model call ends at once with what it has written,
+        which is stored marked as stopped, no other call of the turn starts, the turn ends
+        as interrupted and the next message is served. False when no turn is playing."""
+        if not any(not worker.done() for worker in self._workers):
+            return False
+        self._stopping = True
+        self.gate.halt()
+        return True
 
     def _readable(self, user: Message, text: str) -> str:
         """What the team is given of the message. One longer than half the largest model's
@@ -249,7 +283,7 @@ class Conversation:
             f"The whole text is in the workspace file {relative}; the executor can read it with read_file.]"
         )
 
-    async def _run(self, turn: Turn, user: Message, text: str) -> AsyncIterator[Message]:
+    async def _run(self, turn: Turn, user: Message, text: str) -> AsyncIterator[Message | Chunk]:
         started = time.perf_counter()
         self.listeners.started(TurnEvent(user.turn_id, text, self.entry_point))
         status, stop_reason = "failed", None
@@ -259,7 +293,9 @@ class Conversation:
                 task = TextMessage(content=text, source=USER)
                 async with aclosing(self.team.run_stream(task=task)) as events:
                     async for event in events:
-                        if isinstance(event, TaskResult):
+                        if isinstance(event, ModelClientStreamingChunkEvent):
+                            yield Chunk(event.source, event.content)
+                        elif isinstance(event, TaskResult):
                             stop_reason = event.stop_reason
                         elif isinstance(event, ThoughtEvent):
                             thoughts[event.source] = event.content  # reasoning, stored with what follows
@@ -268,7 +304,12 @@ class Conversation:
                         elif isinstance(event, ToolCallRequestEvent | ToolCallExecutionEvent):
                             for message in self._store_tool_event(turn, event, thoughts.pop(event.source, None)):
                                 yield message
+                        if self._stopping and not isinstance(event, ModelClientStreamingChunkEvent):
+                            break  # what was said is stored; the rest of the turn is not played
             status = "done"
+            if self._stopping:
+                status, stop_reason = "interrupted", "stopped by the user; what was said is kept"
+                await self._reset_team()
         except TimeoutError:
             status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
             await self._reset_team()
@@ -277,6 +318,9 @@ class Conversation:
             # turn knows when the cause was that no model could answer.
             stop_reason = turn.failure or f"{type(err).__name__}: {err}"
             await self._reset_team()  # a failed run leaves the team mid-turn; start clean
+            if self._stopping:  # stopped before a model said anything: no failure
+                status, stop_reason = "interrupted", "stopped by the user"
+                return
             if turn.failure:
                 raise NoModelAvailable(turn.failure) from None
             raise TurnFailed(f"the turn failed ({stop_reason.splitlines()[0][:300]}); your message is saved") from err
@@ -315,13 +359,15 @@ class Conversation:
         return self.store.add_message(
             turn.turn_id,
             event.source,
-            redact(event.to_text()),
+            redact(event.to_text()) + (STOPPED_MARK if self._stopping else ""),
             reasoning=redact(thought) if thought else None,
             model=call.model if call else None,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             latency_ms=call.latency_ms if call else None,
             prompt_version=version.version if version else None,
+            first_token_ms=call.first_token_ms if call else None,
+            generation_ms=call.generation_ms if call else None,
         )
 
     def _store_tool_event(

@@ -22,16 +22,18 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from autogen_core import CancellationToken
 from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
     LLMMessage,
+    RequestUsage,
     SystemMessage,
 )
 
@@ -41,9 +43,10 @@ from society.config import ModelEntry
 from society.errors import UnavailableError
 from society.hardware import Readings, generation_threads, read_machine
 from society.ladder import fallback_reason
-from society.ollama import described
+from society.model_queue import ModelQueue
+from society.ollama import call_args, described, offloaded
 from society.paths import model_lock_path
-from society.reasoning import REASONING_INSTRUCTION, split_reasoning
+from society.reasoning import REASONING_INSTRUCTION, ReasoningFilter, split_reasoning
 from society.role_client import RoleClient, Wrap
 from society.tokens import estimate_tokens
 from society.window import fit_to_window, one_system_message, scrub
@@ -52,13 +55,16 @@ if TYPE_CHECKING:
     from society.store import Store
 
 
-LOCK_TIMEOUT_S = 900
 PROBE_TTL_S = 30.0
 TRACE_ENV = "SOCIETY_TRACE"
 
 
 class NoModelAvailable(UnavailableError):
     """No rung of the ladder could answer; the message says what was tried."""
+
+
+class TurnStopped(UnavailableError):
+    """The user stopped the turn: no further model call of it is made."""
 
 
 @dataclass
@@ -72,6 +78,9 @@ class CallRecord:
     reasoning: str | None
     fallbacks: list[str] = field(default_factory=list)
     valid_tool_reply: bool | None = None  # tools offered: was the reply a valid call or answer?
+    first_token_ms: int | None = None  # from the call's start to its first token
+    generation_ms: int | None = None  # after the first token: tokens per second is over this
+    reused_tokens: int | None = None  # prompt tokens the model already held (llama.cpp's cache)
 
 
 @dataclass
@@ -134,12 +143,9 @@ class ModelGate:
         self._reported: set[str] = set()
         self._readings = Readings()  # the last reading a plan was made on
         self.notify = notify or (lambda line: print(f"society: {line}", file=sys.stderr))
-        self._local = asyncio.Lock()
-        from filelock import FileLock
-
-        # thread_local=False: the lock is taken in a worker thread and released in another;
-        # mode 0o666: one lock for every user of the machine, as there is one GPU.
-        self._machine = FileLock(str(model_lock_path()), thread_local=False, mode=0o666)
+        self.queue = ModelQueue(model_lock_path())
+        self._halting = False  # the user pressed Stop: the turn's calls end, none start
+        self._running: CancellationToken | None = None  # the user's model call now running
         if wrap is None:
             from society.toolcalls import tool_calls
 
@@ -184,23 +190,70 @@ class ModelGate:
 
     async def create(self, role: str, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
         """Answer `messages` for `role` on the best model that works now."""
-        async with self._local:
-            await asyncio.to_thread(self._machine.acquire, timeout=LOCK_TIMEOUT_S)
-            try:
-                return await self._create_locked(role, scrub(messages), **kwargs)
-            finally:
-                self._machine.release()
+        result = None
+        async for item in self.create_stream(role, messages, stream=False, **kwargs):
+            result = item
+        assert isinstance(result, CreateResult)
+        return result
+
+    async def create_stream(
+        self, role: str, messages: Sequence[LLMMessage], stream: bool = True, **kwargs: Any
+    ) -> AsyncIterator[str | CreateResult]:
+        """The answer's text as the model writes it (reasoning held back: it comes whole in
+        the result's thought), then the CreateResult. Calls with tools or an output schema
+        come whole. Background work (outside the user's turn) waits for the conversation to
+        be idle and yields the model to the user (society/model_queue.py)."""
+        prompt = scrub(messages)
+        if current_turn().background:
+
+            async def whole() -> CreateResult:
+                async for item in self._attempts(role, prompt, False, kwargs):
+                    if isinstance(item, CreateResult):
+                        return item
+                raise AssertionError("a call ended without a result")
+
+            yield await self.queue.background(whole)
+            return
+        if self._halting:
+            raise TurnStopped("the turn was stopped")
+        token = CancellationToken()
+        self._running = token
+        try:
+            async with self.queue.model():
+                if self._halting:  # stopped while waiting for the model
+                    raise TurnStopped("the turn was stopped")
+                async for item in self._attempts(role, prompt, stream, dict(kwargs, cancellation_token=token)):
+                    yield item
+        finally:
+            self._running = None
+
+    def halt(self) -> None:
+        """Stop: the user's model call now running ends at once with what it has said so far
+        (llama.cpp between two tokens, an HTTP backend by closing the request), and no other
+        call of the turn starts, until `resume`."""
+        self._halting = True
+        if self._running is not None:
+            self._running.cancel()
+
+    def resume(self) -> None:
+        self._halting = False
 
     async def create_recorded(
         self, role: str, messages: Sequence[LLMMessage], **kwargs: Any
     ) -> tuple[CreateResult, CallRecord | None]:
-        """`create`, and what the call used (for work outside the team: summary, judge)."""
+        """`create` as background work, and what the call used (summary, judge)."""
         with in_turn(Turn(turn_id=current_turn().turn_id, background=True)) as turn:
             result = await self.create(role, messages, **kwargs)
         return result, turn.calls.get(role)
 
-    async def _create_locked(self, role: str, messages: list[LLMMessage], **kwargs: Any) -> CreateResult:
+    async def _attempts(
+        self, role: str, messages: list[LLMMessage], stream: bool, kwargs: dict[str, Any]
+    ) -> AsyncIterator[str | CreateResult]:
+        """Down the ladder until a model answers: its text chunks (when `stream`), then its
+        result. A model that fails before it says anything hands over to the next; once it
+        has spoken, its failure is the call's."""
         turn = current_turn()
+        kwargs = dict(kwargs)
         needs = tuple(kwargs.pop("needs", ()))  # abilities the caller requires of the model
         if role in turn.reasoning_roles:
             needs += ("reasoning",)  # /think: a reasoning model first, even if another is loaded
@@ -212,18 +265,43 @@ class ModelGate:
         for index, choice in enumerate(choices):
             entry = choice.entry
             next_model = choices[index + 1].entry.model if index + 1 < len(choices) else None
-            # A timeout exists to fall down the ladder; on the last rung there is nowhere to
-            # fall, so it may take as long as the turn's own time limit allows.
+            # A timeout exists to fall down the ladder (a model that does not start); on the
+            # last rung there is nowhere to fall, so the turn's own time limit applies. Once
+            # the first token is out, the model is working: no ladder timeout after it.
             timeout = entry.timeout_s if next_model else None
             started = time.perf_counter()
+            first_chunk: float | None = None
+            hidden = ReasoningFilter()
+            written: list[str] = []
             try:
                 client = await asyncio.to_thread(self.client_for, entry)
-                prompt, result, valid = await asyncio.wait_for(
-                    self._ask(role, entry, client, messages, kwargs), timeout
-                )
+                wrapped, items = self._ask(role, entry, client, messages, kwargs, stream)
+                async with aclosing(items):
+                    try:
+                        item = await asyncio.wait_for(anext(items), timeout)
+                        while not isinstance(item, CreateResult):
+                            first_chunk = first_chunk or time.perf_counter()
+                            written.append(item)
+                            if visible := hidden.feed(item):
+                                yield visible
+                            item = await anext(items)
+                        async for _ in items:  # let the client finish its own bookkeeping
+                            pass
+                    except asyncio.CancelledError:
+                        task = asyncio.current_task()
+                        if not self._halting or (task is not None and task.cancelling()):
+                            raise
+                        # Stopped by the user (an HTTP client's request closed): what was said.
+                        item = CreateResult(
+                            content="".join(written),
+                            usage=RequestUsage(0, len(written)),
+                            finish_reason="unknown",
+                            cached=False,
+                        )
+                result = item
             except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
                 reason = fallback_reason(err)
-                if reason is None:
+                if reason is None or first_chunk is not None:
                     raise
                 latency = int((time.perf_counter() - started) * 1000)
                 self._record_call(role, entry, None, latency, None, error=reason)
@@ -238,7 +316,16 @@ class ModelGate:
             if entry.backend == "ollama":
                 await asyncio.to_thread(self._check_offload, entry)
             result = self._split(result)
+            prompt = getattr(wrapped, "last_prompt", messages)
             self._record_call(role, entry, result, latency, prompt)
+            timing = getattr(client, "last_timing", None)
+            first_ms = (
+                timing.first_token_s * 1000
+                if timing is not None and timing.first_token_s is not None
+                else (first_chunk - started) * 1000
+                if first_chunk is not None
+                else None
+            )
             turn.calls[role] = CallRecord(
                 model=entry.model,
                 prompt_tokens=result.usage.prompt_tokens,
@@ -246,52 +333,52 @@ class ModelGate:
                 latency_ms=latency,
                 reasoning=result.thought,
                 fallbacks=fallbacks,
-                valid_tool_reply=valid,
+                valid_tool_reply=getattr(wrapped, "valid", None),
+                first_token_ms=None if first_ms is None else int(first_ms),
+                generation_ms=int(timing.generation_s * 1000) if timing is not None else None,
+                reused_tokens=getattr(timing, "reused_tokens", None),
             )
-            return result
+            yield result
+            return
         turn.failure = f"every model failed for the {role} role: " + "; ".join(fallbacks)
         raise NoModelAvailable(turn.failure)
 
-    async def _ask(
-        self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage], kwargs: dict[str, Any]
-    ) -> tuple[list[LLMMessage], CreateResult, bool | None]:
+    def _ask(
+        self,
+        role: str,
+        entry: ModelEntry,
+        client: Any,
+        messages: list[LLMMessage],
+        kwargs: dict[str, Any],
+        stream: bool,
+    ) -> tuple[Any, AsyncIterator[str | CreateResult]]:
         """One call on one model, through the wrapper that shapes requests for it (tool
         calls, output schemas, each backend's arguments); the prompt is fitted to the model
-        by `_prepare` once the wrapper has built it."""
+        by `_prepare` once the wrapper has built it. The wrapper, and its items."""
         kwargs = dict(kwargs)
         wrap = kwargs.pop("wrap", None) or self._wrap
         extra = dict(kwargs.pop("extra_create_args", None) or {})
         if (schema := kwargs.pop("json_schema", None)) is not None:
             extra[OUTPUT_SCHEMA] = schema  # structured output (the judge's scores)
         if entry.backend == "ollama":
-            extra.update(self._ollama_args(role, entry))
+            turn = current_turn()
+            loaded = self._readings.loaded(entry.model) is not None
+            extra.update(call_args(entry, role in turn.reasoning_roles, turn.background, loaded))
         wrapped = wrap(client, entry, lambda prompt: self._prepare(role, entry, client, prompt))
-        result = await wrapped.create(messages, extra_create_args=extra, **kwargs)
-        return getattr(wrapped, "last_prompt", messages), result, getattr(wrapped, "valid", None)
+        if stream and hasattr(wrapped, "create_stream"):
+            return wrapped, wrapped.create_stream(messages, extra_create_args=extra, **kwargs)
 
-    def _ollama_args(self, role: str, entry: ModelEntry) -> dict[str, Any]:
-        """Per-call Ollama arguments. `think` only to a model that can think, and true only
-        when reasoning is wanted (Ollama thinks by default, spending tokens on every plain
-        answer). `keep_alive` 0 for background work on a model the chat has not loaded, so
-        the judge's model leaves the card for the chat's; the entry's own otherwise."""
-        turn = current_turn()
-        args: dict[str, Any] = {}
-        if entry.has("reasoning"):
-            args["think"] = role in turn.reasoning_roles
-        if turn.background and self._readings.loaded(entry.model) is None:
-            args["keep_alive"] = 0
-        return args
+        async def whole() -> AsyncIterator[CreateResult]:
+            yield await wrapped.create(messages, extra_create_args=extra, **kwargs)
+
+        return wrapped, whole()
 
     def _check_offload(self, entry: ModelEntry) -> None:
-        """After a call: is the model wholly on the GPU? On a 6 GB card Ollama offloads what
-        does not fit to the CPU instead of failing, and the symptom is only slowness; the
-        next plan ranks such a model below one that fits, and the user is told once."""
-        from society.ollama import read_loaded
-
-        loaded = Readings(ollama_loaded=read_loaded(entry.base_url) or {}).loaded(entry.model)
-        key = f"offload:{entry.model}"
-        if loaded is not None and loaded.offloaded and key not in self._reported:
-            self._reported.add(key)
+        """After an Ollama call: told once when the model runs partly on the CPU (the next
+        plan ranks it below a model that fits)."""
+        loaded = offloaded(entry)
+        if loaded is not None and f"offload:{entry.model}" not in self._reported:
+            self._reported.add(f"offload:{entry.model}")
             self.notify(
                 f"{entry.model} is {loaded.where()}: it answers slowly; a model that fits is "
                 "preferred from now on (see: society status)"

@@ -266,3 +266,11 @@ def m006_lineage(conn: Connection) -> None:
     ]
     for statement in statements:
         conn.execute(text(statement))
+
+
+@migration
+def m007_answer_timing(conn: Connection) -> None:
+    """Per answer: time to its first token and time spent generating after it, so tokens per
+    second is completion tokens over generation time, not over the whole call."""
+    conn.execute(text("ALTER TABLE messages ADD COLUMN first_token_ms INTEGER"))
+    conn.execute(text("ALTER TABLE messages ADD COLUMN generation_ms INTEGER"))

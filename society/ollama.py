@@ -210,3 +210,25 @@ def described(entry, facts: ModelFacts | None):
     abilities += [a for a, cap in (("tools", "tools"), ("reasoning", "thinking")) if facts.has(cap)]
     window = min(entry.context_window, facts.context_length or entry.context_window)
     return replace(entry, abilities=tuple(abilities), context_window=window)
+
+
+def call_args(entry, wants_reasoning: bool, background: bool, loaded: bool) -> dict[str, Any]:
+    """Per-call Ollama arguments. `think` only to a model that can think, and true only when
+    reasoning is wanted (Ollama thinks by default, spending tokens on every plain answer).
+    `keep_alive` 0 for background work on a model that is not loaded, so the judge's model
+    leaves the card for the chat's; otherwise the entry's own (request_args sends it)."""
+    args: dict[str, Any] = {}
+    if entry.has("reasoning"):
+        args["think"] = wants_reasoning
+    if background and not loaded:
+        args["keep_alive"] = 0
+    return args
+
+
+def offloaded(entry) -> Loaded | None:
+    """How Ollama holds `entry`'s model when partly on the CPU, else None. On a 6 GB card
+    Ollama offloads what does not fit instead of failing, and the symptom is only slowness."""
+    from society.hardware import Readings
+
+    loaded = Readings(ollama_loaded=read_loaded(entry.base_url) or {}).loaded(entry.model)
+    return loaded if loaded is not None and loaded.offloaded else None

@@ -1,49 +1,82 @@
 """autogen-ext's Ollama client, keeping what it drops: the `thinking` Ollama returns apart
 from the answer (deepseek-r1, qwen3) becomes the result's `thought`, so the reasoning is
-stored and shown instead of lost while its tokens were still spent.
+stored and shown instead of lost while its tokens were still spent; and Ollama's own
+durations become the call's timing (time to first token, generation time).
 
 Imported only when an Ollama entry is built (autogen-ext and ollama are heavy imports).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from autogen_core.models import CreateResult
 from autogen_ext.models.ollama import OllamaChatCompletionClient
 
+from society.embedded_client import Timing
 
-class _KeepsLastResponse:
-    """The ollama AsyncClient, remembering the last chat response it returned."""
+NS = 1e9
+
+
+class _Recorder:
+    """The ollama AsyncClient, remembering of the last chat its thinking and final figures."""
 
     def __init__(self, inner: Any):
         self._inner = inner
-        self.last: Any = None
+        self.thinking = ""
+        self.final: Any = None
 
     async def chat(self, *args: Any, **kwargs: Any) -> Any:
-        self.last = None
+        self.thinking, self.final = "", None
         response = await self._inner.chat(*args, **kwargs)
-        if not kwargs.get("stream"):
-            self.last = response
+        if kwargs.get("stream"):
+            return self._streamed(response)
+        self.thinking, self.final = response.message.thinking or "", response
         return response
+
+    async def _streamed(self, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for chunk in chunks:
+            self.thinking += chunk.message.thinking or ""
+            if chunk.done:
+                self.final = chunk
+            yield chunk
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
 class OllamaClient(OllamaChatCompletionClient):
-    """OllamaChatCompletionClient whose results carry Ollama's `thinking` as their thought.
-    The gate runs one call at a time per process, so "the last response" is this call's."""
+    """OllamaChatCompletionClient whose results carry Ollama's `thinking` as their thought
+    and whose `last_timing` comes from Ollama's durations. The gate runs one call at a time
+    per process, so "the last chat" is this call's."""
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self._client = _KeepsLastResponse(self._client)
+        self._client = _Recorder(self._client)
+        self.last_timing: Timing | None = None
 
-    async def create(self, *args: Any, **kwargs: Any) -> CreateResult:
-        result = await super().create(*args, **kwargs)
-        response = self._client.last
-        thinking = getattr(getattr(response, "message", None), "thinking", None)
-        if thinking:
-            thought = "\n\n".join(t for t in (thinking.strip(), result.thought) if t)
+    def _finished(self, result: CreateResult) -> CreateResult:
+        recorder: _Recorder = self._client
+        final = recorder.final
+        if final is not None and final.eval_duration:
+            self.last_timing = Timing(
+                prompt_tokens=final.prompt_eval_count or 0,
+                reused_tokens=0,  # Ollama counts only the prompt tokens it had to read
+                completion_tokens=final.eval_count or 0,
+                first_token_s=((final.load_duration or 0) + (final.prompt_eval_duration or 0)) / NS,
+                generation_s=final.eval_duration / NS,
+            )
+        if recorder.thinking.strip():
+            thought = "\n\n".join(t for t in (recorder.thinking.strip(), result.thought) if t)
             result = result.model_copy(update={"thought": thought})
         return result
+
+    async def create(self, *args: Any, **kwargs: Any) -> CreateResult:
+        self.last_timing = None
+        return self._finished(await super().create(*args, **kwargs))
+
+    async def create_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[str | CreateResult]:
+        self.last_timing = None
+        async for item in super().create_stream(*args, **kwargs):
+            yield self._finished(item) if isinstance(item, CreateResult) else item

@@ -104,9 +104,14 @@ def model_lock_path() -> Path:
 
 
 def log_to_file() -> Path:
-    """Send library logs (AutoGen's runtime logs every agent error with a traceback) to
-    `society.log` in the data folder, so the terminal shows one clear line per problem."""
+    """Send library logs (AutoGen's runtime logs every agent error with a traceback) and
+    library warnings to `society.log` in the data folder, and keep progress bars off, so the
+    terminal shows the conversation and one clear line per problem."""
     import logging
+
+    logging.captureWarnings(True)  # warnings.warn(...) from any library: to the log
+    os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars inside the chat
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
     path = data_dir() / "society.log"
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -33,3 +33,39 @@ def split_reasoning(text: str) -> tuple[str, str | None]:
         rest = rest[: opened.start()]
     reasoning = "\n\n".join(t for t in thoughts if t) or None
     return rest.strip(), reasoning
+
+
+def _partial_tag(text: str, tag: str) -> int:
+    """How many characters at the end of `text` could be the start of `tag`."""
+    lowered = text[-len(tag) :].lower()
+    for size in range(min(len(tag) - 1, len(lowered)), 0, -1):
+        if lowered.endswith(tag[:size]):
+            return size
+    return 0
+
+
+class ReasoningFilter:
+    """The part of streamed text to show as it comes: text inside <think>...</think> is held
+    back (it arrives whole as the result's reasoning), and so is a tail that may be the start
+    of a tag split across chunks."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.inside = False
+
+    def feed(self, chunk: str) -> str:
+        self.pending += chunk
+        shown = []
+        while True:
+            tag = "</think>" if self.inside else "<think>"
+            found = self.pending.lower().find(tag)
+            if found < 0:
+                keep = _partial_tag(self.pending, tag)
+                if not self.inside:
+                    shown.append(self.pending[: len(self.pending) - keep])
+                self.pending = self.pending[len(self.pending) - keep :] if keep else ""
+                return "".join(shown)
+            if not self.inside:
+                shown.append(self.pending[:found])
+            self.pending = self.pending[found + len(tag) :]
+            self.inside = not self.inside

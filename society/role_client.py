@@ -3,7 +3,7 @@ selector need no special knowledge of the gate, its ladder or its lock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage, ModelFamily, ModelInfo, RequestUsage
@@ -30,6 +30,23 @@ class RoleClient(ChatCompletionClient):
         self._options: dict[str, Any] = {"wrap": wrap} if wrap else {}
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
+    def _kwargs(self, tools, tool_choice, json_output, extra_create_args) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"extra_create_args": dict(extra_create_args or {}), **self._options}
+        if tools:
+            kwargs["tools"] = tools
+            kwargs["tool_choice"] = tool_choice
+            kwargs["needs"] = ("tools",)  # prefer a model that calls tools natively
+        if json_output is not None:
+            kwargs["json_output"] = json_output
+        return kwargs
+
+    def _count(self, result: CreateResult) -> CreateResult:
+        self._usage = RequestUsage(
+            prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
+            completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
+        )
+        return result
+
     async def create(
         self,
         messages,
@@ -40,23 +57,24 @@ class RoleClient(ChatCompletionClient):
         extra_create_args=None,
         cancellation_token=None,
     ) -> CreateResult:
-        kwargs: dict[str, Any] = {"extra_create_args": dict(extra_create_args or {}), **self._options}
-        if tools:
-            kwargs["tools"] = tools
-            kwargs["tool_choice"] = tool_choice
-            kwargs["needs"] = ("tools",)  # prefer a model that calls tools natively
-        if json_output is not None:
-            kwargs["json_output"] = json_output
-        result = await self.gate.create(self.role, messages, **kwargs)
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
-        )
-        return result
+        kwargs = self._kwargs(tools, tool_choice, json_output, extra_create_args)
+        return self._count(await self.gate.create(self.role, messages, **kwargs))
 
-    async def create_stream(self, messages, **kwargs):
-        # Local backends answer whole messages; the terminal streams message by message.
-        yield await self.create(messages, **kwargs)
+    async def create_stream(
+        self,
+        messages,
+        *,
+        tools=(),
+        tool_choice="auto",
+        json_output=None,
+        extra_create_args=None,
+        cancellation_token=None,
+        **_ignored,
+    ) -> AsyncIterator[str | CreateResult]:
+        """The answer as the model writes it (AutoGen's `model_client_stream`), then the result."""
+        kwargs = self._kwargs(tools, tool_choice, json_output, extra_create_args)
+        async for item in self.gate.create_stream(self.role, messages, **kwargs):
+            yield self._count(item) if isinstance(item, CreateResult) else item
 
     async def close(self) -> None:
         return None

@@ -22,7 +22,8 @@ def last_answer(store: Store) -> dict[str, Any] | None:
                 "model": message.model,
                 "role": message.role,
                 "seconds": round(message.latency_ms / 1000, 2),
-                "tokens_per_second": round(message.completion_tokens / (message.latency_ms / 1000), 1),
+                "tokens_per_second": message.tokens_per_second,
+                "first_token_s": round(message.first_token_ms / 1000, 2) if message.first_token_ms else None,
             }
     return None
 

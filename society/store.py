@@ -39,10 +39,19 @@ class Message:
     created_at: str = ""
     kind: str = "text"  # text, tool_call, tool_result or approval
     prompt_version: int | None = None  # the version of the role's prompt it was written under
+    first_token_ms: int | None = None  # from the model call's start to its first token
+    generation_ms: int | None = None  # from the first token to the last
 
     @property
     def is_text(self) -> bool:
         return self.kind == "text"
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Generation speed: completion tokens over the time spent writing them (the whole
+        call's time when the backend did not say; it includes reading the prompt)."""
+        seconds = (self.generation_ms or self.latency_ms or 0) / 1000
+        return round(self.completion_tokens / seconds, 1) if self.completion_tokens and seconds > 0 else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,7 +59,7 @@ class Message:
 
 MESSAGE_COLUMNS = (
     "id, turn_id, role, content, reasoning, model, prompt_tokens, completion_tokens, latency_ms, created_at, kind,"
-    " prompt_version"
+    " prompt_version, first_token_ms, generation_ms"
 )
 
 
@@ -99,14 +108,16 @@ class Store:
             "created_at": now(),
             "kind": fields.get("kind", "text"),
             "prompt_version": fields.get("prompt_version"),
+            "first_token_ms": fields.get("first_token_ms"),
+            "generation_ms": fields.get("generation_ms"),
         }
         with self.engine.begin() as conn:
             row["id"] = conn.execute(
                 text(
                     "INSERT INTO messages (turn_id, role, content, reasoning, model, prompt_tokens,"
-                    " completion_tokens, latency_ms, created_at, kind, prompt_version) VALUES (:turn_id, :role,"
-                    " :content, :reasoning, :model, :prompt_tokens, :completion_tokens, :latency_ms, :created_at,"
-                    " :kind, :prompt_version)"
+                    " completion_tokens, latency_ms, created_at, kind, prompt_version, first_token_ms, generation_ms)"
+                    " VALUES (:turn_id, :role, :content, :reasoning, :model, :prompt_tokens, :completion_tokens,"
+                    " :latency_ms, :created_at, :kind, :prompt_version, :first_token_ms, :generation_ms)"
                 ),
                 row,
             ).lastrowid

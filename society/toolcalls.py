@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -388,6 +388,44 @@ class ToolCallClient(ChatCompletionClient):
             self.last_prompt, json_output=json_output, extra_create_args=args, cancellation_token=cancellation_token
         )
 
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: Any = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default, never mutated
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncIterator[str | CreateResult]:
+        """A plain answer streams from the model as it is written; a call offering tools or
+        holding the reply to a schema comes whole (a half-written call means nothing)."""
+        from society.clients import OUTPUT_SCHEMA, request_args
+
+        extra = dict(extra_create_args)
+        if (
+            schemas(tools)
+            or OUTPUT_SCHEMA in extra
+            or json_output is not None
+            or not hasattr(self.inner, "create_stream")
+        ):
+            yield await self.create(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=extra,
+                cancellation_token=cancellation_token,
+            )
+            return
+        max_tokens = int(extra.pop("max_tokens", self.entry.max_tokens))
+        self.last_prompt = self.prepare(as_text(list(messages)))
+        args = request_args(self.entry, max_tokens=max_tokens, free_text=True, extra=extra)
+        async for item in self.inner.create_stream(
+            self.last_prompt, extra_create_args=args, cancellation_token=cancellation_token
+        ):
+            yield item
+
     async def _by_text(
         self,
         messages: list[LLMMessage],
@@ -471,9 +509,6 @@ class ToolCallClient(ChatCompletionClient):
         return (content if valid and isinstance(content, list) else calls), result
 
     # -- the rest of the ChatCompletionClient interface, from the wrapped client ---------------
-
-    def create_stream(self, messages, **kwargs):
-        raise NotImplementedError("ToolCallClient answers whole messages; use create")
 
     async def close(self) -> None:
         await self.inner.close()

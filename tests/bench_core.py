@@ -6,7 +6,11 @@ Prints, in one run on this machine:
   - a warm in-process turn (the terminal chat's "normal question" latency) against raw generation,
   - the cold time of `society --help`,
   - the peak memory (RSS) of a `society run` process,
-  - the time from a user's message to the turn's first model call (`--first-call` alone).
+  - the time from a user's message to the turn's first model call (`--first-call` alone),
+  - a 30-turn conversation of different questions in one warm process (`--conversation
+    [TURNS]` alone): per turn the time to the first token, the total time, the prompt tokens
+    read and those reused from llama.cpp's cache; the ratios turn 30 / turn 2; the warm turn
+    against raw llama.cpp writing the same number of tokens; and stop-to-idle, 10 times.
 """
 
 from __future__ import annotations
@@ -171,7 +175,125 @@ def print_first_call(seeded: int = 0) -> None:
     )
 
 
+CONVERSATION = [
+    "What is the capital of France?",
+    "Name a fruit that is yellow.",
+    "How many days are in a week?",
+    "What colour is the sky on a clear day?",
+    "Say hello in Japanese.",
+    "What is 3 plus 4?",
+    "Which planet do we live on?",
+    "What do bees make?",
+    "What is the opposite of hot?",
+    "How many legs does a spider have?",
+    "What do you call a baby cat?",
+    "Which season comes after winter?",
+    "What is frozen water called?",
+    "Name a musical instrument with strings.",
+    "What is the largest ocean?",
+    "How many minutes are in an hour?",
+    "What gas do plants take in?",
+    "What is the capital of Japan?",
+    "Name a colour of the rainbow.",
+    "What do cows drink?",
+    "What is 10 minus 3?",
+    "Which animal is known as the king of the jungle?",
+    "What language is spoken in Brazil?",
+    "How many sides does a triangle have?",
+    "What is the main ingredient of bread?",
+    "Which month has the fewest days?",
+    "What do you use to write on a blackboard?",
+    "What is the boiling point of water in Celsius?",
+    "Name a vegetable that is orange.",
+    "What is the closest star to Earth?",
+]
+
+
+async def conversation_figures(turns: int) -> tuple[list[dict], list[float]]:
+    """Per turn: time to first token (from the message), total, prompt tokens read and
+    reused. Then stop-to-idle: Stop pressed after a few tokens until the model is free."""
+    from society.assemble import open_conversation
+
+    try:
+        from society.conversation import Chunk
+    except ImportError:  # a checkout from before streaming: the first token comes with the whole answer
+        Chunk = None  # noqa: N806
+
+    conversation = open_conversation(entry_point="bench", enabled=["planner"])
+    rows = []
+    for index in range(turns):
+        started = time.perf_counter()
+        first = None
+        question = CONVERSATION[index % len(CONVERSATION)]
+        said = conversation.turn(question, stream=True) if Chunk else conversation.turn(question)
+        async for item in said:
+            if Chunk and isinstance(item, Chunk) and first is None:
+                first = time.perf_counter() - started
+        total = time.perf_counter() - started
+        client = next(iter(conversation.gate._clients.values()))
+        timing = getattr(client, "last_timing", None)
+        answer = conversation.store.last_messages(1)[0]
+        rows.append(
+            {
+                "turn": index + 1,
+                "first_token_s": first if first is not None else total,
+                "total_s": total,
+                "read": timing.prompt_tokens - timing.reused_tokens if timing else answer.prompt_tokens or 0,
+                "reused": timing.reused_tokens if timing else 0,
+                "tokens": answer.completion_tokens or 0,
+            }
+        )
+        await asyncio.sleep(0.3)  # the user reads; the judge of the answer runs meanwhile
+    stops = []
+    if Chunk is None:
+        await conversation.close()
+        return rows, stops
+    for _ in range(10):
+        pressed = None
+        async for item in conversation.turn("Tell me a long story about a fox.", stream=True):
+            if isinstance(item, Chunk) and pressed is None:
+                pressed = time.perf_counter()
+                conversation.stop()
+        async with conversation.gate.queue.model():  # free once this is granted
+            stops.append(time.perf_counter() - pressed)
+    await conversation.close()
+    return rows, stops
+
+
+def print_conversation(turns: int) -> None:
+    from roles.planner import ROLE
+
+    _, _, warm_gen_s, raw_tokens = raw_llama(ROLE.system_prompt())
+    raw_per_token = warm_gen_s / raw_tokens
+    rows, stops = asyncio.run(conversation_figures(turns))
+    print("turn  first token s  total s  prompt read  reused  tokens")
+    for row in rows:
+        print(
+            f"{row['turn']:>4}  {row['first_token_s'] or 0:>13.3f}  {row['total_s']:>7.3f}  "
+            f"{row['read']:>11}  {row['reused']:>6}  {row['tokens']:>6}"
+        )
+    second, last = rows[1], rows[-1]
+    print(f"first token, turn {last['turn']} / turn 2: {last['first_token_s'] / second['first_token_s']:.2f}")
+    print(f"total turn time, turn {last['turn']} / turn 2: {last['total_s'] / second['total_s']:.2f}")
+    warm = rows[1:]
+    ratio = statistics.median(r["total_s"] / (r["tokens"] * raw_per_token) for r in warm if r["tokens"])
+    print(
+        f"warm plain turn / raw llama.cpp writing the same tokens (median over turns 2-{len(rows)}): {ratio:.2f} "
+        f"(raw: {raw_tokens / warm_gen_s:.0f} tokens/s, prompt read whole)"
+    )
+    if stops:
+        print(
+            f"stop-to-idle over {len(stops)} stops: median {statistics.median(stops) * 1000:.0f} ms, "
+            f"max {max(stops) * 1000:.0f} ms"
+        )
+
+
 def main() -> None:
+    if "--conversation" in sys.argv:  # --conversation [TURNS]
+        isolated_home()
+        at = sys.argv.index("--conversation")
+        print_conversation(int(sys.argv[at + 1]) if len(sys.argv) > at + 1 else 30)
+        return
     if "--first-call" in sys.argv:  # --first-call [EARLIER_TURNS]
         isolated_home()
         at = sys.argv.index("--first-call")

@@ -66,18 +66,30 @@ def society(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 30
     )
 
 
+def scripted_model(responses):
+    """autogen-ext's ReplayChatCompletionClient, recording streamed calls in `create_calls`
+    too (its own records only `create`'s), as the team streams plain answers."""
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    class Scripted(ReplayChatCompletionClient):
+        async def create_stream(self, messages, **kwargs):
+            self._create_calls.append({"messages": messages, **kwargs})
+            async for item in super().create_stream(messages, **kwargs):
+                yield item
+
+    return Scripted(responses)
+
+
 def scripted_gate(responses, store=None, model="scripted", **options):
     """A gate over one scripted model (autogen-ext's ReplayChatCompletionClient); `options`
     are the tool-call options its calls get (society/toolcalls.py: grounders, must_act)."""
-    from autogen_ext.models.replay import ReplayChatCompletionClient
-
     from society.config import ModelEntry
     from society.gate import ModelGate
     from society.hardware import Readings
     from society.toolcalls import tool_calls
 
     entry = ModelEntry(model=model, backend="openai", base_url="http://scripted.invalid")
-    client = ReplayChatCompletionClient(responses)
+    client = scripted_model(responses)
     gate = ModelGate(
         [entry],
         store,
@@ -103,9 +115,13 @@ def recording_server(answer: Callable[[str, str, dict], tuple[int, dict]]) -> It
             request = json.loads(raw) if raw else {}
             received.append({"method": self.command, "path": self.path, "body": request})
             status, body = answer(self.command, self.path, request)
-            data = json.dumps(body).encode()
+            kind = "application/json"
+            if request.get("stream") and status == 200 and "choices" in body:
+                data, kind = as_event_stream(body), "text/event-stream"
+            else:
+                data = json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -121,6 +137,26 @@ def recording_server(answer: Callable[[str, str, dict], tuple[int, dict]]) -> It
         yield f"http://127.0.0.1:{server.server_port}", received
     finally:
         server.shutdown()
+
+
+def as_event_stream(completion: dict) -> bytes:
+    """An OpenAI chat completion as the server streams it (`stream: true`): the content a few
+    characters per chunk, the finish, a usage chunk, then [DONE]."""
+    message = completion["choices"][0]["message"]
+    base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+
+    def event(choices: list, **extra) -> bytes:
+        return b"data: " + json.dumps({**base, "choices": choices, **extra}).encode() + b"\n\n"
+
+    text = message.get("content") or ""
+    events = [event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+    events += [
+        event([{"index": 0, "delta": {"content": text[i : i + 6]}, "finish_reason": None}])
+        for i in range(0, len(text), 6)
+    ]
+    events.append(event([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    events.append(event([], usage=completion.get("usage")))
+    return b"".join(events) + b"data: [DONE]\n\n"
 
 
 @contextmanager

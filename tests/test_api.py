@@ -69,8 +69,9 @@ async def test_the_openai_sdk_joins_the_conversation():
         stream = await sdk.chat.completions.create(
             model="society", messages=[{"role": "user", "content": "Again"}], stream=True
         )
-        pieces = [chunk.choices[0].delta.content or "" async for chunk in stream]
+        pieces = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
         assert "".join(pieces) == "Streamed answer."
+        assert len([p for p in pieces if p]) >= 2  # as it was written, not one chunk at the end
     assert [m.content for m in store.last_messages(4)] == ["Hi", "Hello from the team.", "Again", "Streamed answer."]
 
 
@@ -80,13 +81,18 @@ def test_the_websocket_streams_each_message():
     app, _, _ = app_for(["Streaming works."])
     with TestClient(app) as client, client.websocket_connect("/ws") as socket:
         socket.send_text(json.dumps({"message": "Hello"}))
-        kinds = []
+        kinds, chunks = [], []
         while True:
             event = socket.receive_json()
+            if event["type"] == "chunk":  # the answer as it is written
+                chunks.append(event["text"])
+                assert event["role"] == "planner"
+                continue
             kinds.append((event["type"], event.get("message", {}).get("role")))
             if event["type"] == "done":
                 break
         assert kinds == [("message", "user"), ("message", "planner"), ("done", None)]
+        assert len(chunks) >= 2 and "".join(chunks) == "Streaming works."
         socket.send_text("not json")
         assert socket.receive_json()["type"] == "error"
 

@@ -93,3 +93,26 @@ async def test_summary_is_extractive_when_no_rung_may_summarize():
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT model FROM summaries").scalar() == "extractive"
     assert turn.failure is None
+
+
+def test_the_history_window_only_grows_at_its_end_until_it_must_jump():
+    """A prompt whose beginning does not move is read once by llama.cpp: the window keeps
+    its start turn after turn, and when the budget is reached it jumps to keep half."""
+    from society.context import window_start
+
+    store = Store()
+    synthetic_history(store, 3)
+    since, starts, prompts = None, [], []
+    for index in range(40):
+        turn = store.begin_turn(f"question {index} " + "word " * 20, "cli")
+        since = window_start(store, turn.turn_id, since, budget_tokens=400)
+        starts.append(since)
+        prompts.append(history(store, turn.turn_id, 400, since_turn=since))
+        store.add_message(turn.turn_id, "planner", "answer " + "word " * 20)
+        store.end_turn(turn.turn_id, "done")
+    jumps = sum(1 for a, b in zip(starts, starts[1:], strict=False) if a != b)
+    assert 2 <= jumps <= 10  # a sliding window would move on every one of the 40 turns
+    for before, after, a, b in zip(prompts, prompts[1:], starts, starts[1:], strict=False):
+        if a == b:  # same start: the earlier prompt is the beginning of the later one
+            assert [m.content for m in after[: len(before)]] == [m.content for m in before]
+    assert all(sum(len(str(m.content)) // 4 + 4 for m in p) <= 420 for p in prompts)

@@ -26,6 +26,10 @@ class Failing(ReplayChatCompletionClient):
     async def create(self, *args, **kwargs):
         raise self.error
 
+    async def create_stream(self, *args, **kwargs):
+        raise self.error
+        yield  # an async generator that fails before its first item
+
 
 def gate_over(clients, store=None):
     entries = [ModelEntry(name, "openai", "http://x.invalid") for name in clients]

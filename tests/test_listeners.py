@@ -73,13 +73,14 @@ async def test_the_previous_answer_is_rated_in_the_background_not_before_the_fir
         await asyncio.wait_for(rated.wait(), 5)  # the first turn had nothing to rate
         rated.clear()
         called_before_rating = []
-        inner_create = client.create
+        inner_stream = client.create_stream
 
-        async def create(*args, **kwargs):
+        async def create_stream(*args, **kwargs):  # a plain answer streams
             called_before_rating.append(not rated.is_set())
-            return await inner_create(*args, **kwargs)
+            async for item in inner_stream(*args, **kwargs):
+                yield item
 
-        client.create = create
+        client.create_stream = create_stream
         [m async for m in conversation.turn("Thanks! Second?")]
         await asyncio.wait_for(rated.wait(), 5)
     finally:

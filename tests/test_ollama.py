@@ -118,7 +118,7 @@ async def test_a_plain_turn_sends_the_context_keep_alive_and_no_thinking(ollama,
     assert body["options"]["num_ctx"] == 8192 and body["options"]["num_predict"] == 1024
     assert body["keep_alive"] == "30m"
     assert "think" not in body and not body.get("tools")
-    assert body["stream"] is False
+    assert body["stream"] is True  # the answer is shown as it is written
     assert said[-1].content == "A stand-in answer." and said[-1].model == QWEN2_7B.name
     assert ollama.truncated == []
 

@@ -34,6 +34,11 @@ class SlowReplay(ReplayChatCompletionClient):
         await asyncio.sleep(self.delay)
         return await super().create(*args, **kwargs)
 
+    async def create_stream(self, *args, **kwargs):
+        await asyncio.sleep(self.delay)
+        async for item in super().create_stream(*args, **kwargs):
+            yield item
+
 
 def slow_gate(replies, store, delay=0.5):
     gate, _ = scripted_gate([], store)
@@ -273,7 +278,7 @@ def test_each_door_has_its_own_budget_and_socket_messages_count():
             for _ in range(4):
                 socket.send_json({"message": "hello"})
                 kind = "message"
-                while kind == "message":
+                while kind in ("message", "chunk"):
                     kind = socket.receive_json()["type"]
                 ends.append(kind)
             assert ends == ["done", "done", "done", "error"]

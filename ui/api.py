@@ -10,6 +10,7 @@ clear line, never a trace.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -25,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from society.conversation import MAX_INPUT_CHARS, Conversation
+from society.conversation import MAX_INPUT_CHARS, Chunk, Conversation
 from society.errors import SocietyError
 from society.store import USER, Message
 from ui import PAGE_PATH
@@ -57,6 +58,7 @@ class CompletionRequest(BaseModel):
     model: str = MODEL_NAME
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: dict[str, Any] | None = None  # {"include_usage": true}: a last chunk with the usage
 
 
 class BodyLimit:
@@ -92,6 +94,14 @@ class BodyLimit:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+
+def is_stop(frame: dict[str, Any]) -> bool:
+    """A WebSocket frame asking to stop the turn: {"type": "stop"}."""
+    try:
+        return json.loads(frame.get("text") or "{}").get("type") == "stop"
+    except (ValueError, AttributeError):
+        return False
 
 
 def problem(status: int, detail: str) -> JSONResponse:
@@ -162,9 +172,9 @@ def create_app(
     async def http_error(_request: Request, err: StarletteHTTPException):
         return problem(err.status_code, str(err.detail))
 
-    async def run_turn(text: str, think: bool = False) -> AsyncIterator[Message]:
+    async def run_turn(text: str, think: bool = False, stream: bool = False) -> AsyncIterator[Message | Chunk]:
         try:
-            async with aclosing(hub.turn(text, think, entry_point="api")) as said:
+            async with aclosing(hub.turn(text, think, entry_point="api", stream=stream)) as said:
                 async for message in said:
                     yield message
         except SocietyError as err:
@@ -173,6 +183,10 @@ def create_app(
     def answer_of(messages: list[Message]) -> str:
         texts = [m.content for m in messages if m.role != USER and m.is_text]
         return texts[-1] if texts else ""
+
+    @app.post("/chat/stop", summary="Stop the turn being played; what was said so far is kept")
+    async def stop() -> dict[str, Any]:
+        return {"stopped": hub.stop()}
 
     @app.post("/chat", summary="Say something; the team's messages of the turn come back")
     async def chat(body: ChatRequest) -> dict[str, Any]:
@@ -253,16 +267,33 @@ def create_app(
 
         async def stream() -> AsyncIterator[str]:
             yield chunk({"role": "assistant"})
+            streaming: str | None = None  # the role whose answer is going out chunk by chunk
+            sent = False  # messages after the first are set apart by a blank line
+            used = {"prompt_tokens": 0, "completion_tokens": 0}
             try:
-                async with aclosing(run_turn(text)) as said:
-                    async for message in said:
-                        if message.role != USER and message.is_text:
-                            yield chunk(
-                                {"content": f"{message.content}\n" if message.role != "planner" else message.content}
-                            )
+                async with aclosing(run_turn(text, stream=True)) as said:
+                    async for item in said:
+                        if isinstance(item, Chunk):
+                            if streaming != item.role:
+                                streaming, text_ = item.role, ("\n\n" if sent else "") + item.text
+                            else:
+                                text_ = item.text
+                            sent = True
+                            yield chunk({"content": text_})
+                        elif item.role != USER and item.is_text:
+                            used["prompt_tokens"] += item.prompt_tokens or 0
+                            used["completion_tokens"] += item.completion_tokens or 0
+                            if streaming != item.role:  # not streamed (a tool's result, a whole reply)
+                                yield chunk({"content": ("\n\n" if sent else "") + item.content})
+                                sent = True
+                            streaming = None
             except HTTPException as err:
                 yield chunk({"content": f"[society: {err.detail}]"})
             yield chunk({}, "stop")
+            if (body.stream_options or {}).get("include_usage"):
+                usage = {**used, "total_tokens": used["prompt_tokens"] + used["completion_tokens"]}
+                payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+                yield f"data: {json.dumps({**payload, 'model': body.model, 'choices': [], 'usage': usage})}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream")
@@ -279,11 +310,28 @@ def create_app(
             await websocket.close(code=4429, reason=refused)
             return
         await websocket.accept()
-        try:
+        frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        playing = asyncio.Event()  # this socket's turn is being played
+
+        async def read() -> None:
+            """Frames as they come, also during a turn: {"type": "stop"} or a closed socket
+            stops this socket's turn; messages sent meanwhile wait their turn."""
             while True:
                 frame = await websocket.receive()
+                if playing.is_set() and (frame["type"] == "websocket.disconnect" or is_stop(frame)):
+                    hub.stop()
+                frames.put_nowait(frame)
                 if frame["type"] == "websocket.disconnect":
                     return
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                frame = await frames.get()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                if is_stop(frame):
+                    continue  # nothing (more) to stop
                 if refused := hub.budget.refusal("WebSocket", client):
                     await websocket.send_json({"type": "error", "detail": refused})
                     continue
@@ -293,19 +341,27 @@ def create_app(
                         raise ValueError("a binary frame")
                     request = ChatRequest.model_validate_json(raw)
                 except ValueError:
-                    await websocket.send_json({"type": "error", "detail": 'send {"message": "..."} as JSON text'})
+                    await websocket.send_json(
+                        {"type": "error", "detail": 'send {"message": "..."} as JSON text, or {"type": "stop"}'}
+                    )
                     continue
+                playing.set()
                 try:
-                    # A client that leaves mid-turn closes the turn: it ends as interrupted and
-                    # the next message, from any door, is served.
-                    async with aclosing(run_turn(request.message, request.think)) as said:
-                        async for message in said:
-                            await websocket.send_json({"type": "message", "message": message.to_dict()})
+                    async with aclosing(run_turn(request.message, request.think, stream=True)) as said:
+                        async for item in said:
+                            if isinstance(item, Chunk):
+                                await websocket.send_json({"type": "chunk", "role": item.role, "text": item.text})
+                            else:
+                                await websocket.send_json({"type": "message", "message": item.to_dict()})
                     await websocket.send_json({"type": "done"})
                 except HTTPException as err:
                     await websocket.send_json({"type": "error", "detail": str(err.detail)})
+                finally:
+                    playing.clear()
         except (WebSocketDisconnect, RuntimeError):  # RuntimeError: sent to a socket already closed
             return
+        finally:
+            reader.cancel()
 
     if page:
         from ui import hub as hubs

@@ -12,6 +12,7 @@ import time
 
 import chainlit as cl
 
+from society.conversation import Chunk
 from society.errors import EXIT_FAILED, SocietyError
 from society.store import USER, Message
 from ui import hub as hubs
@@ -41,8 +42,10 @@ def footer(message: Message) -> str:
     parts = [message.model or "no model"]
     if message.latency_ms:
         parts.append(f"{message.latency_ms / 1000:.1f} s")
-        if message.completion_tokens:
-            parts.append(f"{message.completion_tokens / (message.latency_ms / 1000):.0f} tokens/s")
+        if message.first_token_ms is not None:
+            parts.append(f"first token {message.first_token_ms / 1000:.1f} s")
+        if message.tokens_per_second:
+            parts.append(f"{message.tokens_per_second:.0f} tokens/s")
     if message.prompt_version:
         parts.append(f"prompt v{message.prompt_version}")
     return "\n\n*" + " · ".join(parts) + "*"
@@ -64,8 +67,9 @@ class Shown:
         self.open_tools: dict[str, cl.Step] = {}
 
 
-async def show(message: Message, shown: Shown) -> None:
-    """One stored message in the page."""
+async def show(message: Message, shown: Shown, streamed: cl.Message | None = None) -> None:
+    """One stored message in the page; `streamed` is the page message its text was already
+    written into as the model wrote it (it gets the whole text, the footer and the thumbs)."""
     open_tools = shown.open_tools
     if message.role == USER:
         sent = cl.Message(content=message.content, author="you", type="user_message")
@@ -92,8 +96,13 @@ async def show(message: Message, shown: Shown) -> None:
         await cl.Message(content=f"⚠ {message.content}", author=message.role).send()
     else:
         content = f"**{message.role}**\n\n{message.content}{footer(message)}"
-        answer = cl.Message(content=content, author=message.role, actions=thumbs(message))
-        await answer.send()
+        if streamed is not None:
+            answer = streamed
+            answer.content, answer.actions = content, thumbs(message)
+            await answer.update()
+        else:
+            answer = cl.Message(content=content, author=message.role, actions=thumbs(message))
+            await answer.send()
         if message.reasoning:  # a collapsed step inside the answer it led to
             step = cl.Step(name=f"{message.role} · reasoning", type="llm", show_input=False, parent_id=answer.id)
             step.output = message.reasoning
@@ -136,6 +145,12 @@ async def opened() -> None:
     for message in hub().conversation().store.last_messages(HISTORY_MESSAGES):
         await show(message, shown)
     cl.user_session.set("monitor", asyncio.create_task(refresh_monitor()))
+
+
+@cl.on_stop
+async def stopped() -> None:
+    """Stop: the model stops writing at once; what it wrote is kept, marked as stopped."""
+    hub().stop()
 
 
 @cl.on_chat_end
@@ -190,10 +205,17 @@ async def said(message: cl.Message) -> None:
         await cl.Message(content=f"⚠ {refused}", author="society").send()
         return
     shown = Shown(asked_id=message.id)
+    writing: dict[str, cl.Message] = {}  # answers being written, by role
     try:
-        async for stored in hub().turn(text, bool(cl.user_session.get("think")), entry_point="web"):
-            if stored.role != USER:  # the page shows the user's words already
-                await show(stored, shown)
+        think = bool(cl.user_session.get("think"))
+        async for stored in hub().turn(text, think, entry_point="web", stream=True):
+            if isinstance(stored, Chunk):  # the answer as the model writes it
+                if stored.role not in writing:
+                    writing[stored.role] = cl.Message(content="", author=stored.role)
+                    await writing[stored.role].stream_token(f"**{stored.role}**\n\n")
+                await writing[stored.role].stream_token(stored.text)
+            elif stored.role != USER:  # the page shows the user's words already
+                await show(stored, shown, writing.pop(stored.role, None))
     except SocietyError as err:
         saved = " (your message is saved)" if err.exit_code == EXIT_FAILED else ""
         await cl.Message(content=f"⚠ {err}{saved}", author="society").send()

@@ -10,7 +10,7 @@ from contextlib import aclosing
 from typing import Any
 
 from society.assemble import open_conversation
-from society.conversation import Conversation, InputError
+from society.conversation import Chunk, Conversation, InputError
 from society.listeners import TurnEvent, TurnListener
 from society.store import Message, Store
 from ui.limits import RATE_PER_MINUTE, Budget
@@ -30,6 +30,12 @@ class Metrics:
         self.tokens_per_second = Gauge(
             "society_tokens_per_second", "Last answer's generation speed", ["model"], registry=self.registry
         )
+        self.first_token = Histogram(
+            "society_first_token_seconds",
+            "From an answer's model call to its first token",
+            registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+        )
         self.fallbacks = Counter(
             "society_fallbacks", "Fallbacks down the model ladder", ["from_model"], registry=self.registry
         )
@@ -43,10 +49,10 @@ class Metrics:
         self.turns.labels(status).inc()
         self.latency.observe(seconds)
         for message in messages:
-            if message.model and message.completion_tokens and message.latency_ms:
-                self.tokens_per_second.labels(message.model).set(
-                    message.completion_tokens / (message.latency_ms / 1000)
-                )
+            if message.model and message.tokens_per_second:
+                self.tokens_per_second.labels(message.model).set(message.tokens_per_second)
+            if message.model and message.first_token_ms is not None:
+                self.first_token.observe(message.first_token_ms / 1000)
         for fallback in fallbacks:
             self.fallbacks.labels(fallback["from_model"]).inc()
 
@@ -95,21 +101,34 @@ class Hub:
             self._conversation.listeners.add(MetricsListener(self.metrics, self._conversation.store))
         return self._conversation
 
-    async def turn(self, text: str, think: bool = False, entry_point: str | None = None) -> AsyncIterator[Message]:
-        """The stored messages of one turn as they are produced; the conversation's own
-        errors (SocietyError) pass through for the caller to word. The turn's figures come
-        from the metrics listener; a refused message is no turn and is counted here."""
+    async def turn(
+        self, text: str, think: bool = False, entry_point: str | None = None, stream: bool = False
+    ) -> AsyncIterator[Message | Chunk]:
+        """The stored messages of one turn as they are produced (with `stream`, the answer's
+        Chunks as it is written too); the conversation's own errors (SocietyError) pass
+        through for the caller to word. A consumer that leaves before the end stops the turn.
+        The turn's figures come from the metrics listener; a refused message is no turn and
+        is counted here."""
         async with self.turn_lock:
             current = self.conversation()
             if entry_point:
                 current.entry_point = entry_point
+            finished = False
             try:
-                async with aclosing(current.turn(text, think)) as said:
+                async with aclosing(current.turn(text, think, stream)) as said:
                     async for message in said:
                         yield message
+                finished = True
             except InputError:
                 self.metrics.turns.labels("refused").inc()
                 raise
+            finally:
+                if not finished:
+                    current.stop()  # the client left (a closed socket, Stop): the model stops too
+
+    def stop(self) -> bool:
+        """Stop the turn being played, from any door; False when none is."""
+        return self._conversation is not None and self._conversation.stop()
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         reward = self.conversation().feedback(good, comment, message_id)

@@ -1,0 +1,201 @@
+"""autogen-ext's llama.cpp client, streaming and stoppable (its own `create_stream` raises
+NotImplementedError, and a cancelled `create` left llama.cpp generating in its thread for as
+long as the answer took, holding the machine's model lock).
+
+Every call generates token by token in a worker thread: `create_stream` hands the text on as
+it comes, `create` gathers it. A cancelled call tells the thread to stop, which it does at
+the next token, and returns only once the model is free. llama-cpp-python keeps the tokens
+of the last prompt and reads only what differs, so a prompt whose beginning does not change
+between turns (system prompt, older history) is not read again; `last_timing` says how many
+tokens were reused, when the first token came and how long generation took.
+
+Imported only when the embedded model is built (llama_cpp is a heavy import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from autogen_core import CancellationToken
+from autogen_core.models import (
+    AssistantMessage,
+    CreateResult,
+    LLMMessage,
+    RequestUsage,
+    SystemMessage,
+    UserMessage,
+)
+from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One call's figures: prompt tokens read and reused, time to the first token, time
+    spent generating after it (tokens per second is completion tokens over this)."""
+
+    prompt_tokens: int
+    reused_tokens: int
+    completion_tokens: int
+    first_token_s: float | None
+    generation_s: float
+
+
+@dataclass(frozen=True)
+class _Done:
+    text: str
+    finish: str
+    timing: Timing
+
+
+def _converted(messages: Sequence[LLMMessage]) -> list[dict[str, str]]:
+    converted = []
+    for message in messages:
+        if not isinstance(message.content, str):
+            raise ValueError(f"the embedded model reads text messages only, not {type(message).__name__} parts")
+        if isinstance(message, SystemMessage):
+            converted.append({"role": "system", "content": message.content})
+        elif isinstance(message, UserMessage):
+            converted.append({"role": "user", "content": message.content})
+        elif isinstance(message, AssistantMessage):
+            converted.append({"role": "assistant", "content": message.content})
+        else:
+            raise ValueError(f"the embedded model cannot read a {type(message).__name__}")
+    return converted
+
+
+def _common_prefix(before: list[int], after: list[int]) -> int:
+    count = 0
+    for old, new in zip(before, after, strict=False):
+        if old != new:
+            break
+        count += 1
+    return count
+
+
+class EmbeddedClient(LlamaCppChatCompletionClient):
+    """LlamaCppChatCompletionClient that streams, stops within a token, and times itself."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.last_timing: Timing | None = None
+        self._free = threading.Lock()  # one generation at a time on this model
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Any] = (),
+        tool_choice: Any = "auto",
+        json_output: Any = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default, never mutated
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        result = None
+        async for item in self.create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        ):
+            if isinstance(item, CreateResult):
+                result = item
+        assert result is not None
+        return result
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Any] = (),
+        tool_choice: Any = "auto",
+        json_output: Any = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default, never mutated
+        cancellation_token: CancellationToken | None = None,
+        include_usage: bool | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        if tools:
+            raise ValueError("the embedded model is given tools as text (society/toolcalls.py), not natively")
+        args = dict(extra_create_args)
+        if isinstance(json_output, type):
+            args["response_format"] = {"type": "json_object", "schema": json_output.model_json_schema()}
+        elif json_output is True:
+            args["response_format"] = {"type": "json_object"}
+        converted = _converted(messages)
+        loop = asyncio.get_running_loop()
+        said: asyncio.Queue[str | _Done | BaseException] = asyncio.Queue()
+        stop = threading.Event()
+        if cancellation_token is not None:
+            cancellation_token.add_callback(stop.set)
+
+        def put(item: str | _Done | BaseException) -> None:
+            loop.call_soon_threadsafe(said.put_nowait, item)
+
+        def generate() -> None:
+            with self._free:
+                try:
+                    put(self._generate(converted, args, stop, put))
+                except BaseException as err:  # noqa: BLE001 - handed to the awaiting coroutine
+                    put(err)
+
+        worker = loop.run_in_executor(None, generate)
+        try:
+            while True:
+                item = await said.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, str):
+                    yield item
+                    continue
+                self.last_timing = item.timing
+                usage = RequestUsage(item.timing.prompt_tokens, item.timing.completion_tokens)
+                self._total_usage["prompt_tokens"] += usage.prompt_tokens
+                self._total_usage["completion_tokens"] += usage.completion_tokens
+                yield CreateResult(content=item.text, usage=usage, finish_reason=item.finish, cached=False)
+                return
+        finally:
+            if not worker.done():
+                stop.set()  # cancelled or abandoned: llama.cpp stops at the next token
+                await asyncio.shield(worker)
+
+    def _generate(self, messages: list[dict[str, str]], args: dict[str, Any], stop: threading.Event, put) -> _Done:
+        llm = self.llm
+        before = [int(t) for t in llm._input_ids]  # the tokens llama.cpp holds from the last call
+        started = time.perf_counter()
+        first: float | None = None
+        parts: list[str] = []
+        finish = "stop"
+        chunks = llm.create_chat_completion(messages=messages, stream=True, **args)
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    finish = "unknown"  # stopped by the user; what was said is kept
+                    break
+                choice = chunk["choices"][0]
+                text = choice.get("delta", {}).get("content") or ""
+                if text:
+                    first = first or time.perf_counter()
+                    parts.append(text)
+                    put(text)
+                if choice.get("finish_reason"):
+                    finish = "length" if choice["finish_reason"] == "length" else "stop"
+        finally:
+            chunks.close()
+        ended = time.perf_counter()
+        held = [int(t) for t in llm._input_ids]
+        completion = len(parts)
+        prompt = max(len(held) - completion, 0)
+        timing = Timing(
+            prompt_tokens=prompt,
+            reused_tokens=_common_prefix(before, held[:prompt]),
+            completion_tokens=completion,
+            first_token_s=(first - started) if first else None,
+            generation_s=(ended - first) if first else 0.0,
+        )
+        return _Done("".join(parts), finish, timing)

@@ -1,0 +1,80 @@
+"""Who uses the models next. One call at a time on the machine (an in-process lock, then a
+machine-wide file lock: the GPU is the machine's), and the user first: while a turn is being
+played, background calls (the judge, the rolling summary, memory work, prompt evolution)
+wait, and one already running is cancelled and run again once the conversation is idle. The
+user's next message never waits behind the judge of the last answer.
+
+Preemption reaches calls of this process; another process's background work (a learning
+cycle) only shares the machine lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+LOCK_TIMEOUT_S = 900
+
+
+class ModelQueue:
+    def __init__(self, lock_path: Path):
+        from filelock import FileLock
+
+        self._local = asyncio.Lock()
+        # thread_local=False: the lock is taken in a worker thread and released in another;
+        # mode 0o666: one lock for every user of the machine, as there is one GPU.
+        self._machine = FileLock(str(lock_path), thread_local=False, mode=0o666)
+        self._turns = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._background: asyncio.Task | None = None
+        self.preempted = 0  # background calls cancelled for the user, for the figures
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """The user's turn is being played: background calls wait, a running one yields."""
+        self._turns += 1
+        self._idle.clear()
+        if self._background is not None and not self._background.done():
+            self._background.cancel()
+            self.preempted += 1
+        try:
+            yield
+        finally:
+            self._turns -= 1
+            if self._turns == 0:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def model(self) -> AsyncIterator[None]:
+        """Hold the models for one call of the user's turn."""
+        async with self._local:
+            await asyncio.to_thread(self._machine.acquire, timeout=LOCK_TIMEOUT_S)
+            try:
+                yield
+            finally:
+                self._machine.release()
+
+    async def background(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` (one model call) when no turn is being played; cancelled by a turn
+        that starts meanwhile, it waits for the turn to end and runs again."""
+        while True:
+            await self._idle.wait()
+            async with self.model():
+                if not self._idle.is_set():
+                    continue  # a turn started while this call waited for the lock
+                task = asyncio.ensure_future(work())
+                self._background = task
+                try:
+                    return await task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # this caller itself is being cancelled
+                    continue  # preempted by the user: again, once the turn is over
+                finally:
+                    self._background = None
