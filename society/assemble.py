@@ -62,7 +62,7 @@ def open_conversation(
         listeners=(rewarding, SummaryListener(store, gate), LearningListener(store, gate.notify), *extra_listeners),
         choose_prompt=rewarding.version_for,
     )
-    conversation.listeners.add(ConsolidationListener(conversation.memory_bank))
+    conversation.listeners.add(ConsolidationListener(conversation.memory_bank, conversation.gate.queue.quiet))
     return conversation
 
 

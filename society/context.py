@@ -108,11 +108,12 @@ class ConversationContext(ChatCompletionContext):
         self,
         store: Store,
         current_turn: Callable[[], int | None],
-        budget_tokens: int = HISTORY_BUDGET_TOKENS,
+        budget_tokens: int | Callable[[], int] = HISTORY_BUDGET_TOKENS,
         system: Callable[[], str] | None = None,
     ) -> None:
         """`system`, when given, is the role's system message, asked for at each call (so the
-        prompt version chosen for the turn is the one sent)."""
+        prompt version chosen for the turn is the one sent); `budget_tokens` may be asked
+        for each turn (the gate sizes it to the model's reading speed)."""
         super().__init__()
         self._system = system
         self._store = store
@@ -138,8 +139,9 @@ class ConversationContext(ChatCompletionContext):
         if turn_id is None:
             return system + list(self._messages)
         if self._cache is None or self._cache[0] != turn_id:
-            self._since = window_start(self._store, turn_id, self._since, self._budget)
-            self._cache = (turn_id, history(self._store, turn_id, self._budget, since_turn=self._since))
+            budget = self._budget() if callable(self._budget) else self._budget
+            self._since = window_start(self._store, turn_id, self._since, budget)
+            self._cache = (turn_id, history(self._store, turn_id, budget, since_turn=self._since))
         # Recalled memories go just before this turn's request: small models use what they
         # read last, and the history before them stays in order.
         recalled = [self._recalled] if self._recalled else []

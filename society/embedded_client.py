@@ -15,6 +15,8 @@ Imported only when the embedded model is built (llama_cpp is a heavy import).
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -31,6 +33,28 @@ from autogen_core.models import (
     UserMessage,
 )
 from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
+
+STATE_CACHE_BYTES = 256 * 2**20  # model states kept in RAM (a 135M model's is ~25 KB per token)
+_LEVELS = {1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+
+
+def _quiet_llama_cpp() -> Any:
+    """llama.cpp's own messages go to the log (society.log), not into the chat: it prints
+    some at a level llama-cpp-python lets through whatever `verbose` says."""
+    import llama_cpp
+
+    log = logging.getLogger("llama.cpp")
+
+    @llama_cpp.llama_log_callback
+    def to_log(level: int, text: bytes, _data: Any) -> None:
+        log.log(_LEVELS.get(level, logging.DEBUG), text.decode("utf-8", "replace").rstrip())
+
+    llama_cpp.llama_log_set(to_log, ctypes.c_void_p(0))
+    _KEPT.append(to_log)  # C holds a pointer to it
+    return to_log
+
+
+_KEPT: list[Any] = []
 
 
 @dataclass(frozen=True)
@@ -82,8 +106,32 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
+        _quiet_llama_cpp()  # again: loading the model set llama-cpp-python's own printer back
         self.last_timing: Timing | None = None
         self._free = threading.Lock()  # one generation at a time on this model
+        self._stop: threading.Event | None = None  # the running call's
+        self._keep_states()
+        self._abort_reading()
+
+    def _keep_states(self) -> None:
+        """Keep the model's state after each call in RAM, keyed by its tokens: when other
+        work (the judge, the summary) used the model in between, the chat's next prompt
+        starts from its own last state instead of being read again from the start."""
+        from llama_cpp import LlamaRAMCache
+
+        self.llm.set_cache(LlamaRAMCache(capacity_bytes=STATE_CACHE_BYTES))
+
+    def _abort_reading(self) -> None:
+        """Let a stop interrupt llama.cpp while it reads a prompt (between tokens is not
+        enough: a long prompt is read in one uninterruptible batch of up to 512 tokens)."""
+        import llama_cpp
+
+        def aborted(_data: Any) -> bool:
+            stop = self._stop
+            return stop is not None and stop.is_set()
+
+        self._abort_callback = llama_cpp.ggml_abort_callback(aborted)  # kept: C holds a pointer to it
+        llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort_callback, None)
 
     async def create(
         self,
@@ -166,11 +214,14 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
 
     def _generate(self, messages: list[dict[str, str]], args: dict[str, Any], stop: threading.Event, put) -> _Done:
         llm = self.llm
-        before = [int(t) for t in llm._input_ids]  # the tokens llama.cpp holds from the last call
+        # The tokens llama.cpp holds from the last call, and those of the states kept in RAM:
+        # the prompt's longest common beginning with any of them is what is not read again.
+        before = [[int(t) for t in llm._input_ids], *(list(key) for key in getattr(llm.cache, "cache_state", {}))]
         started = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
         finish = "stop"
+        self._stop = stop
         chunks = llm.create_chat_completion(messages=messages, stream=True, **args)
         try:
             for chunk in chunks:
@@ -185,7 +236,12 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
                     put(text)
                 if choice.get("finish_reason"):
                     finish = "length" if choice["finish_reason"] == "length" else "stop"
+        except RuntimeError:
+            if not stop.is_set():
+                raise
+            finish = "unknown"  # stopped while reading the prompt (llama_decode aborted)
         finally:
+            self._stop = None
             chunks.close()
         ended = time.perf_counter()
         held = [int(t) for t in llm._input_ids]
@@ -193,7 +249,7 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         prompt = max(len(held) - completion, 0)
         timing = Timing(
             prompt_tokens=prompt,
-            reused_tokens=_common_prefix(before, held[:prompt]),
+            reused_tokens=max(_common_prefix(tokens, held[:prompt]) for tokens in before),
             completion_tokens=completion,
             first_token_s=(first - started) if first else None,
             generation_s=(ended - first) if first else 0.0,

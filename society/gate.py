@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 
 PROBE_TTL_S = 30.0
+HISTORY_READ_S = 4.0  # the longest a model should spend re-reading the history
+MIN_HISTORY_TOKENS = 256
+MIN_READ_SAMPLE = 24  # prompt tokens read in a call for its speed to count
 TRACE_ENV = "SOCIETY_TRACE"
 
 
@@ -145,6 +148,8 @@ class ModelGate:
         self.notify = notify or (lambda line: print(f"society: {line}", file=sys.stderr))
         self.queue = ModelQueue(model_lock_path())
         self._halting = False  # the user pressed Stop: the turn's calls end, none start
+        self._read_speed: dict[str, float] = {}  # prompt tokens read per second, per model
+        self._served: dict[str, str] = {}  # the model that last answered each role
         self._running: CancellationToken | None = None  # the user's model call now running
         if wrap is None:
             from society.toolcalls import tool_calls
@@ -319,6 +324,7 @@ class ModelGate:
             prompt = getattr(wrapped, "last_prompt", messages)
             self._record_call(role, entry, result, latency, prompt)
             timing = getattr(client, "last_timing", None)
+            self._learn_speed(role, entry, timing)
             first_ms = (
                 timing.first_token_s * 1000
                 if timing is not None and timing.first_token_s is not None
@@ -372,6 +378,24 @@ class ModelGate:
             yield await wrapped.create(messages, extra_create_args=extra, **kwargs)
 
         return wrapped, whole()
+
+    def _learn_speed(self, role: str, entry: ModelEntry, timing: Any) -> None:
+        self._served[role] = entry.model
+        read = (timing.prompt_tokens - timing.reused_tokens) if timing is not None else 0
+        if read >= MIN_READ_SAMPLE and timing.first_token_s:
+            speed = read / timing.first_token_s
+            known = self._read_speed.get(entry.model)
+            self._read_speed[entry.model] = speed if known is None else 0.7 * known + 0.3 * speed
+
+    def history_budget(self, role: str, most: int) -> int:
+        """Tokens of verbatim history for `role`'s next call: what the model that answers it
+        reads in HISTORY_READ_S (a 135M model on 2 cores reads ~130 tokens a second, a 7B on
+        a GPU thousands), at most `most`. Most turns read only what is new (llama.cpp keeps
+        the rest); this bounds the turns where the window moves and it is read again."""
+        speed = self._read_speed.get(self._served.get(role, ""))
+        if speed is None:
+            return most
+        return max(MIN_HISTORY_TOKENS, min(most, int(speed * HISTORY_READ_S)))
 
     def _check_offload(self, entry: ModelEntry) -> None:
         """After an Ollama call: told once when the model runs partly on the CPU (the next

@@ -72,7 +72,10 @@ class Listeners:
             self.spawn(listener.turn_ended(event), listener)
 
     def spawn(self, work: Any, owner: object = None) -> asyncio.Task[Any]:
-        """Run `work` in the background; its failure is one line, never the turn's."""
+        """Run `work` in the background; its failure is one line, never the turn's. Its model
+        calls are background calls: they wait while the user's turns play and yield to them
+        (society/model_queue.py)."""
+        from society.gate import Turn, current_turn, in_turn
 
         async def guarded() -> Any:
             try:
@@ -84,7 +87,8 @@ class Listeners:
                 self.notify(f"{name} failed ({type(err).__name__}: {err}); the conversation goes on")
                 return None
 
-        task = asyncio.ensure_future(guarded())
+        with in_turn(Turn(turn_id=current_turn().turn_id, background=True)):  # the task's own context
+            task = asyncio.ensure_future(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

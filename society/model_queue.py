@@ -1,8 +1,9 @@
 """Who uses the models next. One call at a time on the machine (an in-process lock, then a
 machine-wide file lock: the GPU is the machine's), and the user first: while a turn is being
-played, background calls (the judge, the rolling summary, memory work, prompt evolution)
-wait, and one already running is cancelled and run again once the conversation is idle. The
-user's next message never waits behind the judge of the last answer.
+played, and for QUIET_S after it, background calls (the judge, the rolling summary, memory
+work, prompt evolution) wait, and one already running is cancelled and run again once the
+conversation is idle. The user's next message never waits behind the judge of the last
+answer.
 
 Preemption reaches calls of this process; another process's background work (a learning
 cycle) only shares the machine lock.
@@ -11,6 +12,7 @@ cycle) only shares the machine lock.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 LOCK_TIMEOUT_S = 900
+QUIET_S = 1.5  # background work starts this long after a turn: the user may be about to speak
 
 
 class ModelQueue:
@@ -31,6 +34,7 @@ class ModelQueue:
         self._turns = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._turn_ended = 0.0
         self._background: asyncio.Task | None = None
         self.preempted = 0  # background calls cancelled for the user, for the figures
 
@@ -47,6 +51,7 @@ class ModelQueue:
         finally:
             self._turns -= 1
             if self._turns == 0:
+                self._turn_ended = time.monotonic()
                 self._idle.set()
 
     @asynccontextmanager
@@ -59,11 +64,21 @@ class ModelQueue:
             finally:
                 self._machine.release()
 
+    async def quiet(self) -> None:
+        """Return once no turn has played for QUIET_S: for background work that is no model
+        call yet competes for the CPU (memory consolidation's embeddings)."""
+        while True:
+            await self._idle.wait()
+            left = QUIET_S - (time.monotonic() - self._turn_ended)
+            if left <= 0 and self._idle.is_set():
+                return
+            await asyncio.sleep(max(left, 0.05))
+
     async def background(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work` (one model call) when no turn is being played; cancelled by a turn
         that starts meanwhile, it waits for the turn to end and runs again."""
         while True:
-            await self._idle.wait()
+            await self.quiet()
             async with self.model():
                 if not self._idle.is_set():
                     continue  # a turn started while this call waited for the lock

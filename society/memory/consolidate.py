@@ -17,6 +17,7 @@ is untouched.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -155,10 +156,12 @@ def consolidate(bank: MemoryBank) -> Report:
 class ConsolidationListener(TurnListener):
     """Memory work for each turn that ended, in a worker thread while the user reads; one
     pass at a time (a pass picks up everything said since the last one, so a turn that ends
-    during a pass is covered by the next)."""
+    during a pass is covered by the next). `quiet`, when given, is waited for first: the
+    pass's embeddings would take the CPU from the model reading the user's next message."""
 
-    def __init__(self, bank: MemoryBank):
+    def __init__(self, bank: MemoryBank, quiet: Callable[[], Awaitable[None]] | None = None):
         self.bank = bank
+        self._quiet = quiet
         self._running = False
 
     async def turn_ended(self, event: TurnEvent) -> None:
@@ -168,6 +171,8 @@ class ConsolidationListener(TurnListener):
             return
         self._running = True
         try:
+            if self._quiet is not None:
+                await self._quiet()
             await asyncio.to_thread(consolidate, self.bank)
         except Exception as err:  # noqa: BLE001 - the next pass retries; the log keeps everything
             self.bank.notify(f"memory consolidation failed ({type(err).__name__}: {err}); will retry")
