@@ -147,6 +147,11 @@ class ConversationContext(ChatCompletionContext):
         recalled = [self._recalled] if self._recalled else []
         return system + self._cache[1] + recalled + list(self._messages)
 
+    @property
+    def window_start(self) -> int | None:
+        """The first turn the verbatim history shows this turn (None before the first call)."""
+        return self._since
+
     async def clear(self) -> None:
         self._messages = []
         self._cache = None

@@ -130,7 +130,9 @@ class Conversation:
         self.toolboxes = toolboxes(Kit(self.guard, self._notify, self.memory_bank, self.prompt_book, examples))
         self.gate = gate or ModelGate(load_entries(), self.store)
         self.memory_bank.notify = self.gate.notify
-        self.memory = SocietyMemory(self.memory_bank, self._turn_id)
+        self.memory = SocietyMemory(
+            self.memory_bank, self._turn_id, budget_chars=lambda: self.gate.memory_budget_chars("planner")
+        )
         self.listeners = Listeners(self.gate.notify)
         for listener in listeners:
             self.listeners.add(listener)
@@ -146,6 +148,8 @@ class Conversation:
             memory=self.memory,
             prompts=self._prompt_for,
         )
+        planner_context = getattr(self.agents.get("planner"), "_model_context", None)
+        self.memory.history_start = lambda: getattr(planner_context, "window_start", None)
         self._turn: Turn | None = None
         self._workers: set[asyncio.Task[None]] = set()
         self._started = False

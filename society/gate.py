@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 PROBE_TTL_S = 30.0
 HISTORY_READ_S = 4.0  # the longest a model should spend re-reading the history
 MIN_HISTORY_TOKENS = 256
+MEMORY_READ_S = 0.6  # the recalled memories' share of reading time
+MIN_MEMORY_CHARS = 160
 MIN_READ_SAMPLE = 24  # prompt tokens read in a call for its speed to count
 TRACE_ENV = "SOCIETY_TRACE"
 
@@ -396,6 +398,12 @@ class ModelGate:
         if speed is None:
             return most
         return max(MIN_HISTORY_TOKENS, min(most, int(speed * HISTORY_READ_S)))
+
+    def memory_budget_chars(self, role: str) -> int | None:
+        """Characters of recalled memories for `role`'s next call: what its model reads in
+        MEMORY_READ_S (about four characters a token); None (no limit) until it was timed."""
+        speed = self._read_speed.get(self._served.get(role, ""))
+        return None if speed is None else max(MIN_MEMORY_CHARS, int(speed * MEMORY_READ_S * 4))
 
     def _check_offload(self, entry: ModelEntry) -> None:
         """After an Ollama call: told once when the model runs partly on the CPU (the next

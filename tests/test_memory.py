@@ -163,3 +163,19 @@ def test_onnx_embeddings_match_sentence_transformers():
         texts, normalize_embeddings=True
     )
     assert np.allclose(ours, reference, atol=1e-4)
+
+
+def test_the_recalled_block_fits_the_reading_budget_of_the_model():
+    from society.memory.bank import Recalled
+    from society.memory.items import MemoryItem
+    from society.memory.recall import render
+
+    found = [
+        Recalled(MemoryItem(id=i, kind="fact", content=f"Fact number {i}: " + "detail " * 30, importance=0.5), 1.0, "v")
+        for i in range(5)
+    ]
+    whole = render(found)
+    assert whole.count("\n- ") == 5  # all five, each cut at SHOWN_CHARS
+    slow = render(found, budget_chars=300)  # a 135M model on 2 cores reads about this much in 0.6 s
+    assert 1 <= slow.count("- Fact") < 5 and len(slow) < len(whole)
+    assert "Fact number 0" in slow  # the best first

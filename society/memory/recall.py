@@ -24,18 +24,35 @@ RECENT_TURNS = 3  # their chunks are in the verbatim history
 SHOWN_CHARS = 300  # of one memory, in the prompt
 
 
-def render(recalled: list[Recalled]) -> str:
-    lines = []
+def render(recalled: list[Recalled], budget_chars: int | None = None) -> str:
+    """The memories as the model reads them, best first, within `budget_chars` (a slow model
+    reads a few lines, a fast one all five)."""
+    lines, left = [], budget_chars
     for found in recalled:
-        text = " ".join(found.item.content.split())
-        lines.append(f"- {text[:SHOWN_CHARS]}")
+        text = " ".join(found.item.content.split())[:SHOWN_CHARS]
+        if left is not None:
+            if lines and len(text) > left:
+                break
+            text, left = text[: max(left, 80)], left - len(text)
+        lines.append(f"- {text}")
     return MEMORY_PREFIX + "\n".join(lines)
 
 
 class SocietyMemory(Memory):
-    def __init__(self, bank: MemoryBank, current_turn: Callable[[], int | None]):
+    def __init__(
+        self,
+        bank: MemoryBank,
+        current_turn: Callable[[], int | None],
+        budget_chars: Callable[[], int | None] | None = None,
+        history_start: Callable[[], int | None] | None = None,
+    ):
+        """`budget_chars` sizes the recalled block to the model that reads it;
+        `history_start` is the first turn the verbatim history shows (chunks of turns from
+        there on are left out: the model reads them already)."""
         self.bank = bank
         self._current_turn = current_turn
+        self._budget_chars = budget_chars or (lambda: None)
+        self.history_start = history_start or (lambda: None)
         self._cache: tuple[tuple[int | None, str], list[Recalled]] | None = None
         self._lock = asyncio.Lock()
         self.failure: str | None = None
@@ -46,6 +63,8 @@ class SocietyMemory(Memory):
         async with self._lock:
             if self._cache is None or self._cache[0] != key:
                 skip = turn - RECENT_TURNS if turn is not None else None
+                if skip is not None and (start := self.history_start()) is not None:
+                    skip = min(skip, start)
                 try:
                     found = await asyncio.to_thread(self.bank.recall, query, None, "hybrid", True, skip)
                 except Exception as err:  # noqa: BLE001 - memory must never stop the answer
@@ -63,7 +82,7 @@ class SocietyMemory(Memory):
         )
         found = await self.recall(query) if isinstance(query, str) else []
         if found:
-            await model_context.add_message(SystemMessage(content=render(found)))
+            await model_context.add_message(SystemMessage(content=render(found, self._budget_chars())))
         return UpdateContextResult(memories=self._as_result(found))
 
     async def query(
