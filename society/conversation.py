@@ -421,6 +421,7 @@ class Conversation:
         the judge) and stop MCP servers before the process exits."""
         if self._workers:  # a turn whose consumer left goes on to its end
             await asyncio.gather(*self._workers, return_exceptions=True)
+        self.gate.queue.closing()  # no next message will come: background work need not wait
         await self.listeners.drain()
         for toolbox in self.toolboxes.values():
             await toolbox.stop()

@@ -36,6 +36,7 @@ class ModelQueue:
         self._idle.set()
         self._turn_ended = 0.0
         self._background: asyncio.Task | None = None
+        self._closing = False  # the process is ending: no next message will come
         self.preempted = 0  # background calls cancelled for the user, for the figures
 
     @contextmanager
@@ -64,13 +65,18 @@ class ModelQueue:
             finally:
                 self._machine.release()
 
+    def closing(self) -> None:
+        """The conversation is closing (a headless run's end, Ctrl-C): background work runs
+        at once, without waiting for a quiet that only a next message would break."""
+        self._closing = True
+
     async def quiet(self) -> None:
         """Return once no turn has played for QUIET_S: for background work that is no model
         call yet competes for the CPU (memory consolidation's embeddings)."""
         while True:
             await self._idle.wait()
             left = QUIET_S - (time.monotonic() - self._turn_ended)
-            if left <= 0 and self._idle.is_set():
+            if (left <= 0 or self._closing) and self._idle.is_set():
                 return
             await asyncio.sleep(max(left, 0.05))
 
