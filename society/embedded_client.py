@@ -34,6 +34,8 @@ from autogen_core.models import (
 )
 from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 
+from society.role_client import final_result
+
 STATE_CACHE_BYTES = 256 * 2**20  # model states kept in RAM (a 135M model's is ~25 KB per token)
 _LEVELS = {1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 
@@ -143,19 +145,16 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the interface's own default, never mutated
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
-        result = None
-        async for item in self.create_stream(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        ):
-            if isinstance(item, CreateResult):
-                result = item
-        assert result is not None
-        return result
+        return await final_result(
+            self.create_stream(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=extra_create_args,
+                cancellation_token=cancellation_token,
+            )
+        )
 
     async def create_stream(
         self,

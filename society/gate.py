@@ -47,7 +47,7 @@ from society.model_queue import ModelQueue
 from society.ollama import call_args, described, offloaded
 from society.paths import model_lock_path
 from society.reasoning import REASONING_INSTRUCTION, ReasoningFilter, split_reasoning
-from society.role_client import RoleClient, Wrap
+from society.role_client import RoleClient, Wrap, final_result
 from society.tokens import estimate_tokens
 from society.window import fit_to_window, one_system_message, scrub
 
@@ -197,11 +197,7 @@ class ModelGate:
 
     async def create(self, role: str, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
         """Answer `messages` for `role` on the best model that works now."""
-        result = None
-        async for item in self.create_stream(role, messages, stream=False, **kwargs):
-            result = item
-        assert isinstance(result, CreateResult)
-        return result
+        return await final_result(self.create_stream(role, messages, stream=False, **kwargs))
 
     async def create_stream(
         self, role: str, messages: Sequence[LLMMessage], stream: bool = True, **kwargs: Any
@@ -212,14 +208,7 @@ class ModelGate:
         be idle and yields the model to the user (society/model_queue.py)."""
         prompt = scrub(messages)
         if current_turn().background:
-
-            async def whole() -> CreateResult:
-                async for item in self._attempts(role, prompt, False, kwargs):
-                    if isinstance(item, CreateResult):
-                        return item
-                raise AssertionError("a call ended without a result")
-
-            yield await self.queue.background(whole)
+            yield await self.queue.background(lambda: final_result(self._attempts(role, prompt, False, kwargs)))
             return
         if self._halting:
             raise TurnStopped("the turn was stopped")

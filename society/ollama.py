@@ -10,6 +10,7 @@ Every reading is cheap and fails soft (None): a missing Ollama is a reading, not
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,11 +124,26 @@ def facts_from(name: str, show: dict[str, Any], file_bytes: int) -> ModelFacts:
 
 _facts: dict[tuple[str, str, str], ModelFacts] = {}  # (url, model, digest): a re-pull is a new entry
 _facts_lock = threading.Lock()
+_recent: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, ModelFacts]]] = {}
+FACTS_TTL_S = 30.0  # the gate reads the machine before every call; pulls are rare
 
 
 def read_facts(base_url: str, models: list[str]) -> dict[str, ModelFacts]:
     """Facts of those of `models` the server at `base_url` has; {} when it cannot be asked.
-    `/api/show` is asked once per model digest per process."""
+    `/api/tags` is asked at most every FACTS_TTL_S, `/api/show` once per model digest."""
+    key = (base_url, tuple(models))
+    with _facts_lock:
+        recent = _recent.get(key)
+    if recent is not None and time.monotonic() - recent[0] < FACTS_TTL_S:
+        return recent[1]
+    found = _ask_facts(base_url, models)
+    if found:
+        with _facts_lock:
+            _recent[key] = (time.monotonic(), found)
+    return found
+
+
+def _ask_facts(base_url: str, models: list[str]) -> dict[str, ModelFacts]:
     import httpx
 
     try:

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 Wrap = Callable[[ChatCompletionClient, ModelEntry, Callable[[list[LLMMessage]], list[LLMMessage]]], Any]
 
 
+async def final_result(items: AsyncIterator[str | CreateResult]) -> CreateResult:
+    """The CreateResult a model client's stream ends with (its text chunks passed over)."""
+    result = None
+    async for item in items:
+        if isinstance(item, CreateResult):
+            result = item
+    if result is None:
+        raise RuntimeError("the model's stream ended without a result")
+    return result
+
+
 class RoleClient(ChatCompletionClient):
     """A role's view of the gate, usable anywhere AutoGen expects a model client. `wrap`
     carries what is the role's own about its requests (its tools' grounders, whether it must

@@ -375,15 +375,7 @@ class ToolCallClient(ChatCompletionClient):
         if offered:
             allow_answer = tool_choice != "required" and not must_act
             return await self._by_text(messages, offered, allow_answer, max_tokens, extra, cancellation_token)
-        self.last_prompt = self.prepare(as_text(messages))
-        args = request_args(
-            self.entry,
-            max_tokens=max_tokens,
-            schema=output_schema,
-            temperature=0.0 if output_schema is not None else None,
-            free_text=output_schema is None,
-            extra=extra,
-        )
+        args = self._plain(messages, max_tokens, output_schema, extra)
         return await self.inner.create(
             self.last_prompt, json_output=json_output, extra_create_args=args, cancellation_token=cancellation_token
         )
@@ -400,7 +392,7 @@ class ToolCallClient(ChatCompletionClient):
     ) -> AsyncIterator[str | CreateResult]:
         """A plain answer streams from the model as it is written; a call offering tools or
         holding the reply to a schema comes whole (a half-written call means nothing)."""
-        from society.clients import OUTPUT_SCHEMA, request_args
+        from society.clients import OUTPUT_SCHEMA
 
         extra = dict(extra_create_args)
         if (
@@ -419,12 +411,28 @@ class ToolCallClient(ChatCompletionClient):
             )
             return
         max_tokens = int(extra.pop("max_tokens", self.entry.max_tokens))
-        self.last_prompt = self.prepare(as_text(list(messages)))
-        args = request_args(self.entry, max_tokens=max_tokens, free_text=True, extra=extra)
+        args = self._plain(list(messages), max_tokens, None, extra)
         async for item in self.inner.create_stream(
             self.last_prompt, extra_create_args=args, cancellation_token=cancellation_token
         ):
             yield item
+
+    def _plain(
+        self, messages: list[LLMMessage], max_tokens: int, output_schema: Any, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A call without tools: the prompt as text (kept in `last_prompt`) and its arguments,
+        held to `output_schema` when there is one, else free text."""
+        from society.clients import request_args
+
+        self.last_prompt = self.prepare(as_text(messages))
+        return request_args(
+            self.entry,
+            max_tokens=max_tokens,
+            schema=output_schema,
+            temperature=0.0 if output_schema is not None else None,
+            free_text=output_schema is None,
+            extra=extra,
+        )
 
     async def _by_text(
         self,
