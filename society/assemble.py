@@ -84,3 +84,11 @@ async def ask(
     messages = [m async for m in conversation.turn(text, reasoning)]
     await conversation.close()
     return messages, conversation
+
+
+def status() -> dict:
+    """`society status`'s report with the learning side's sections (judge, learning target)."""
+    from society import status as report
+    from training.status_sections import SECTIONS
+
+    return report.collect(SECTIONS)

@@ -108,8 +108,9 @@ async def loop() -> None:
                 continue
             if command == "/status":
                 from society import status
+                from society.assemble import status as collect
 
-                status.render(status.collect())
+                status.render(collect())
                 continue
             if command == "/think":
                 reasoning = not reasoning

@@ -45,8 +45,27 @@ def deployed_lora(model_file: Path) -> str | None:
     if not base.exists() or model_file.resolve() != base.resolve():
         return None
     with Store().engine.connect() as conn:
-        gguf = conn.execute(text("SELECT gguf FROM deployments ORDER BY id DESC LIMIT 1")).scalar()
+        # The embedded model's own deployments only (base NULL): an adapter deployed to an
+        # Ollama model was trained on another base and must never be attached here.
+        gguf = conn.execute(text("SELECT gguf FROM deployments WHERE base IS NULL ORDER BY id DESC LIMIT 1")).scalar()
     return gguf if gguf and Path(gguf).exists() else None
+
+
+def deployed_tags() -> dict[str, str]:
+    """{Ollama model: the tag with its deployed adapter that takes its place now}, from the
+    `deployments` table (training/deploy.py writes it); a rollback to the plain model
+    leaves the model out."""
+    from sqlalchemy import text
+
+    from society.store import Store
+
+    latest: dict[str, str | None] = {}
+    with Store().engine.connect() as conn:
+        for base, tag in conn.execute(
+            text("SELECT base, ollama_tag FROM deployments WHERE base IS NOT NULL ORDER BY id")
+        ):
+            latest[base] = tag
+    return {base: tag for base, tag in latest.items() if tag}
 
 
 def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,20 @@ def load_entries(path: Path | None = None) -> list[ModelEntry]:
         if entry.model in seen:
             raise ConfigError(f"{path}: entry {index} ({entry.model}): field 'model' repeats an earlier entry")
         seen.add(entry.model)
-    return entries
+    return deployed(entries)
+
+
+def deployed(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """The ladder with each Ollama model that learning deployed an adapter to replaced by its
+    new tag (training/deploy.py), in the same place with the same settings; a rollback
+    brings the plain model back."""
+    try:
+        from society.clients import deployed_tags
+
+        tags = deployed_tags()
+    except Exception:  # noqa: BLE001 - no database yet, or one being created: the list as written
+        return entries
+    return [replace(e, model=tags[e.model]) if e.backend == "ollama" and e.model in tags else e for e in entries]
 
 
 ROLE_CHOICES = ("*", *ROLE_NAMES, "selector", "summarizer")

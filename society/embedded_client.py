@@ -6,8 +6,10 @@ Every call generates token by token in a worker thread: `create_stream` hands th
 it comes, `create` gathers it. A cancelled call tells the thread to stop, which it does at
 the next token, and returns only once the model is free. llama-cpp-python keeps the tokens
 of the last prompt and reads only what differs, so a prompt whose beginning does not change
-between turns (system prompt, older history) is not read again; `last_timing` says how many
-tokens were reused, when the first token came and how long generation took.
+between turns (system prompt, older history) is not read again, and society/kv_reuse.py keeps
+what follows a piece that left the prompt (last turn's memories, turns the window dropped);
+`last_timing` says how many tokens were reused, when the first token came and how long
+generation took.
 
 Imported only when the embedded model is built (llama_cpp is a heavy import).
 """
@@ -34,6 +36,7 @@ from autogen_core.models import (
 )
 from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 
+from society import kv_reuse
 from society.role_client import final_result
 
 STATE_CACHE_BYTES = 256 * 2**20  # model states kept in RAM (a 135M model's is ~25 KB per token)
@@ -94,15 +97,6 @@ def _converted(messages: Sequence[LLMMessage]) -> list[dict[str, str]]:
     return converted
 
 
-def _common_prefix(before: list[int], after: list[int]) -> int:
-    count = 0
-    for old, new in zip(before, after, strict=False):
-        if old != new:
-            break
-        count += 1
-    return count
-
-
 class EmbeddedClient(LlamaCppChatCompletionClient):
     """LlamaCppChatCompletionClient that streams, stops within a token, and times itself."""
 
@@ -114,6 +108,8 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         self._stop: threading.Event | None = None  # the running call's
         self._keep_states()
         self._abort_reading()
+        self._reused: list[int] = []  # per generation, tokens not read again (society/kv_reuse.py)
+        kv_reuse.install(self.llm, self._reused)
 
     def _keep_states(self) -> None:
         """Keep the model's state after each call in RAM, keyed by its tokens: when other
@@ -213,9 +209,7 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
 
     def _generate(self, messages: list[dict[str, str]], args: dict[str, Any], stop: threading.Event, put) -> _Done:
         llm = self.llm
-        # The tokens llama.cpp holds from the last call, and those of the states kept in RAM:
-        # the prompt's longest common beginning with any of them is what is not read again.
-        before = [[int(t) for t in llm._input_ids], *(list(key) for key in getattr(llm.cache, "cache_state", {}))]
+        self._reused.clear()
         started = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
@@ -248,7 +242,7 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         prompt = max(len(held) - completion, 0)
         timing = Timing(
             prompt_tokens=prompt,
-            reused_tokens=max(_common_prefix(tokens, held[:prompt]) for tokens in before),
+            reused_tokens=min(self._reused[-1] if self._reused else 0, prompt),
             completion_tokens=completion,
             first_token_s=(first - started) if first else None,
             generation_s=(ended - first) if first else 0.0,

@@ -188,6 +188,11 @@ class ModelGate:
         backends = {e.model: e.backend for e in self.entries}
         return [model for model in self._clients if backends.get(model) == "llama_cpp"]
 
+    @property
+    def last_readings(self) -> Readings:
+        """The machine and Ollama as the last plan saw them."""
+        return self._readings
+
     def plan(self, role: str, needs: tuple[str, ...] = ()) -> list[ladder.Choice]:
         readings = self._readings = self._read()
         entries = [described(e, readings.ollama_facts.get(e.model)) for e in self.entries]
@@ -254,6 +259,10 @@ class ModelGate:
         if role in turn.reasoning_roles:
             needs += ("reasoning",)  # /think: a reasoning model first, even if another is loaded
         choices = await asyncio.to_thread(self.plan, role, needs)
+        claim = self._readings.gpu_claim
+        if claim and choices and f"claim:{claim}" not in self._reported:
+            self._reported.add(f"claim:{claim}")  # said once per claim
+            self.notify(f"{claim} is training on the GPU: answering on {choices[0].entry.model} until it is done")
         if not choices:
             turn.failure = f"no model on the ladder can serve the {role} role right now (see: society status)"
             raise NoModelAvailable(turn.failure)

@@ -31,6 +31,7 @@ class Readings:
     gpu: GpuReading | None = None
     ollama_loaded: dict[str, Loaded] = field(default_factory=dict)
     ollama_facts: dict[str, ModelFacts] = field(default_factory=dict)
+    gpu_claim: str | None = None  # who holds the GPU away from the chat (society/gpu_claim.py)
     cpu_pct: float | None = None
     ram_used_mb: int | None = None
     ram_total_mb: int | None = None
@@ -108,8 +109,11 @@ def read_machine(entries: list[ModelEntry] = (), cpu_interval: float | None = No
         loaded.update(now)
         facts.update(read_facts(url, models))
     memory = psutil.virtual_memory()
+    from society.gpu_claim import claimed_by_another, read_claim
+
     return Readings(
         gpu=read_gpu(),
+        gpu_claim=read_claim() if claimed_by_another() else None,
         ollama_loaded=loaded,
         ollama_facts=facts,
         cpu_pct=psutil.cpu_percent(interval=cpu_interval),

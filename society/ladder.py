@@ -50,6 +50,8 @@ def _place(entry: ModelEntry, readings: Readings, others_loaded_mb: int) -> tupl
         return 0, "already loaded, all on the GPU"
     if need == 0:
         return 4, "runs on the CPU" if entry.backend != "openai" else "served by its own server"
+    if readings.gpu_claim:
+        return None  # learning trains on the GPU: a model loaded now would take its memory
     if free is None:
         # No GPU reading: a model Ollama already runs is safe; loading another is a guess.
         return (3, loaded.where()) if loaded is not None else None
@@ -112,6 +114,8 @@ def skipped(role: str, entries: list[ModelEntry], readings: Readings, reachable:
         need = need_mb(entry, readings) or "an unknown amount of"
         if entry.model not in reachable:
             lines.append(f"{entry.model}: unreachable")
+        elif readings.gpu_claim:
+            lines.append(f"{entry.model}: the GPU is held by {readings.gpu_claim}")
         elif readings.gpu is None:
             lines.append(f"{entry.model}: needs {need} MB VRAM and no NVIDIA GPU was found")
         else:

@@ -274,3 +274,27 @@ def m007_answer_timing(conn: Connection) -> None:
     second is completion tokens over generation time, not over the whole call."""
     conn.execute(text("ALTER TABLE messages ADD COLUMN first_token_ms INTEGER"))
     conn.execute(text("ALTER TABLE messages ADD COLUMN generation_ms INTEGER"))
+
+
+@migration
+def m008_judge_calibration(conn: Connection) -> None:
+    """Each judging model's pairwise accuracy on the shipped calibration set: below the bar,
+    its scores are kept but count nothing in rewards."""
+    conn.execute(
+        text(
+            """CREATE TABLE judge_calibrations (
+            model TEXT PRIMARY KEY,
+            correct INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            detail TEXT NOT NULL,  -- JSON: per pair id, the good and the bad answer's scores
+            measured_at TEXT NOT NULL
+        )"""
+        )
+    )
+
+
+@migration
+def m009_deployment_base(conn: Connection) -> None:
+    """Which model a deployment belongs to: the embedded model (NULL, as before) or the
+    Ollama model its tag replaces on the ladder."""
+    conn.execute(text("ALTER TABLE deployments ADD COLUMN base TEXT"))

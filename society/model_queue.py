@@ -59,16 +59,40 @@ class ModelQueue:
     async def model(self) -> AsyncIterator[None]:
         """Hold the models for one call of the user's turn."""
         async with self._local:
-            await asyncio.to_thread(self._machine.acquire, timeout=LOCK_TIMEOUT_S)
+            held = await asyncio.to_thread(self._acquire)
             try:
                 yield
             finally:
-                self._machine.release()
+                if held:
+                    self._machine.release()
+
+    def _acquire(self) -> bool:
+        """Take the machine lock; False (not taken) while a learning cycle holds the GPU
+        with it: the ladder then offers only CPU rungs, which need no lock against it."""
+        from filelock import Timeout
+
+        from society.gpu_claim import claimed_by_another
+
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            if claimed_by_another():
+                return False
+            try:
+                self._machine.acquire(timeout=1.0)
+                return True
+            except Timeout:
+                if time.monotonic() > deadline:
+                    raise
 
     def closing(self) -> None:
         """The conversation is closing (a headless run's end, Ctrl-C): background work runs
         at once, without waiting for a quiet that only a next message would break."""
         self._closing = True
+
+    @property
+    def ending(self) -> bool:
+        """Whether the conversation is closing (long optional work should not start)."""
+        return self._closing
 
     async def quiet(self) -> None:
         """Return once no turn has played for QUIET_S: for background work that is no model

@@ -3,6 +3,7 @@ the machine (VRAM, CPU, RAM) and the conversation database."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from roles import enabled_roles, load_specs
@@ -92,7 +93,9 @@ def rung(entry, readings, why_not: str | None) -> dict[str, Any]:
     }
 
 
-def collect() -> dict[str, Any]:
+def collect(sections: Sequence[Callable[..., dict[str, Any]]] = ()) -> dict[str, Any]:
+    """Everything `society status` shows; each of `sections` adds its own keys, from the
+    same readings."""
     entries = load_entries()
     readings = read_machine(entries, cpu_interval=0.2)
     found = probe(entries)
@@ -110,7 +113,7 @@ def collect() -> dict[str, Any]:
         }
     store = Store()
     gpu = readings.gpu
-    return {
+    info = {
         "config": str(config_path()),
         "ladder": [rung(e, readings, found[e.model]) for e in entries],
         "roles": roles,
@@ -130,6 +133,9 @@ def collect() -> dict[str, Any]:
         "last_answer": last_answer(store),
         "database": {"path": str(store.path), **store.counts()},
     }
+    for section in sections:  # the learning side's (society/assemble.py adds them)
+        info.update(section(entries=entries, readings=readings, reachable=reachable, roles=roles, store=store))
+    return info
 
 
 def render(info: dict[str, Any]) -> None:
@@ -171,6 +177,9 @@ def render(info: dict[str, Any]) -> None:
         console.print(
             f"Last answer: {last['model']} ({last['role']}), {last['seconds']} s, {last['tokens_per_second']} tokens/s"
         )
+    for section in ("judge", "learning"):
+        if section in info:
+            console.print(info[section]["line"])
     db = info["database"]
     size_mb = db["database_bytes"] / 2**20
     console.print(f"Database: {db['path']}  {size_mb:.1f} MB, {db['messages']} messages in {db['turns']} turns")

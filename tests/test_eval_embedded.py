@@ -8,6 +8,7 @@ from society.assemble import open_conversation
 from society.paths import data_dir
 from society.store import Store
 from tests.conftest import society
+from training.calibration import Calibrations
 from training.reward import Rewards
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def test_an_eval_run_on_the_embedded_model_writes_a_report_and_compares(tmp_path
     for result in report["results"]:
         assert result["answer"] and result["models"] == ["smollm2-135m-instruct"]
         # Structured output: the embedded model's judgement is always a full rubric.
-        assert set(result["judge"]) == {"helpful", "correct", "honest", "follows_preferences", "reason"}
+        assert set(result["judge"]) == {"helpful", "correct", "honest", "follows_preferences", "reason", "model"}
         assert 1 <= result["score"] <= 10
     assert (data_dir() / "evals" / f"run-{report['id']}.md").read_text().startswith("# Evaluation run")
     assert Store().last_messages(1) == []  # the user's conversation was not touched
@@ -46,5 +47,8 @@ async def test_the_judge_scores_each_answer_in_the_background(monkeypatch):
     finally:
         await conversation.close()  # waits for the judge
     reward = Rewards(conversation.store).get(messages[-1].id)
-    assert reward is not None and 1 <= reward.judge_score <= 10 and reward.reward is not None
+    assert reward is not None and 1 <= reward.judge_score <= 10 and reward.judge["model"] == messages[-1].model
+    # Not calibrated yet (a closing conversation does not wait minutes for it): counts nothing.
+    assert reward.weights["judge"] == 0.0 and reward.reward is None
+    assert Calibrations(conversation.store).get(messages[-1].model) is None
     assert reward.prompt_version == 1 and reward.role == "planner"

@@ -102,7 +102,7 @@ def test_a_lora_trains_on_the_cpu_and_its_loss_falls(base, tmp_path):
     trained = train_adapter("t", ROWS, ROWS[:2], tmp_path, LearningSettings(steps=10), base=base)
     losses = trained.meta["losses"]
     assert len(losses) == 2 and losses[-1] < losses[0]
-    assert trained.meta["base"].startswith("embedded:") and trained.meta["peft_config"]["r"] == 8
+    assert trained.meta["base"].startswith("embedded:") and trained.meta["peft_config"]["r"] == 16
     assert trained.meta["data"]["train_rows"] == 12 and trained.meta["eval_loss"] > 0
     assert (tmp_path / "t" / "adapter_model.safetensors").exists() and not (tmp_path / "t.partial").exists()
 

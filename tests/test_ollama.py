@@ -292,7 +292,9 @@ def test_status_shows_each_ollama_model_where_it_is_and_why(ollama, tmp_path, mo
 
     monkeypatch.setattr(status, "read_gpu", lambda: ollama.card(), raising=False)
     monkeypatch.setattr("society.hardware.read_gpu", lambda: ollama.card())
-    info = status.collect()
+    from society.assemble import status as collect
+
+    info = collect()
     rungs = {r["model"]: r for r in info["ladder"]}
     qwen = rungs[QWEN2_7B.name]
     assert qwen["state"] == "loaded, all on the GPU" and qwen["context"] == 8192
@@ -302,6 +304,9 @@ def test_status_shows_each_ollama_model_where_it_is_and_why(ollama, tmp_path, mo
     result = CliRunner().invoke(__import__("society.cli").cli.app, ["status"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "all on the GPU" in result.output and "not loaded" in result.output
+    # Learning follows the chat's model: the loaded qwen2 answers, so its Hugging Face base trains.
+    assert info["learning"]["hf_base"] == "Qwen/Qwen2-7B-Instruct"
+    assert f"learning trains {QWEN2_7B.name} through Qwen/Qwen2-7B-Instruct" in result.output
     assert entries and "8192" in result.output
 
 

@@ -9,7 +9,7 @@ from society.prompt_book import PromptBook, PromptRefused
 from society.store import Store
 from tests.conftest import scripted_gate, society
 
-SHIPPED = "You are a helpful assistant. Answer directly and briefly, in the user's language."
+SHIPPED = "You are a helpful assistant. Answer directly and briefly. Reply in the language of the question."
 
 
 def tools(book):

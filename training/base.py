@@ -10,8 +10,17 @@ from typing import Any
 
 from society.errors import UnavailableError
 from society.paths import cache_dir
+from training.memory_plan import Plan, Setup, Shape, plan
 
 EMBEDDED_BASE = "embedded:smollm2-135m-instruct"
+# Llama/Qwen2-style module names: everything on GPU 0 but the input embeddings.
+EMBEDDINGS_ON_CPU = {
+    "model.embed_tokens": "cpu",
+    "model.layers": 0,
+    "model.norm": 0,
+    "model.rotary_emb": 0,
+    "lm_head": 0,
+}
 
 
 def embedded_gguf() -> Path:
@@ -44,24 +53,68 @@ def embedded_folder() -> Path:
     return folder
 
 
-def qlora_kwargs() -> dict[str, Any]:
-    """4-bit NF4 with double quantization and bf16 compute: how a 7B model fits in 6 GB."""
+def qlora_kwargs(setup: Setup | None = None) -> dict[str, Any]:
+    """4-bit NF4 with double quantization and bf16 compute; everything not quantized stays
+    bf16 (not upcast to fp32), and with `setup.embeddings == "cpu"` the input embeddings
+    stay on the CPU, where a lookup costs nothing and 0.5-1 GB of VRAM is saved."""
     import torch
     from transformers import BitsAndBytesConfig
 
+    on_cpu = setup is not None and setup.embeddings == "cpu"
     return {
         "quantization_config": BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
+            llm_int8_enable_fp32_cpu_offload=on_cpu,  # transformers' switch for any module on the CPU
         ),
-        "device_map": {"": 0},
+        "dtype": torch.bfloat16,
+        "device_map": EMBEDDINGS_ON_CPU if on_cpu else {"": 0},
     }
 
 
-def load_base(hf_base: str | None = None):
-    """(model, tokenizer, base name). hf_base None: the embedded model on the CPU in float32."""
+def prepare_for_qlora(model) -> None:
+    """What PEFT's prepare_model_for_kbit_training does, less the fp32 upcast of every
+    unquantized weight (embeddings and head: 2 GB more for a 7B model): gradient
+    checkpointing without re-entry, inputs that carry gradients, no KV cache."""
+    import torch
+
+    embeddings = model.get_input_embeddings()
+    if next(embeddings.parameters()).device.type == "cpu":
+        # Kept in fp32 on the CPU by transformers: hand bf16 to the GPU layers, or the
+        # whole residual stream (and every checkpoint) would be fp32.
+        embeddings.register_forward_hook(lambda _m, _i, out: out.to(torch.bfloat16))
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
+    model.config.use_cache = False
+
+
+def base_shape(hf_base: str) -> Shape:
+    """The memory plan's view of `hf_base` (its config.json, from the local cache or folder)."""
+    from transformers import AutoConfig
+
+    return Shape.from_config(hf_base, AutoConfig.from_pretrained(hf_base).to_dict())
+
+
+def plan_training(hf_base: str, rank: int, sequence: int) -> Plan:
+    """The QLoRA setup that fits the GPU's free memory now (raises with the shortfall)."""
+    import torch
+
+    from society.errors import LearningError
+
+    if not torch.cuda.is_available():
+        raise UnavailableError(f"QLoRA of {hf_base} needs an NVIDIA GPU; none is visible to torch")
+    free, _ = torch.cuda.mem_get_info()
+    found = plan(base_shape(hf_base), free // 2**20, rank, sequence)
+    if not found.fits:
+        raise LearningError(found.refused)
+    return found
+
+
+def load_base(hf_base: str | None = None, setup: Setup | None = None):
+    """(model, tokenizer, base name). hf_base None: the embedded model on the CPU in float32;
+    else `hf_base` in 4-bit for QLoRA as `setup` (training/memory_plan.py) says."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if hf_base is None:
@@ -74,10 +127,8 @@ def load_base(hf_base: str | None = None):
 
         if not torch.cuda.is_available():
             raise UnavailableError(f"QLoRA of {hf_base} needs an NVIDIA GPU; none is visible to torch")
-        from peft import prepare_model_for_kbit_training
-
-        model = AutoModelForCausalLM.from_pretrained(hf_base, **qlora_kwargs())
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        model = AutoModelForCausalLM.from_pretrained(hf_base, **qlora_kwargs(setup))
+        prepare_for_qlora(model)
         tokenizer = AutoTokenizer.from_pretrained(hf_base)
         name = hf_base
     if tokenizer.pad_token is None:

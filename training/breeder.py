@@ -119,8 +119,8 @@ def evolve(
     try:
         for name in parents[1:]:
             peft_model.load_adapter(found[name].path, adapter_name=name)
-        heldout = Scorer(tokenizer, heldout_rows, settings.max_length)
-        retention = Scorer(tokenizer, retention_rows, settings.max_length)
+        heldout = Scorer(tokenizer, heldout_rows, settings.max_length, settings.scorer_batch)
+        retention = Scorer(tokenizer, retention_rows, settings.max_length, settings.scorer_batch)
         with peft_model.disable_adapter():
             base_h, base_r = heldout.score(peft_model), retention.score(peft_model)
         base_scores = Scores(base_h, base_r, fitness_of(base_h, base_r, base_r, settings.retention_tolerance))
@@ -133,7 +133,7 @@ def evolve(
         parent_scores = {name: scores_of(name) for name in parents}
         for name, scores in parent_scores.items():
             lineage.score(name, scores.heldout, scores.retention, scores.fitness)
-        current = lineage.current()
+        current = lineage.current(settings.ollama_model if settings.hf_base else None)  # this base's
         current_scores = base_scores
         if current is not None and current.adapter:
             if current.adapter in parent_scores:

@@ -74,20 +74,41 @@ def data_clean() -> None:
 def rewards(
     last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many answers.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Measure the judge's model on the calibration set now.")
+    ] = False,
 ) -> None:
-    """Recent answers' rewards with their parts, and each role's prompt versions with fitness."""
+    """Recent answers' rewards with their parts, what the judge's scores count, and each
+    role's prompt versions with fitness."""
     from dataclasses import asdict
 
     from roles import ROLE_NAMES
     from society.prompt_book import PromptBook
+    from training.calibration import Calibrations, judge_line
     from training.reward import Rewards
 
+    model = guard(judging_model)
+    if calibrate:
+        guard(lambda: calibrate_judge(model))
     recent = guard(lambda: Rewards().recent(last))
     book = PromptBook()
     versions = {role: [v.to_dict() for v in book.versions(role)] for role in ROLE_NAMES}
+    calibrations = Calibrations()
+    found = calibrations.get(model)
+    judge = {
+        "model": model,
+        "accuracy": found.accuracy if found else None,
+        "trusted": bool(found and found.trusted),
+        "line": judge_line(calibrations, model),
+    }
     if as_json:
-        print(json.dumps({"rewards": [asdict(r) for r in recent], "versions": versions}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"judge": judge, "rewards": [asdict(r) for r in recent], "versions": versions}, ensure_ascii=False
+            )
+        )
         return
+    print(judge["line"])
     print("answer  role            prompt  judge  engagement  explicit  reward")
     for r in recent:
         judge = f"{r.judge_score:.1f}" if r.judge_score is not None else "-"
@@ -102,6 +123,42 @@ def rewards(
         for v in listed:
             fitness = f"{v['fitness']:+.2f}" if v["fitness"] is not None else "-"
             print(f"{role:<18} v{v['version']:<3} uses {v['uses']:<4} fitness {fitness:<6} {v['reason']}")
+
+
+def judging_model() -> str | None:
+    """The model the judge role would get now."""
+    from society.config import load_entries
+    from society.gate import ModelGate
+
+    choices = ModelGate(load_entries()).plan("judge")
+    return choices[0].entry.model if choices else None
+
+
+def calibrate_judge(model: str | None) -> None:
+    """Measure `model` as a judge now (two verdicts per calibration pair), printing the figure."""
+    import asyncio
+
+    from society.config import load_entries
+    from society.errors import SocietyError
+    from society.gate import ModelGate
+    from society.prompt_book import PromptBook
+    from society.store import Store
+    from training.calibration import load_pairs
+    from training.datasets import Examples
+    from training.rewarding import Rewarding
+
+    if model is None:
+        raise SocietyError("no model can judge now; see: society status")
+    store = Store()
+    gate = ModelGate(load_entries(), store)
+    rewarding = Rewarding(store, gate, PromptBook(store), Examples(store), judging=True)
+    print(f"calibrating judge {model} on {len(load_pairs())} pairs (two verdicts each)...", flush=True)
+    found = asyncio.run(rewarding.calibrate(model))
+    if found is None:
+        raise SocietyError(f"{model} could not be measured: another model answered (see: society status)")
+    dev, report = found.accuracy_of(split="dev"), found.accuracy_of(split="report")
+    en, ja = found.accuracy_of(lang="en"), found.accuracy_of(lang="ja")
+    print(f"dev {dev:.0%}, report {report:.0%}; English {en:.0%}, Japanese {ja:.0%}")
 
 
 @app.command("eval")
@@ -229,13 +286,16 @@ def lineage(
 def deploy(
     name: Annotated[str | None, typer.Argument(help="Adapter to deploy.")] = None,
     previous: Annotated[bool, typer.Option("--rollback", help="Return to the previous deployment.")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="With --rollback: the Ollama model (default: the embedded one).")
+    ] = None,
 ) -> None:
     """Deploy an adapter (GGUF LoRA for the embedded model, a new tag for Ollama), or roll back."""
     from training import deploy as deployment
 
     if previous:
-        back = deployment.rollback()
-        print(f"now running {back or 'the base model'}")
+        back = guard(lambda: deployment.rollback(base=model))
+        print(f"{model or 'the embedded model'} now runs {back or 'without an adapter'}")
     elif name:
         print(f"deployed: {deployment.deploy(name, 'by hand')}")
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,26 @@ from typing import Any
 from society.errors import LearningError
 from training.settings import LearningSettings, load_settings
 
-RETENTION = Path(__file__).with_name("retention.jsonl")
+RETENTION = Path(__file__).with_name("retention.jsonl")  # scored: does general chat suffer?
+RETENTION_MIX = Path(__file__).with_name("retention_mix.jsonl")  # trained on beside the user's examples
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def retention_rows() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in RETENTION.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return _jsonl(RETENTION)
+
+
+def with_retention(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
+    """`rows` with general chats mixed in (`share` of the result, from RETENTION_MIX, never
+    from RETENTION, which measures what they protect)."""
+    mix = _jsonl(RETENTION_MIX)
+    wanted = min(len(mix), round(len(rows) * share / max(1e-9, 1 - share))) if share > 0 else 0
+    mixed = rows + random.Random(seed).sample(mix, wanted)
+    random.Random(seed + 1).shuffle(mixed)
+    return mixed
 
 
 def split(rows: list[dict[str, Any]], slices: int, seed: int) -> tuple[list[list[dict]], list[dict]]:
@@ -31,6 +47,17 @@ def split(rows: list[dict[str, Any]], slices: int, seed: int) -> tuple[list[list
     held = max(1, len(shuffled) // 5)
     rest = shuffled[held:]
     return [rest[i::slices] for i in range(slices)], shuffled[:held]
+
+
+def ollama_urls() -> list[str]:
+    """The Ollama servers on the model list (the local one when none is named)."""
+    import os
+
+    from society.config import load_entries
+    from society.ollama import parse_host
+
+    urls = [e.base_url for e in load_entries() if e.backend == "ollama" and e.base_url]
+    return urls or [parse_host(os.environ.get("OLLAMA_HOST"))]
 
 
 @dataclass
@@ -47,35 +74,68 @@ def learn(
     settings: LearningSettings | None = None,
     progress: bool = True,
     deploy_winner: bool = True,
+    slices: list[list[dict[str, Any]]] | None = None,
 ) -> CycleReport:
-    """Train `adapters_per_cycle` adapters on slices of the SFT examples (or `rows`), evolve
-    them and deploy the child if it beats its parents and the current model."""
-    from training.base import load_base
+    """Train `adapters_per_cycle` adapters on slices of the SFT examples (or `rows`, or the
+    given `slices` with `heldout`), each with general chats mixed in, evolve them and deploy
+    the child if it beats its parents and the current model."""
+    from society.gpu_claim import claim_gpu
+    from training.base import load_base, plan_training
     from training.breeder import evolve
     from training.datasets import Examples
     from training.deploy import adapters_dir, deploy
     from training.export import rows as export_rows
     from training.lineage import Lineage
     from training.lora import train_adapter
+    from training.target import current_target
 
     started = time.perf_counter()
     settings = settings or load_settings()
-    rows = rows if rows is not None else export_rows(Examples().all_active(), "sft")
-    slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
-    heldout = heldout or held
+    if slices is None:
+        rows = rows if rows is not None else export_rows(Examples().all_active(), "sft")
+        slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
+        heldout = heldout or held
+    elif not heldout:
+        raise LearningError("given slices need held-out rows to compare the adapters on")
     lineage = Lineage()
-    base = load_base(settings.hf_base)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    names = []
-    for i, chunk in enumerate(slices):
-        trained = train_adapter(f"{stamp}-s{i}", chunk, heldout, adapters_dir(), settings, base=base)
-        lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
-        names.append(trained.name)
-    evolution = evolve(
-        names, heldout, retention_rows(), settings, adapters_dir(), lineage, base=base, progress=progress
-    )
+    target = current_target(settings.hf_base)  # the model the user talks to
+    if target.missing:
+        raise LearningError(target.line())
+    settings = settings.model_copy(update={"hf_base": target.hf_base, "ollama_model": target.ollama_model})
+    if progress:
+        print(target.line(), flush=True)
+    with ExitStack() as gpu:
+        if settings.hf_base is not None:  # QLoRA: the GPU is taken from the chat until trained
+            unloaded = gpu.enter_context(claim_gpu("learning", ollama_urls()))
+            planned = plan_training(settings.hf_base, settings.rank, settings.max_length)  # after unloading
+            setup = planned.setup
+            settings = settings.model_copy(
+                update={
+                    "rank": setup.rank,
+                    "alpha": 2 * setup.rank,
+                    "max_length": setup.sequence,
+                    "batch_size": setup.batch,
+                    "scorer_batch": planned.scorer_batch,
+                }
+            )
+            if progress:
+                print(f"Ollama unloaded: {', '.join(unloaded) or 'nothing was loaded'}", flush=True)
+                print("\n".join(planned.lines()), flush=True)
+            base = load_base(settings.hf_base, setup)
+        else:
+            base = load_base(None)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        names = []
+        for i, chunk in enumerate(slices):
+            mixed = with_retention(chunk, settings.retention_share, settings.seed + i)
+            trained = train_adapter(f"{stamp}-s{i}", mixed, heldout, adapters_dir(), settings, base=base)
+            lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
+            names.append(trained.name)
+        evolution = evolve(
+            names, heldout, retention_rows(), settings, adapters_dir(), lineage, base=base, progress=progress
+        )
     deployed = None
     if evolution.deployed and deploy_winner:
-        deploy(evolution.child, f"run {evolution.run}: {evolution.why}", lineage)
+        deploy(evolution.child, f"run {evolution.run}: {evolution.why}", lineage, settings)
         deployed = evolution.child
     return CycleReport(names, evolution, deployed, time.perf_counter() - started)

@@ -154,6 +154,18 @@ class Examples:
         answer = self.answer_message(message_id)
         return self.add(kind, self.prompt_for(answer), answer.content, None, label, [answer.id], by)
 
+    def labelled_by_reward(self, message_id: int) -> Example | None:
+        """The active example the rewards labelled from answer `message_id`, if any."""
+        with self.store.engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT id FROM examples WHERE created_by = 'reward' AND kind = 'label' AND status = 'active'"
+                    " AND source_message_ids = :s ORDER BY id DESC LIMIT 1"
+                ),
+                {"s": json.dumps([message_id])},
+            ).scalar()
+        return None if found is None else self.get(found)
+
     def pair_from_messages(self, chosen_id: int, rejected_id: int, by: str = "data_curator") -> Example:
         chosen, rejected = self.answer_message(chosen_id), self.answer_message(rejected_id)
         return self.add(

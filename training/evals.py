@@ -85,7 +85,7 @@ async def _run_here(task: Task, prompts: dict[str, str]) -> dict[str, Any]:
     from society.assemble import open_conversation
     from society.prompt_book import PromptBook
     from society.tools.approval import refuse_all
-    from training.judge import judge
+    from training.judge import judge, mean
 
     book = PromptBook(Store())
     for role, body in prompts.items():
@@ -111,7 +111,7 @@ async def _run_here(task: Task, prompts: dict[str, str]) -> dict[str, Any]:
         except Exception as err:  # noqa: BLE001 - an unscored task is reported as such
             error = error or f"judge: {type(err).__name__}"
     await conversation.close()
-    judged = round(sum(v for k, v in scores.items() if k != "reason") / 4, 2) if scores else None
+    judged = round(mean(scores), 2) if scores else None
     return {
         **asdict(task),
         "answer": answer,

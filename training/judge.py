@@ -23,7 +23,9 @@ INSTRUCTIONS = (
 
 
 class JudgeFailed(RuntimeError):
-    """The judge's reply could not be read as scores."""
+    """The judge's reply could not be read as scores (`model` wrote it)."""
+
+    model: str | None = None
 
 
 def parse(reply: str) -> dict[str, Any]:
@@ -40,8 +42,14 @@ def parse(reply: str) -> dict[str, Any]:
     return scores
 
 
+def mean(scores: dict[str, Any]) -> float:
+    """The mean of the rubric scores (1..10)."""
+    return round(sum(scores[name] for name in RUBRIC) / len(RUBRIC), 3)
+
+
 async def judge(gate: Any, role_prompt: str, request: str, answer: str, preferences: list[str]) -> dict[str, Any]:
-    """The rubric scores of `answer` to `request`, by the judge role on the model gate."""
+    """The rubric scores of `answer` to `request`, by the judge role on the model gate, with
+    the reason and the model that judged ("model": its calibration decides what they count)."""
     stated = "\n".join(f"- {p}" for p in preferences) or "- none stated"
     messages = [
         SystemMessage(content=f"{role_prompt}\n{INSTRUCTIONS}"),
@@ -50,5 +58,16 @@ async def judge(gate: Any, role_prompt: str, request: str, answer: str, preferen
             source="user",
         ),
     ]
-    result = await gate.create("judge", messages, json_schema=SCHEMA)
-    return parse(str(result.content))
+    from dataclasses import replace
+
+    from society.gate import current_turn, in_turn
+
+    with in_turn(replace(current_turn(), calls={})) as own:  # to know which model judged
+        result = await gate.create("judge", messages, json_schema=SCHEMA)
+    call = own.calls.get("judge")
+    model = call.model if call else None
+    try:
+        return {**parse(str(result.content)), "model": model}
+    except JudgeFailed as err:
+        err.model = model
+        raise

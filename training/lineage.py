@@ -37,6 +37,7 @@ class Deployment:
     ollama_tag: str | None
     reason: str
     created_at: str
+    base: str | None = None  # the Ollama model its tag replaces; None: the embedded model
 
 
 ADAPTER_COLUMNS = "id, name, kind, base, path, parents, genome, generation, heldout, retention, fitness, created_at"
@@ -122,23 +123,34 @@ class Lineage:
             for row in rows
         ]
 
-    def deploy(self, adapter: str | None, gguf: str | None, ollama_tag: str | None, reason: str) -> None:
+    def deploy(
+        self, adapter: str | None, gguf: str | None, ollama_tag: str | None, reason: str, base: str | None = None
+    ) -> None:
+        """Record a deployment for `base` (None: the embedded model; else the Ollama model
+        whose place on the ladder `ollama_tag` takes)."""
         with self.store.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO deployments (adapter, gguf, ollama_tag, reason, created_at)"
-                    " VALUES (:a, :g, :o, :r, :at)"
+                    "INSERT INTO deployments (adapter, gguf, ollama_tag, reason, created_at, base)"
+                    " VALUES (:a, :g, :o, :r, :at, :b)"
                 ),
-                {"a": adapter, "g": gguf, "o": ollama_tag, "r": reason, "at": now()},
+                {"a": adapter, "g": gguf, "o": ollama_tag, "r": reason, "at": now(), "b": base},
             )
 
-    def deployments(self) -> list[Deployment]:
+    def deployments(self, base: str | None = None, every_base: bool = False) -> list[Deployment]:
+        """The deployments of `base` (None: the embedded model), oldest first; all of them
+        with `every_base`."""
+        where, params = ("", {}) if every_base else ("WHERE base IS :b", {"b": base})
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT id, adapter, gguf, ollama_tag, reason, created_at FROM deployments ORDER BY id")
+                text(
+                    f"SELECT id, adapter, gguf, ollama_tag, reason, created_at, base FROM deployments {where}"
+                    " ORDER BY id"
+                ),
+                params,
             ).all()
         return [Deployment(*row) for row in rows]
 
-    def current(self) -> Deployment | None:
-        found = self.deployments()
+    def current(self, base: str | None = None) -> Deployment | None:
+        found = self.deployments(base)
         return found[-1] if found else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -46,15 +47,29 @@ def lora_config(settings: LearningSettings):
     )
 
 
-def _config_kwargs(settings: LearningSettings, out: Path, quantized: bool) -> dict[str, Any]:
+EFFECTIVE_BATCH = 8  # examples per optimizer step, through accumulation where the memory plan lowers the batch
+
+
+def steps_for(settings: LearningSettings, rows: int) -> int:
+    """Optimizer steps: `settings.steps` when set, else `epochs` passes over `rows` (at most
+    `max_steps`)."""
+    if settings.steps:
+        return settings.steps
+    per_step = settings.batch_size * max(1, EFFECTIVE_BATCH // settings.batch_size)
+    return max(1, min(settings.max_steps, math.ceil(settings.epochs * rows / per_step)))
+
+
+def _config_kwargs(settings: LearningSettings, out: Path, quantized: bool, rows: int) -> dict[str, Any]:
     import torch
 
     return {
         "output_dir": str(out / "trainer"),
-        "max_steps": settings.steps,
+        "max_steps": steps_for(settings, rows),
         "learning_rate": settings.learning_rate,
-        # QLoRA: batch 1, gradient checkpointing and a paged 8-bit optimizer keep 7B in 6 GB.
-        "per_device_train_batch_size": 1 if quantized else 4,
+        # QLoRA: the memory plan's batch (training/memory_plan.py), gradient checkpointing and
+        # a paged 8-bit optimizer keep 7B in 6 GB; accumulation keeps the effective batch.
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": max(1, EFFECTIVE_BATCH // settings.batch_size),
         "gradient_checkpointing": quantized,
         "optim": "paged_adamw_8bit" if quantized else "adamw_torch",
         "use_cpu": not torch.cuda.is_available(),
@@ -100,14 +115,16 @@ def train_adapter(
         if method == "sft":
             from trl import SFTConfig, SFTTrainer
 
-            config = SFTConfig(**_config_kwargs(settings, partial, quantized), max_length=settings.max_length)
+            config = SFTConfig(
+                **_config_kwargs(settings, partial, quantized, len(train_rows)), max_length=settings.max_length
+            )
             trainer = SFTTrainer(
                 model=peft_model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
             )
         else:
             from trl import KTOConfig, KTOTrainer
 
-            kwargs = _config_kwargs(settings, partial, quantized)
+            kwargs = _config_kwargs(settings, partial, quantized, len(train_rows))
             kwargs["per_device_train_batch_size"] = max(2, kwargs["per_device_train_batch_size"])
             config = KTOConfig(**kwargs, max_length=settings.max_length)
             trainer = KTOTrainer(
@@ -116,7 +133,11 @@ def train_adapter(
         trainer.train()
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
         eval_chats = [r for r in eval_rows if "messages" in r]
-        eval_loss = -Scorer(tokenizer, eval_chats, settings.max_length).score(peft_model) if eval_chats else None
+        eval_loss = (
+            -Scorer(tokenizer, eval_chats, settings.max_length, settings.scorer_batch).score(peft_model)
+            if eval_chats
+            else None
+        )
         peft_model.save_pretrained(partial)
         shutil.rmtree(partial / "trainer", ignore_errors=True)
         meta = {
@@ -125,7 +146,7 @@ def train_adapter(
             "method": method,
             "peft_config": json.loads(json.dumps(peft_model.peft_config["default"].to_dict(), default=list)),
             "data": {"train_hash": data_hash(train_rows), "train_rows": len(train_rows), "eval_rows": len(eval_rows)},
-            "steps": settings.steps,
+            "steps": steps_for(settings, len(train_rows)),
             "learning_rate": settings.learning_rate,
             "losses": losses,
             "eval_loss": eval_loss,

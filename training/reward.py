@@ -11,6 +11,10 @@ Explicit feedback (/good, /bad, the UI's thumbs) overrides the implicit level.
     reward     = WEIGHTS["judge"] * judge + WEIGHTS["engagement"] * engagement
                  (a missing component leaves the other alone, at full weight)
 
+The judge's weight is 0 until the model that judged has earned its vote on the calibration
+set (training/calibration.py): an uncalibrated or untrusted judge's scores are stored but
+count nothing, and engagement alone decides.
+
 Every component is stored, so a reward can be recomputed under other weights.
 """
 
@@ -79,7 +83,8 @@ def combine(
     """The reward from its stored components (see the module docstring)."""
     weights = weights or WEIGHTS
     parts = {"judge": judge_component(judge_score), "engagement": engagement_component(level, explicit)}
-    present = {name: value for name, value in parts.items() if value is not None}
+    # A component weighted 0 (an uncalibrated judge) is left out, not averaged in as 0.
+    present = {name: value for name, value in parts.items() if value is not None and weights.get(name, 0) > 0}
     if not present:
         return None
     total = sum(weights[name] for name in present)
@@ -170,10 +175,33 @@ class Rewards:
             )
         return self._row(message_id)  # type: ignore[return-value]
 
-    def judged(self, message_id: int, scores: dict[str, Any]) -> Reward:
-        rubric = [v for k, v in scores.items() if k != "reason" and isinstance(v, int | float)]
-        score = round(sum(rubric) / len(rubric), 3) if rubric else None
-        return self._update(message_id, judge=scores, judge_score=score)
+    def judged(self, message_id: int, scores: dict[str, Any], judge_weight: float | None = None) -> Reward:
+        """Store the judge's `scores`; `judge_weight` is what they count (0 for a judge that
+        has not earned its vote, see training/calibration.py)."""
+        from training.judge import mean
+
+        fields: dict[str, Any] = {"judge": scores, "judge_score": mean(scores)}
+        if judge_weight is not None:
+            fields["weights"] = {**self._ensure(message_id).weights, "judge": judge_weight}
+        return self._update(message_id, **fields)
+
+    def reweigh_judge(self, model: str, judge_weight: float) -> list[Reward]:
+        """Give every reward `model` judged the judge weight its calibration earned; the
+        rewards whose value changed."""
+        with self.store.engine.connect() as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    text("SELECT message_id FROM rewards WHERE json_extract(judge, '$.model') = :m"), {"m": model}
+                )
+            ]
+        changed = []
+        for message_id in ids:
+            before = self._row(message_id)
+            after = self._update(message_id, weights={**before.weights, "judge": judge_weight})
+            if after.reward != before.reward:
+                changed.append(after)
+        return changed
 
     def engaged(self, message_id: int, level: str) -> Reward:
         if level not in LEVELS:
@@ -196,7 +224,12 @@ class Rewards:
         with self.store.engine.connect() as conn:
             ids = [row[0] for row in conn.execute(text("SELECT message_id FROM rewards"))]
         for message_id in ids:
-            self._update(message_id, **({"weights": weights} if weights else {}))
+            if weights:
+                # A judge that has not earned its vote (weight 0) keeps counting nothing.
+                earned = weights["judge"] if self._row(message_id).weights.get("judge") else 0.0
+                self._update(message_id, weights={**weights, "judge": earned})
+            else:
+                self._update(message_id)
         return len(ids)
 
     def recent(self, limit: int = 20) -> list[Reward]:

@@ -18,9 +18,10 @@ from society.listeners import FeedbackListener, TurnEvent
 from society.prompt_book import PromptBook, PromptVersion
 from society.store import USER, Message, Store
 from training import bandit
+from training.calibration import Calibration, Calibrations, measure
 from training.datasets import ExampleError, Examples
-from training.judge import judge
-from training.reward import Reward, Rewards, classify
+from training.judge import JudgeFailed, judge, mean
+from training.reward import WEIGHTS, Reward, Rewards, classify
 
 JUDGE_ENV = "SOCIETY_JUDGE"  # 0 turns the background judge off (scripted tests)
 LABEL_AT = 0.5  # |reward| from which an answer becomes a labelled example
@@ -43,6 +44,8 @@ class Rewarding(FeedbackListener):
         self.book = book
         self.examples = examples
         self.rewards = Rewards(store)
+        self.calibrations = Calibrations(store)
+        self._calibrating: set[str] = set()
         self.rng = rng or random.Random()
         self.judging = os.environ.get(JUDGE_ENV, "1") != "0" if judging is None else judging
 
@@ -67,14 +70,25 @@ class Rewarding(FeedbackListener):
         return bandit.choose(self.book, self.rewards, role, self.rng)
 
     def _settle(self, reward: Reward) -> Reward:
+        """A reward changed: the prompt version's fitness follows, and so does the answer's
+        label. An answer is labelled once the user has spoken (engagement or /good, /bad)
+        and the reward is clear; a label whose reward changed is revised, and withdrawn when
+        the reward no longer supports one."""
         bandit.update_fitness(self.book, self.rewards, reward.role)
-        if reward.reward is not None and abs(reward.reward) >= LABEL_AT:
+        settled = reward.level is not None or bool(reward.explicit)
+        labelled = self.examples.labelled_by_reward(reward.message_id)
+        if settled and reward.reward is not None and abs(reward.reward) >= LABEL_AT:
+            good = reward.reward > 0
+            if labelled is not None:
+                if labelled.label != good:
+                    self.examples.label(labelled.id, good)
+                return reward
             try:
-                example = self.examples.from_message(reward.message_id, "label", reward.reward > 0, by="reward")
-                if example.label != (reward.reward > 0):
-                    self.examples.label(example.id, reward.reward > 0)
+                self.examples.from_message(reward.message_id, "label", good, by="reward")
             except ExampleError:
                 pass  # an answer without its question cannot be an example
+        elif labelled is not None:
+            self.examples.delete(labelled.id)
         return reward
 
     def followed_up(self, text: str, turn_id: int) -> Reward | None:
@@ -115,7 +129,43 @@ class Rewarding(FeedbackListener):
         except Exception as err:  # noqa: BLE001 - no model, a reply not read as scores (JudgeFailed): no score
             self.gate.notify(f"the judge could not score the answer ({type(err).__name__}); engagement decides")
             return None
-        return self._settle(self.rewards.judged(answers[-1].id, scores))
+        model = scores.get("model")
+        reward = self._settle(
+            self.rewards.judged(answers[-1].id, scores, self.calibrations.weight(model, WEIGHTS["judge"]))
+        )
+        if model and self.calibrations.get(model) is None:
+            await self.calibrate(model)
+        return reward
+
+    async def calibrate(self, model: str) -> Calibration | None:
+        """Measure `model` as a judge on the calibration set (its calls are background calls
+        when run by a listener: they yield to the user) and give the rewards it judged the
+        weight it earned. None when it could not be measured now: another model answered,
+        the conversation is closing, or it is being measured already."""
+        if model in self._calibrating:
+            return None
+        self._calibrating.add(model)
+        prompt = self.book.current("judge").text
+
+        async def score(request: str, answer: str) -> tuple[float | None, str | None]:
+            try:
+                scores = await judge(self.gate, prompt, request, answer, [])
+                return mean(scores), scores["model"]
+            except JudgeFailed as err:
+                return None, err.model  # an unread verdict: the pair counts as missed
+
+        try:
+            found = await measure(score, model, going=lambda: not self.gate.queue.ending)
+        finally:
+            self._calibrating.discard(model)
+        if found is None:
+            return None
+        self.calibrations.put(found)
+        self.gate.notify(found.line())
+        weight = WEIGHTS["judge"] if found.trusted else 0.0
+        for reward in self.rewards.reweigh_judge(model, weight):
+            self._settle(reward)
+        return found
 
 
 def _preferences(store: Store):

@@ -10,15 +10,21 @@ SETTINGS_NAME = "learning.json"
 
 class LearningSettings(Settings):
     every_interactions: int = 100  # a learning cycle starts by itself after this many turns (0: never)
-    # Ollama users: the Hugging Face model their Ollama model was made from (for example
-    # "Qwen/Qwen2.5-7B-Instruct"), trained as 4-bit QLoRA on the GPU. None: the embedded model.
+    # The Hugging Face model the chat's Ollama model was made from, trained as 4-bit QLoRA on
+    # the GPU. None: found from Ollama's /api/show (training/target.py); the embedded model
+    # trains as itself.
     hf_base: str | None = None
-    ollama_model: str | None = None  # the Ollama model the adapter is added to (a new tag)
-    rank: int = 8
-    alpha: int = 16
-    steps: int = 60
-    learning_rate: float = 1e-3
+    ollama_model: str | None = None  # set by the cycle: the Ollama model a new tag is made from
+    rank: int = 16
+    alpha: int = 32
+    epochs: float = 5.0  # passes over each adapter's examples
+    steps: int | None = None  # a fixed number of optimizer steps instead of `epochs`
+    max_steps: int = 120  # at most, whatever the epochs say (a cycle stays within minutes)
+    learning_rate: float = 2e-3
     max_length: int = 256
+    batch_size: int = 8  # per step (QLoRA: the memory plan may lower it; accumulation keeps 8)
+    scorer_batch: int = 16  # chats scored at once when comparing children (QLoRA: set by the memory plan)
+    retention_share: float = 0.25  # general chats mixed into each adapter's data, so chat does not suffer
     adapters_per_cycle: int = 2  # data slices, one adapter each
     population: int = 12  # CMA-ES population per generation
     evaluations: int = 60  # CMA-ES evaluations per evolution

@@ -96,8 +96,9 @@ def history(
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
     """The ladder and what is reachable, VRAM, CPU, RAM and the database."""
     from society import status as report
+    from society.assemble import status as collect
 
-    info = guard(report.collect)
+    info = guard(collect)
     if as_json:
         print(json.dumps(info, ensure_ascii=False))
     else:

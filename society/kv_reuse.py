@@ -1,0 +1,99 @@
+"""Reuse what llama.cpp already read when a prompt lost a piece in the middle.
+
+llama-cpp-python reuses only the longest common beginning of the last prompt and the new
+one. Between two turns of one conversation the new prompt is usually the old one with
+pieces taken out, not only added at the end: last turn's recalled memories are gone (this
+turn's come later), and when the history window moves the oldest turns leave. Everything
+after the first removed piece would be read again: on 2 cores that is seconds per turn.
+
+This is llama.cpp server's `--cache-reuse`: walk both token lists, and for each run of at
+least MIN_CHUNK tokens the cache holds further on, drop the cached tokens before it and
+shift the run's positions down (RoPE models take shifted keys), so only what is new is read.
+The reused tokens were read beside the removed ones, so their cached state is close to,
+not identical with, a fresh read; the server does the same by default in its chat apps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIN_CHUNK = 16  # shorter matches are left to be read: too likely to be a coincidence
+
+
+def _matching(cached: list[int], start_c: int, tokens: list[int], start_p: int) -> int:
+    count = 0
+    while (
+        start_c + count < len(cached)
+        and start_p + count < len(tokens)
+        and cached[start_c + count] == tokens[start_p + count]
+    ):
+        count += 1
+    return count
+
+
+def plan(cached: list[int], tokens: list[int], min_chunk: int = MIN_CHUNK) -> tuple[int, list[tuple[int, int, int]]]:
+    """(tokens not read, moves): the common beginning, then each later run of `cached` that
+    `tokens` continues with, as (from, to, length); what lies between runs is dropped."""
+    head = _matching(cached, 0, tokens, 0)
+    moves: list[tuple[int, int, int]] = []
+    head_c = head_p = head
+    while head < len(cached) and head_c < len(cached) and head_p < len(tokens):
+        count = _matching(cached, head_c, tokens, head_p)
+        if count < min_chunk:
+            head_c += 1
+            continue
+        moves.append((head_c, head_p, count))
+        head_c += count
+        head_p += count
+    return head_p, moves
+
+
+def reuse(llm: Any, tokens: list[int], min_chunk: int = MIN_CHUNK) -> int:
+    """Rearrange `llm`'s cache so that its tokens are the longest beginning of `tokens` it
+    can give without reading; returns how many that is (llama-cpp-python reads the rest)."""
+    cached = [int(t) for t in llm._input_ids]
+    kept, moves = plan(cached, tokens, min_chunk)
+    ctx = llm._ctx
+    for source, target, count in moves:
+        # Cached positions [target, source) are not in the new prompt: drop them and move
+        # the matching run down to follow what is kept.
+        if not ctx.kv_cache_seq_rm(0, target, source):
+            kept = target  # a cache that cannot drop a middle piece: read from here
+            break
+        ctx.kv_cache_seq_shift(0, source, source + count, target - source)
+        llm.input_ids[target : target + count] = cached[source : source + count]
+    # What follows in the cache is stale; llama-cpp-python drops it before reading.
+    llm.n_tokens = kept
+    return kept
+
+
+def best_state(llm: Any, tokens: list[int]) -> Any | None:
+    """The state kept in RAM (LlamaRAMCache) that leaves least to read, when it beats what
+    the model holds now. llama-cpp-python picks by common beginning alone, and after the
+    history window moved every kept state shares only the system prompt: it may take any."""
+    states = getattr(llm.cache, "cache_state", None)
+    if not states:
+        return None
+    best, best_kept = None, plan([int(t) for t in llm._input_ids], tokens)[0]
+    for key, state in states.items():
+        kept = plan(list(key), tokens)[0]
+        if kept > best_kept:
+            best, best_kept = state, kept
+    return best
+
+
+def install(llm: Any, reused: list[int]) -> None:
+    """Make `llm` reuse cached pieces before each generation; the count of tokens not read
+    is appended to `reused` (its last item is the latest call's)."""
+    generate = llm.generate
+
+    def generate_reusing(tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        tokens = [int(t) for t in tokens]
+        if kwargs.get("reset", True):
+            state = best_state(llm, tokens)
+            if state is not None:
+                llm.load_state(state)
+        reused.append(reuse(llm, tokens) if kwargs.get("reset", True) and llm.n_tokens > 0 else 0)
+        return generate(tokens, *args, **kwargs)
+
+    llm.generate = generate_reusing
