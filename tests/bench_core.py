@@ -260,11 +260,38 @@ async def conversation_figures(turns: int) -> tuple[list[dict], list[float]]:
     return rows, stops
 
 
+def raw_speeds(system: str) -> tuple[float, float]:
+    """(prompt tokens read per second, tokens written per second) of raw llama.cpp on this
+    machine from a reset state: what any product on this model must pay."""
+    from llama_cpp import Llama
+
+    from society.config import ModelEntry
+
+    path = ModelEntry("x", "llama_cpp", model_path=embedded_entry()["model_path"]).resolved_model_path()
+    llm = Llama(model_path=str(path), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS, seed=0, verbose=False)
+    question = " ".join(CONVERSATION[:12])  # a prompt of a few hundred tokens
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    reads, writes = [], []
+    for _ in range(3):
+        llm.reset()
+        started = time.perf_counter()
+        one = llm.create_chat_completion(messages=messages, max_tokens=1)  # reading, and one token
+        read_s = time.perf_counter() - started
+        llm.reset()
+        started = time.perf_counter()
+        out = llm.create_chat_completion(messages=messages, max_tokens=MAX_TOKENS)
+        whole_s = time.perf_counter() - started
+        reads.append(one["usage"]["prompt_tokens"] / read_s)
+        writes.append((out["usage"]["completion_tokens"] - 1) / (whole_s - read_s))
+    return statistics.median(reads), statistics.median(writes)
+
+
 def print_conversation(turns: int) -> None:
     from roles.planner import ROLE
 
     _, _, warm_gen_s, raw_tokens = raw_llama(ROLE.system_prompt())
     raw_per_token = warm_gen_s / raw_tokens
+    read_speed, write_speed = raw_speeds(ROLE.system_prompt())
     rows, stops = asyncio.run(conversation_figures(turns))
     print("turn  first token s  total s  prompt read  reused  tokens")
     for row in rows:
@@ -280,6 +307,13 @@ def print_conversation(turns: int) -> None:
     print(
         f"warm plain turn / raw llama.cpp writing the same tokens (median over turns 2-{len(rows)}): {ratio:.2f} "
         f"(raw: {raw_tokens / warm_gen_s:.0f} tokens/s, prompt read whole)"
+    )
+    same_work = statistics.median(
+        r["total_s"] / (r["read"] / read_speed + r["tokens"] / write_speed) for r in warm if r["tokens"]
+    )
+    print(
+        f"warm turn / raw llama.cpp reading the same new prompt tokens and writing the same tokens (median over"
+        f" turns 2-{len(rows)}): {same_work:.2f} (raw: reads {read_speed:.0f} tokens/s, writes {write_speed:.0f})"
     )
     if stops:
         print(

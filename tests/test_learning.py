@@ -242,3 +242,56 @@ async def test_prompt_evolution_keeps_a_child_only_when_it_wins_the_minibatch(tm
 
     rejected = await evolve_prompt("planner", gate, suite, minibatch=3, book=book, run=losing)
     assert rejected.kept_version is None and "rejected" in rejected.why and book.current("planner").version == 2
+
+
+@pytest.mark.slow
+def test_kto_learns_from_the_curators_labels_on_the_embedded_model(base, tmp_path):
+    """KTO end to end, short: answers the data curator labelled good or bad, exported in
+    TRL's KTO format, train an adapter whose loss falls."""
+    from society.store import Store
+    from training.datasets import Examples
+    from training.export import rows as export_rows
+    from training.lora import train_adapter
+
+    store = Store()
+    examples = Examples(store)
+    for i, (question, good, bad) in enumerate(
+        [("Can you help me?", "Of course, what do you need?", "No."), ("Thanks!", "You're welcome!", "Whatever.")]
+    ):
+        for answer, label in ((good, True), (bad, False)):
+            turn = store.begin_turn(f"{question} ({i}{label})", "cli")
+            said = store.add_message(turn.turn_id, "planner", answer)
+            store.end_turn(turn.turn_id, "done")
+            examples.from_message(said.id, "label", label)
+    rows = export_rows(examples.all_active(), "kto")
+    assert sorted(r["label"] for r in rows) == [False, False, True, True]
+    trained = train_adapter("kto", rows, [], tmp_path, LearningSettings(steps=5), base=base, method="kto")
+    assert trained.meta["method"] == "kto" and (tmp_path / "kto" / "adapter_model.safetensors").exists()
+    assert trained.meta["losses"]
+
+
+@pytest.mark.slow
+async def test_prompt_evolution_runs_end_to_end_on_the_embedded_model(tmp_path):
+    """The embedded model writes a child prompt, a one-task minibatch is run through the team
+    and judged for both prompts; the child is kept or rejected by the scores."""
+    from society.assemble import open_conversation
+    from society.prompt_book import PromptBook
+    from training.prompt_evolution import evolve_prompt
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        'name: tiny\ntasks:\n  - {id: capital, kind: chat, lang: en, prompt: "What is the capital of France?",'
+        ' expected: "Paris"}\n'
+    )
+    conversation = open_conversation(entry_point="cli", enabled=["planner"], judging=False)
+    book = PromptBook(conversation.store)
+    try:
+        child = await evolve_prompt("planner", conversation.gate, suite, minibatch=1, book=book)
+    finally:
+        await conversation.close()
+    assert child.text.strip() and 0 <= child.parent_score <= 2 and 0 <= child.child_score <= 2
+    versions = book.versions("planner")
+    if child.kept_version:
+        assert versions[-1].text == child.text and versions[-1].author == "evolution"
+    else:
+        assert len(versions) == 1 and ("rejected" in child.why or "refused" in child.why)

@@ -82,6 +82,14 @@ def _config_kwargs(settings: LearningSettings, out: Path, quantized: bool, rows:
     }
 
 
+def as_prompt_completion(row: dict[str, Any]) -> dict[str, Any]:
+    """A chat as TRL's conversational prompt-completion row: the loss is then on the answer
+    alone (completion_only_loss), not on the system prompt and question every row repeats,
+    which is what makes a fact stick instead of the answers' pattern."""
+    messages = row["messages"]
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
 def train_adapter(
     name: str,
     train_rows: list[dict[str, Any]],
@@ -119,7 +127,10 @@ def train_adapter(
                 **_config_kwargs(settings, partial, quantized, len(train_rows)), max_length=settings.max_length
             )
             trainer = SFTTrainer(
-                model=peft_model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
+                model=peft_model,
+                args=config,
+                train_dataset=Dataset.from_list([as_prompt_completion(row) for row in train_rows]),
+                processing_class=tokenizer,
             )
         else:
             from trl import KTOConfig, KTOTrainer
