@@ -42,10 +42,10 @@ def read_claim() -> str | None:
     return f"{claim.get('by', 'another program')} (pid {pid})"
 
 
-def claimed_by_another() -> bool:
-    """Whether a live process other than this one holds the GPU."""
+def claim_of_another() -> str | None:
+    """Who holds the GPU when it is a live process other than this one (read_claim's line)."""
     claim = read_claim()
-    return claim is not None and not claim.endswith(f"(pid {os.getpid()})")
+    return None if claim is None or claim.endswith(f"(pid {os.getpid()})") else claim
 
 
 def unload_ollama(base_url: str) -> list[str]:

@@ -109,11 +109,11 @@ def read_machine(entries: list[ModelEntry] = (), cpu_interval: float | None = No
         loaded.update(now)
         facts.update(read_facts(url, models))
     memory = psutil.virtual_memory()
-    from society.gpu_claim import claimed_by_another, read_claim
+    from society.gpu_claim import claim_of_another
 
     return Readings(
         gpu=read_gpu(),
-        gpu_claim=read_claim() if claimed_by_another() else None,
+        gpu_claim=claim_of_another(),
         ollama_loaded=loaded,
         ollama_facts=facts,
         cpu_pct=psutil.cpu_percent(interval=cpu_interval),

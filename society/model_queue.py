@@ -71,11 +71,11 @@ class ModelQueue:
         with it: the ladder then offers only CPU rungs, which need no lock against it."""
         from filelock import Timeout
 
-        from society.gpu_claim import claimed_by_another
+        from society.gpu_claim import claim_of_another
 
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         while True:
-            if claimed_by_another():
+            if claim_of_another():
                 return False
             try:
                 self._machine.acquire(timeout=1.0)

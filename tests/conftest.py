@@ -66,6 +66,19 @@ def society(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 30
     )
 
 
+@pytest.fixture
+def ollama():
+    """The Ollama stand-in (tests/ollama_standin.py) serving the laptop's models."""
+    from tests.ollama_standin import OllamaStandin
+
+    standin = OllamaStandin()
+    server, _ = standin.serve()
+    try:
+        yield standin
+    finally:
+        server.shutdown()
+
+
 def scripted_model(responses):
     """autogen-ext's ReplayChatCompletionClient, recording streamed calls in `create_calls`
     too (its own records only `create`'s), as the team streams plain answers."""

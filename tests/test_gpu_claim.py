@@ -16,17 +16,7 @@ from filelock import FileLock, Timeout
 from society.gpu_claim import claim_gpu, read_claim
 from society.paths import model_lock_path
 from tests.conftest import ROOT, chat_completion, recording_server, write_config
-from tests.ollama_standin import QWEN2_7B, OllamaStandin
-
-
-@pytest.fixture
-def ollama():
-    standin = OllamaStandin()
-    server, _ = standin.serve()
-    try:
-        yield standin
-    finally:
-        server.shutdown()
+from tests.ollama_standin import QWEN2_7B
 
 
 @pytest.fixture(autouse=True)

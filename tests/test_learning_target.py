@@ -7,18 +7,8 @@ from __future__ import annotations
 import pytest
 
 from society.ollama import read_facts
-from tests.ollama_standin import DEEPSEEK_R1_7B, QWEN2_1_5B, QWEN2_7B, QWEN25_7B, OllamaStandin
+from tests.ollama_standin import DEEPSEEK_R1_7B, QWEN2_1_5B, QWEN2_7B, QWEN25_7B
 from training.target import learning_target
-
-
-@pytest.fixture
-def ollama():
-    standin = OllamaStandin()
-    server, _ = standin.serve()
-    try:
-        yield standin
-    finally:
-        server.shutdown()
 
 
 @pytest.mark.parametrize(

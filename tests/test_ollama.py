@@ -21,16 +21,6 @@ from tests.conftest import write_config
 from tests.ollama_standin import DEEPSEEK_R1_7B, QWEN2_1_5B, QWEN2_7B, OllamaStandin
 
 
-@pytest.fixture
-def ollama():
-    standin = OllamaStandin()
-    server, _ = standin.serve()
-    try:
-        yield standin
-    finally:
-        server.shutdown()
-
-
 def ladder(tmp_path, url: str, *extra: dict) -> list:
     """The laptop's ladder (as OAI_CONFIG_LIST.json ships it) pointed at the stand-in."""
     entries = [
