@@ -38,7 +38,8 @@ def memory_tools(bank: MemoryBank) -> list:
         """Search long-term memory.
         Example: "what do you know about my cat" -> {"query": "cat"} (思い出して, 覚えてる)
         """
-        found = await asyncio.to_thread(bank.recall, query, max(1, min(limit, 20)))
+        # Two searches: the second follows the names the first found (who adopted the dog, then her sister).
+        found = await asyncio.to_thread(bank.recall_two_step, query, max(1, min(limit, 20)))
         if not found:
             return "nothing remembered about that"
         return "\n".join(f"#{r.item.id} ({r.item.kind}) {' '.join(r.item.content.split())[:300]}" for r in found)

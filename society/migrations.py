@@ -298,3 +298,36 @@ def m009_deployment_base(conn: Connection) -> None:
     """Which model a deployment belongs to: the embedded model (NULL, as before) or the
     Ollama model its tag replaces on the ladder."""
     conn.execute(text("ALTER TABLE deployments ADD COLUMN base TEXT"))
+
+
+@migration
+def m010_answer_recall(conn: Connection) -> None:
+    """Children are chosen by what their answers hold, not by the likelihood of the
+    reference's phrasing (training/fitness.py Recall): the held-out and retention recall of
+    every adapter and individual, beside the log-likelihoods (heldout, retention), which
+    individuals no longer compute."""
+    for table in ("adapters", "individuals"):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN recall REAL"))
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN retention_recall REAL"))
+
+
+@migration
+def m011_memory_time_and_stems(conn: Connection) -> None:
+    """When a memory was said (its first source message's time; recency and questions about
+    a time use it, not when consolidation ran), and English stems in the keyword index
+    (FTS5's porter over the same analysed terms: "submitted" finds "submitting")."""
+    from society.memory.keywords import index_text
+
+    conn.execute(text("ALTER TABLE memories ADD COLUMN said_at TEXT"))
+    conn.execute(text("UPDATE memories SET said_at = created_at"))
+    conn.execute(text("CREATE INDEX memories_said ON memories(said_at)"))
+    conn.execute(text("DROP TABLE memory_terms"))
+    conn.execute(
+        text("CREATE VIRTUAL TABLE memory_terms USING fts5(terms, tokenize = 'porter unicode61 remove_diacritics 2')")
+    )
+    rows = conn.execute(text("SELECT id, content FROM memories")).all()
+    if rows:
+        conn.execute(
+            text("INSERT INTO memory_terms (rowid, terms) VALUES (:id, :terms)"),
+            [{"id": i, "terms": index_text(content)} for i, content in rows],
+        )

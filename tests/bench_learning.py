@@ -9,7 +9,8 @@ Runs in a scratch data folder (the user's data is not touched) and prints:
     its minutes, and through llama.cpp without memory: the taught facts asked in a wording
     never trained on nor scored during evolution, before and after, for the base, each parent
     and the merged child (which must beat both: it needs both parents' facts); general
-    questions before and after (retention); the held-out likelihoods;
+    questions before and after (retention); the recall (evolution's fitness) and
+    log-likelihoods on the held-out wording and the retention set;
   - the memory plan for qwen2:7b-instruct on a 6 GB card with Ollama unloaded;
   - a KTO run on good/bad labelled answers, with the likelihood margin of good over bad on
     held-out labelled answers before and after;
@@ -70,13 +71,15 @@ REPORT = {
         "{s} plays the {f}.",
     ),
 }  # fmt: skip
+# General questions asked before and after: none of them in training/retention.jsonl (which
+# evolution selects on) or training/retention_mix.jsonl (which adapters train on).
 GENERAL = [
-    ("What is the capital of France?", "paris"), ("What do bees make?", "honey"),
-    ("What is the opposite of hot?", "cold"), ("What do you call a baby cat?", "kitten"),
-    ("Which season comes after winter?", "spring"), ("What is frozen water called?", "ice"),
-    ("What is the largest ocean?", "pacific"), ("How many minutes are in an hour?", "60"),
-    ("What is the capital of Japan?", "tokyo"), ("How many legs does a spider have?", "8"),
-    ("What colour is grass?", "green"), ("How many days are in a week?", "7"),
+    ("What is the capital of France?", "paris"), ("What do cows give us to drink?", "milk"),
+    ("What is the capital of Germany?", "berlin"), ("What do you call a baby cat?", "kitten"),
+    ("What colour is snow?", "white"), ("What is frozen water called?", "ice"),
+    ("Which animal is called the king of the jungle?", "lion"), ("How many minutes are in an hour?", "60"),
+    ("How many months are in a year?", "12"), ("How many legs does a spider have?", "8"),
+    ("What colour is grass?", "green"), ("At how many degrees Celsius does water boil?", "100"),
 ]  # fmt: skip
 
 
@@ -138,7 +141,7 @@ def calibration() -> None:
     )
 
 
-def cycle(topics: dict, evaluations: int) -> None:
+def cycle(topics: dict, evaluations: int | None) -> None:
     from training.cycle import learn
     from training.deploy import adapters_dir, deployed_lora, export_gguf
     from training.lineage import Lineage
@@ -148,7 +151,7 @@ def cycle(topics: dict, evaluations: int) -> None:
     questions = [(q, f) for _, q, f in asked]
     general = list(GENERAL)
     before_facts, before_general = answered(questions, None), answered(general, None)
-    settings = LearningSettings(evaluations=evaluations)
+    settings = LearningSettings(**({"evaluations": evaluations} if evaluations else {}))
     started = time.perf_counter()
     report = learn(slices=slices, heldout=heldout, settings=settings, progress=False)
     minutes = (time.perf_counter() - started) / 60
@@ -170,14 +173,17 @@ def cycle(topics: dict, evaluations: int) -> None:
     )
     print(f"taught facts asked in an unseen wording, without memory ({len(questions)}: {', '.join(topic_names)}):")
     print(
-        "  model        all facts       " + "  ".join(f"{t:<14}" for t in topic_names) + "  held-out LL  retention LL"
+        "  model        all facts       "
+        + "  ".join(f"{t:<14}" for t in topic_names)
+        + "  held-out recall  LL      retention recall  LL"
     )
     for label, (right, _, scores) in rows.items():
         per_topic = [[r for r, (t, _, _) in zip(right, asked, strict=True) if t == topic] for topic in topic_names]
         print(
             f"  {label:<12} {share(right):<15} "
             + "  ".join(f"{share(p):<14}" for p in per_topic)
-            + f"  {scores.heldout:+.4f}      {scores.retention:+.4f}"
+            + f"  {scores.recall:<15.1%}  {scores.heldout:+.3f}"
+            + f"  {scores.retention_recall:<16.1%}  {scores.retention:+.3f}"
         )
     print(f"general questions (retention): before {share(before_general)}, after {share(rows['child'][1])}")
 
@@ -251,7 +257,7 @@ def prompts() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", choices=("dev", "report"), default="report")
-    parser.add_argument("--evaluations", type=int, default=24, help="CMA-ES evaluations (about 3 s each here)")
+    parser.add_argument("--evaluations", type=int, help="CMA-ES evaluations (default: the product's setting)")
     parser.add_argument("--skip", default="", help="comma-separated: calibration, cycle, kto, prompts")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))

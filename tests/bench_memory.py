@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -286,11 +287,97 @@ def latency_figures(bank, facts: list[Fact], sizes: list[int], rng: random.Rando
         )
 
 
+def feed(store, talk) -> dict[str, int]:
+    """Each line of `talk` as a turn of the one conversation ("Name: text", said at the
+    line's time); the message id of each piece of evidence."""
+    from sqlalchemy import text
+
+    evidence: dict[str, int] = {}
+    for session in talk.sessions:
+        for line in session:
+            turn = store.begin_turn(f"{line.speaker}: {line.text}", "bench")
+            store.end_turn(turn.turn_id, "done")
+            with store.engine.begin() as conn:
+                at = line.when.replace(tzinfo=UTC).isoformat()
+                conn.execute(text("UPDATE messages SET created_at = :at WHERE id = :id"), {"at": at, "id": turn.id})
+            if line.key:
+                evidence[line.key] = turn.id
+    return evidence
+
+
+def evidence_share(recalled, wanted: set[int]) -> float:
+    sources = {m for r in recalled for m in r.item.source_message_ids}
+    return len(wanted & sources) / len(wanted)
+
+
+def conversation_figures(split: str, modes: list[str], embedding: str | None) -> None:
+    """recall@5 and @10 per kind of question over the ten conversations of `split`: a share
+    of each question's evidence messages among the sources of the memories recalled."""
+    from society.memory.bank import MemoryBank
+    from society.memory.consolidate import consolidate
+    from society.memory.settings import MemorySettings
+    from society.store import Store
+    from society.tokens import estimate_tokens
+    from tests.memory_conversations import conversations
+
+    found: dict[str, list[tuple[str, float, float]]] = {mode: [] for mode in modes}
+    tokens: list[int] = []
+    timings: list[float] = []
+    talks = conversations(split)
+    lines = sum(len(s) for t in talks for s in t.sessions)
+    asked = sum(len(t.questions) for t in talks)
+    print(f"\n{len(talks)} conversations ({split}), {embedding or 'default'} embeddings,", end=" ")
+    print(f"{lines} lines, {asked} questions")
+    for talk in talks:
+        os.environ["SOCIETY_HOME"] = tempfile.mkdtemp(prefix="society-bench-memory-")
+        store = Store()
+        evidence = feed(store, talk)
+        bank = MemoryBank(store, MemorySettings(**({"embedding_model": embedding} if embedding else {})))
+        consolidate(bank)
+        for question in talk.questions:
+            wanted = {evidence[key] for key in question.evidence}
+            for mode in modes:
+                begun = time.perf_counter()
+                if mode == "two-step":  # the memory keeper's recall tool
+                    recalled = bank.recall_two_step(question.text, 10, touch=False)
+                    top5 = bank.recall_two_step(question.text, 5, touch=False)
+                else:
+                    recalled = bank.recall(question.text, 10, mode=mode, touch=False)
+                    top5 = recalled[:5]
+                if mode == "hybrid":
+                    timings.append((time.perf_counter() - begun) * 1000)
+                    tokens.append(sum(estimate_tokens(r.item.content) for r in top5))
+                label = question.kind if question.kind != "cross" else f"cross ({question.language} q)"
+                found[mode].append((label, evidence_share(top5, wanted), evidence_share(recalled, wanted)))
+    kinds = sorted({label for label, _, _ in found[modes[0]]})
+    print(f"{'mode':<8} {'questions':<14} {'n':>4} {'recall@5':>9} {'recall@10':>10}")
+    for mode in modes:
+        for kind in ["all", *kinds]:
+            rows = [(a, b) for label, a, b in found[mode] if kind in ("all", label)]
+            at5, at10 = (sum(r[i] for r in rows) / len(rows) for i in (0, 1))
+            print(f"{mode:<8} {kind:<14} {len(rows):>4} {at5:>9.1%} {at10:>10.1%}")
+    timings.sort()
+    print(
+        f"hybrid: {statistics.mean(tokens):.0f} tokens recalled per question (top 5),"
+        f" search p50 {statistics.median(timings):.1f} ms, p95 {timings[int(len(timings) * 0.95) - 1]:.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=320)
     parser.add_argument("--sizes", default="10000,100000", help="memory sizes for the latency figures")
+    parser.add_argument(
+        "--conversations",
+        choices=("dev", "report"),
+        help="instead: the two-person conversations (tests/memory_conversations.py) of this split",
+    )
+    parser.add_argument("--modes", default="hybrid,two-step,vector,keyword")
+    parser.add_argument("--embedding", help="embedding model (default: memory settings' default)")
     options = parser.parse_args()
+    if options.conversations:
+        conversation_figures(options.conversations, options.modes.split(","), options.embedding)
+        return
     os.environ["SOCIETY_HOME"] = tempfile.mkdtemp(prefix="society-bench-memory-")
 
     from society.memory.bank import MemoryBank

@@ -66,14 +66,17 @@ def test_the_lineage_is_persisted_and_drawn(tmp_path):
     lineage = Lineage()
     lineage.add_adapter("a", "trained", "base", tmp_path / "a", fitness=-1.0)
     lineage.add_adapter("b", "trained", "base", tmp_path / "b", fitness=-0.9)
-    lineage.record_individual(1, 0, ["a", "b"], [[[1.0, 1.0], [0.5, 0.9]]], -0.8, -1.0, -0.8)
+    lineage.record_individual(
+        1, 0, ["a", "b"], [[[1.0, 1.0], [0.5, 0.9]]], recall=0.4, retention_recall=0.5, fitness=0.4
+    )
     lineage.add_adapter(
         "run1-child", "merged", "base", tmp_path / "c", ["a", "b"], [[[1, 1], [0.5, 0.9]]], 1, fitness=-0.8
     )
     again = Lineage(Store())  # a new reader of the same database
     child = again.adapter("run1-child")
     assert child.parents == ["a", "b"] and child.generation == 1 and child.fitness == -0.8
-    assert again.individuals(1)[0]["genome"] == [[[1.0, 1.0], [0.5, 0.9]]]
+    individual = again.individuals(1)[0]
+    assert individual["genome"] == [[[1.0, 1.0], [0.5, 0.9]]] and individual["retention_recall"] == 0.5
     shown = society("lineage", "--plot", str(tmp_path / "tree.png"), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "run1-child" in shown.stdout and "<- a x b" in shown.stdout
@@ -105,6 +108,25 @@ def test_a_lora_trains_on_the_cpu_and_its_loss_falls(base, tmp_path):
     assert trained.meta["base"].startswith("embedded:") and trained.meta["peft_config"]["r"] == 16
     assert trained.meta["data"]["train_rows"] == 12 and trained.meta["eval_loss"] > 0
     assert (tmp_path / "t" / "adapter_model.safetensors").exists() and not (tmp_path / "t.partial").exists()
+
+
+def test_recall_scores_the_answers_key_words_not_their_phrasing(base):
+    """The base model's own greedy answers as references score 1; facts it cannot know score
+    0; a reference word the question already says, or a stop word, is not a key word; a word
+    every reference shares weighs less than the one that tells them apart."""
+    from training.fitness import Recall
+
+    model, tokenizer, _ = base
+    questions = ["What is the capital of France?", "What do bees make?", "What colour is grass?"]
+    own = Recall(tokenizer, [chat(q, "x") for q in questions]).answers(model)
+    assert Recall(tokenizer, [chat(q, a) for q, a in zip(questions, own, strict=True)]).score(model) == 1.0
+    assert Recall(tokenizer, ROWS[:3]).score(model) == 0.0
+    weighed = Recall(tokenizer, [chat(f"Tell me secret {i}.", f"The secret {i} is word plum{i}.") for i in range(4)])
+    weights = weighed.items[0][1]
+    assert set(weights) == {"word", "plum0"}  # "the", "is" stop words; "secret", "0" said in the question
+    assert weights["plum0"] > weights["word"]
+    with pytest.raises(ValueError, match="says something its question does not"):
+        Recall(tokenizer, [chat("Say hello", "Hello!")])
 
 
 @pytest.mark.slow

@@ -2,10 +2,12 @@
 
 CMA-ES (the `cma` package, ask/tell) searches genomes, a weight and a density per parent per
 layer group, over a pool of same-base LoRA adapters. Each genome becomes a child through
-PEFT (training/merge.py) and is scored without generating text: log-likelihood per token on
-the held-out split, minus a penalty when the retention set falls by more than the tolerance.
-Every individual is stored; the best child is kept as an adapter and is deployed only if it
-beats its best parent and the current model on held-out fitness.
+PEFT (training/merge.py) and is scored, as Sakana scored theirs, by task accuracy: the
+child answers the held-out questions and the answers are checked for the reference's key
+words (training/fitness.py Recall), less a penalty when its answers to general questions
+(the retention set) fall by more than the tolerance. Every individual is stored; the best
+child is kept as an adapter and is deployed only if it beats its best parent and the current
+model. Log-likelihoods are computed for the base, the parents and the child, for reports.
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ from training.settings import LearningSettings
 SIGMA0 = 1 / 6
 RETENTION_PENALTY = 2.0
 CANDIDATE = "candidate"
+ANSWER_BATCH = 48  # questions answered at once on the CPU (fewer, larger batches: fewer decoding steps)
 
 
 @dataclass
 class Scores:
-    heldout: float
-    retention: float
+    recall: float  # share of the held-out answers' key words the model's own answers hold
+    retention_recall: float | None  # the same on the retention set (general chat); None: not needed
     fitness: float
+    heldout: float | None = None  # log-likelihood per token of the held-out reference answers
+    retention: float | None = None  # the same on the retention set
+
+    def columns(self) -> dict[str, float | None]:
+        return {k: getattr(self, k) for k in ("heldout", "retention", "recall", "retention_recall", "fitness")}
 
 
 @dataclass
@@ -52,8 +60,9 @@ class Evolution:
     history: list[float] = field(default_factory=list)  # best fitness after each generation
 
 
-def fitness_of(heldout: float, retention: float, base_retention: float, tolerance: float) -> float:
-    return heldout - RETENTION_PENALTY * max(0.0, base_retention - retention - tolerance)
+def fitness_of(recall: float, retention: float, base_retention: float, tolerance: float) -> float:
+    """Held-out recall, less a penalty when general chat falls by more than `tolerance`."""
+    return recall - RETENTION_PENALTY * max(0.0, base_retention - retention - tolerance)
 
 
 def minimize(objective, dimensions: int, x0: np.ndarray, settings: LearningSettings, on_generation=None):
@@ -104,7 +113,7 @@ def evolve(
     from tqdm import tqdm
 
     from training.base import load_base
-    from training.fitness import Scorer
+    from training.fitness import Recall, Scorer
 
     lineage = lineage or Lineage()
     if len(parents) < 2:
@@ -119,20 +128,45 @@ def evolve(
     try:
         for name in parents[1:]:
             peft_model.load_adapter(found[name].path, adapter_name=name)
-        heldout = Scorer(tokenizer, heldout_rows, settings.max_length, settings.scorer_batch)
-        retention = Scorer(tokenizer, retention_rows, settings.max_length, settings.scorer_batch)
-        with peft_model.disable_adapter():
-            base_h, base_r = heldout.score(peft_model), retention.score(peft_model)
-        base_scores = Scores(base_h, base_r, fitness_of(base_h, base_r, base_r, settings.retention_tolerance))
+        # Generating keeps only the next token's logits: batches larger than the scorer's,
+        # except on a GPU whose memory plan set the scorer's batch.
+        answer_batch = settings.scorer_batch if settings.hf_base is not None else ANSWER_BATCH
+        heldout = Recall(tokenizer, heldout_rows, answer_batch)
+        retention = Recall(tokenizer, retention_rows, answer_batch)
+        heldout_ll = Scorer(tokenizer, heldout_rows, settings.max_length, settings.scorer_batch)
+        retention_ll = Scorer(tokenizer, retention_rows, settings.max_length, settings.scorer_batch)
+        tolerance = settings.retention_tolerance
 
-        def scores_of(adapter: str) -> Scores:
+        def measure(model, base_retention=None, likelihood=True, to_beat=-float("inf")) -> Scores:
+            h = heldout.score(model)
+            if h <= to_beat:
+                # The retention penalty can only lower the fitness: a child that cannot become
+                # the best needs no check of its general chat (most of them; half the cost).
+                return Scores(h, None, h)
+            r = retention.score(model)
+            scores = Scores(h, r, fitness_of(h, r, r if base_retention is None else base_retention, tolerance))
+            if likelihood:
+                scores.heldout, scores.retention = heldout_ll.score(model), retention_ll.score(model)
+            return scores
+
+        with peft_model.disable_adapter():
+            base_scores = measure(peft_model)
+        base_r = base_scores.retention_recall
+
+        def scores_of(adapter: str, likelihood: bool = True, to_beat: float = -float("inf")) -> Scores:
             peft_model.set_adapter(adapter)
-            h, r = heldout.score(peft_model), retention.score(peft_model)
-            return Scores(h, r, fitness_of(h, r, base_r, settings.retention_tolerance))
+            if settings.hf_base is not None:  # 4-bit weights: merging in and out would round them each time
+                return measure(peft_model, base_r, likelihood, to_beat)
+            # Merged into the weights while it answers: a third faster than PEFT's side path.
+            peft_model.merge_adapter([adapter])
+            try:
+                return measure(peft_model, base_r, likelihood, to_beat)
+            finally:
+                peft_model.unmerge_adapter()
 
         parent_scores = {name: scores_of(name) for name in parents}
         for name, scores in parent_scores.items():
-            lineage.score(name, scores.heldout, scores.retention, scores.fitness)
+            lineage.score(name, **scores.columns())
         current = lineage.current(settings.ollama_model if settings.hf_base else None)  # this base's
         current_scores = base_scores
         if current is not None and current.adapter:
@@ -157,9 +191,10 @@ def evolve(
             genome, seed = decode(x, groups, count), settings.seed + spent[0]
             spent[0] += 1
             breed(peft_model, parents, genome, CANDIDATE, seed=seed)
-            scores = scores_of(CANDIDATE)
+            # Generating answers is the cost: the likelihoods are left to the chosen child.
+            scores = scores_of(CANDIDATE, likelihood=False, to_beat=best["fitness"])
             plain = [[[g.weight, g.density] for g in row] for row in genome]
-            lineage.record_individual(run, generation, parents, plain, scores.heldout, scores.retention, scores.fitness)
+            lineage.record_individual(run, generation, parents, plain, **scores.columns())
             if scores.fitness > best["fitness"]:
                 best.update(fitness=scores.fitness, x=x, scores=scores, seed=seed)
             bar.update(1)
@@ -173,13 +208,15 @@ def evolve(
         child_name = f"run{run}-child"
         child_path = folder / child_name
         breed(peft_model, parents, decode(best["x"], groups, count), CANDIDATE, seed=best["seed"])
+        child_scores: Scores = best["scores"]
+        peft_model.set_adapter(CANDIDATE)
+        child_scores.heldout, child_scores.retention = heldout_ll.score(peft_model), retention_ll.score(peft_model)
         _save_adapter(peft_model, CANDIDATE, child_path)
     finally:
         peft_model.unload()
 
     generation = 1 + max(found[name].generation for name in parents)
     genome = [[[g.weight, g.density] for g in row] for row in decode(best["x"], groups, count)]
-    child_scores: Scores = best["scores"]
     meta = {
         "name": child_name,
         "base": base_name,
@@ -188,9 +225,7 @@ def evolve(
         "genome": genome,
         "run": run,
         "generation": generation,
-        "heldout": child_scores.heldout,
-        "retention": child_scores.retention,
-        "fitness": child_scores.fitness,
+        **child_scores.columns(),
     }
     (child_path / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     lineage.add_adapter(
@@ -201,16 +236,14 @@ def evolve(
         parents,
         genome,
         generation,
-        heldout=child_scores.heldout,
-        retention=child_scores.retention,
-        fitness=child_scores.fitness,
+        **child_scores.columns(),
     )
     best_parent = max(s.fitness for s in parent_scores.values())
-    retention_ok = child_scores.retention >= base_scores.retention - settings.retention_tolerance
+    retention_ok = child_scores.retention_recall >= base_r - tolerance
     deployable = child_scores.fitness > best_parent and child_scores.fitness > current_scores.fitness and retention_ok
     why = (
-        f"child {child_scores.fitness:.4f} vs best parent {best_parent:.4f}, current {current_scores.fitness:.4f},"
-        f" retention {child_scores.retention:.4f} (base {base_scores.retention:.4f})"
+        f"child {child_scores.fitness:.3f} vs best parent {best_parent:.3f}, current {current_scores.fitness:.3f};"
+        f" general chat {child_scores.retention_recall:.0%} (base {base_r:.0%})"
     )
     return Evolution(
         run,

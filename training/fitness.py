@@ -1,9 +1,11 @@
-"""Fitness without generating text: the mean log-likelihood per answer token of a set of
-chats under a model (the answers scored, the prompts only conditioning). The evolution loop
-scores each child this way on the held-out split and on the retention set."""
+"""How well a model answers a set of chats: `Recall` (the answers it writes hold the
+reference's key words; the evolution loop's fitness, on the held-out split and the retention
+set) and `Scorer` (the mean log-likelihood per answer token of the reference answers, with
+the prompts only conditioning; reported beside it, and the trainer's eval loss)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -54,3 +56,70 @@ class Scorer:
                 picked = logprobs.gather(-1, input_ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
                 total += float(picked[scored[:, 1:].to(device)].sum())
         return total / self.tokens
+
+
+class Recall:
+    """Accuracy, not likelihood: each chat's question answered greedily by the model, scored
+    by how much of the reference answer's key words the answer holds. Key words are the
+    answer's search terms (society/memory/keywords.py: no stop words, Japanese bigrams) that
+    the question does not already say, weighted by rarity across the set (IDF), so the fact
+    in "Riko's favourite dish is curry." counts and the phrasing every answer shares hardly.
+
+    Likelihood of the reference measures phrasing: an adapter that answers every taught fact
+    in its own words scored worse than one that knew a third of them. Sakana's evolutionary
+    merge also scored children by task accuracy."""
+
+    def __init__(self, tokenizer, rows: list[dict[str, Any]], batch_size: int = 16, max_new_tokens: int = 32):
+        from society.memory.keywords import query_terms
+
+        self.tokenizer, self.batch_size = tokenizer, batch_size
+        items = []
+        for row in rows:
+            messages = row["messages"]
+            asked = set(query_terms(" ".join(m["content"] for m in messages[:-1])))
+            keys = [term for term in query_terms(messages[-1]["content"]) if term not in asked]
+            if keys:
+                prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
+                length = len(tokenizer(messages[-1]["content"], add_special_tokens=False)["input_ids"])
+                items.append((prompt, keys, min(max_new_tokens, length + 4)))
+        if not items:
+            raise ValueError("no chat whose answer says something its question does not")
+        documents = [set(keys) for _, keys, _ in items]
+        self.items = [
+            (prompt, {k: math.log(1 + len(documents) / sum(k in d for d in documents)) for k in keys}, budget)
+            for prompt, keys, budget in items
+        ]
+        self.items.sort(key=lambda item: item[2])  # similar lengths batched together
+
+    def answers(self, model) -> list[str]:
+        import torch
+
+        tokenizer = self.tokenizer
+        side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues on the right
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        device = next(model.parameters()).device
+        found = []
+        try:
+            for start in range(0, len(self.items), self.batch_size):
+                chunk = self.items[start : start + self.batch_size]
+                prompts = [prompt for prompt, _, _ in chunk]
+                encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                with torch.no_grad():
+                    out = model.generate(
+                        **encoded, max_new_tokens=max(b for _, _, b in chunk), do_sample=False, pad_token_id=pad
+                    )
+                width = encoded["input_ids"].shape[1]
+                found += [tokenizer.decode(row[width:], skip_special_tokens=True) for row in out]
+        finally:
+            tokenizer.padding_side = side
+        return found
+
+    def score(self, model) -> float:
+        """Mean share of key-word weight found in the answers (0 to 1, higher is better)."""
+        from society.memory.keywords import query_terms
+
+        total = 0.0
+        for (_, weights, _), answer in zip(self.items, self.answers(model), strict=True):
+            said = set(query_terms(answer))
+            total += sum(w for k, w in weights.items() if k in said) / sum(weights.values())
+        return total / len(self.items)

@@ -27,6 +27,8 @@ class Adapter:
     retention: float | None
     fitness: float | None
     created_at: str
+    recall: float | None = None
+    retention_recall: float | None = None
 
 
 @dataclass
@@ -40,7 +42,13 @@ class Deployment:
     base: str | None = None  # the Ollama model its tag replaces; None: the embedded model
 
 
-ADAPTER_COLUMNS = "id, name, kind, base, path, parents, genome, generation, heldout, retention, fitness, created_at"
+ADAPTER_COLUMNS = (
+    "id, name, kind, base, path, parents, genome, generation, heldout, retention, fitness, created_at,"
+    " recall, retention_recall"
+)
+# What a child or an adapter scored (training/breeder.py): held-out and retention
+# log-likelihood per token, held-out and retention answer recall, and the fitness from them.
+SCORES = ("heldout", "retention", "recall", "retention_recall", "fitness")
 
 
 class Lineage:
@@ -52,8 +60,8 @@ class Lineage:
             conn.execute(text("DELETE FROM adapters WHERE name = :n"), {"n": name})
             conn.execute(
                 text(
-                    "INSERT INTO adapters (name, kind, base, path, parents, genome, generation, heldout, retention,"
-                    " fitness, created_at) VALUES (:n, :k, :b, :p, :pa, :g, :gen, :h, :r, :f, :at)"
+                    f"INSERT INTO adapters (name, kind, base, path, parents, genome, generation, {', '.join(SCORES)},"
+                    f" created_at) VALUES (:n, :k, :b, :p, :pa, :g, :gen, {', '.join(':' + k for k in SCORES)}, :at)"
                 ),
                 {
                     "n": name,
@@ -63,18 +71,16 @@ class Lineage:
                     "pa": json.dumps(list(parents)),
                     "g": None if genome is None else json.dumps(genome),
                     "gen": generation,
-                    "h": scores.get("heldout"),
-                    "r": scores.get("retention"),
-                    "f": scores.get("fitness"),
+                    **{k: scores.get(k) for k in SCORES},
                     "at": now(),
                 },
             )
 
-    def score(self, name: str, heldout: float, retention: float, fitness: float) -> None:
+    def score(self, name: str, **scores: float | None) -> None:
         with self.store.engine.begin() as conn:
             conn.execute(
-                text("UPDATE adapters SET heldout = :h, retention = :r, fitness = :f WHERE name = :n"),
-                {"h": heldout, "r": retention, "f": fitness, "n": name},
+                text(f"UPDATE adapters SET {', '.join(f'{k} = :{k}' for k in SCORES)} WHERE name = :name"),
+                {**{k: scores.get(k) for k in SCORES}, "name": name},
             )
 
     def adapters(self, base: str | None = None) -> list[Adapter]:
@@ -90,22 +96,19 @@ class Lineage:
         with self.store.engine.connect() as conn:
             return 1 + (conn.execute(text("SELECT MAX(run) FROM individuals")).scalar() or 0)
 
-    def record_individual(self, run: int, generation: int, parents, genome, heldout, retention, fitness) -> None:
+    def record_individual(self, run: int, generation: int, parents, genome, **scores: float | None) -> None:
         with self.store.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO individuals (run, generation, parents, genome, heldout, retention, fitness,"
-                    " created_at)"
-                    " VALUES (:run, :g, :p, :genome, :h, :r, :f, :at)"
+                    f"INSERT INTO individuals (run, generation, parents, genome, {', '.join(SCORES)}, created_at)"
+                    f" VALUES (:run, :g, :p, :genome, {', '.join(':' + k for k in SCORES)}, :at)"
                 ),
                 {
                     "run": run,
                     "g": generation,
                     "p": json.dumps(list(parents)),
                     "genome": json.dumps(genome),
-                    "h": heldout,
-                    "r": retention,
-                    "f": fitness,
+                    **{k: scores.get(k) for k in SCORES},
                     "at": now(),
                 },
             )
@@ -114,10 +117,10 @@ class Lineage:
         where, params = ("WHERE run = :r", {"r": run}) if run else ("", {})
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                text(f"SELECT run, generation, parents, genome, heldout, retention, fitness FROM individuals {where}"),
+                text(f"SELECT run, generation, parents, genome, {', '.join(SCORES)} FROM individuals {where}"),
                 params,
             ).all()
-        keys = ("run", "generation", "parents", "genome", "heldout", "retention", "fitness")
+        keys = ("run", "generation", "parents", "genome", *SCORES)
         return [
             {**dict(zip(keys, row, strict=True)), "parents": json.loads(row[2]), "genome": json.loads(row[3])}
             for row in rows

@@ -39,7 +39,7 @@ def plot_lineage(target: Path, lineage: Lineage | None = None) -> Path:
     current = lineage.current()
     axis.set_title(f"society lineage (deployed: {current.adapter if current and current.adapter else 'base model'})")
     axis.set_xlabel("generation (grey: CMA-ES individuals of each evolution)")
-    axis.set_ylabel("held-out fitness (log-likelihood per token)")
+    axis.set_ylabel("fitness (held-out answer recall)")
     figure.tight_layout()
     figure.savefig(target, dpi=120)
     plt.close(figure)

@@ -26,10 +26,10 @@ class LearningSettings(Settings):
     scorer_batch: int = 16  # chats scored at once when comparing children (QLoRA: set by the memory plan)
     retention_share: float = 0.25  # general chats mixed into each adapter's data, so chat does not suffer
     adapters_per_cycle: int = 2  # data slices, one adapter each
-    population: int = 12  # CMA-ES population per generation
-    evaluations: int = 60  # CMA-ES evaluations per evolution
+    population: int = 6  # CMA-ES population per generation
+    evaluations: int = 12  # CMA-ES evaluations per evolution (each child answers the held-out questions)
     layer_groups: int = 3  # the genome has a weight and a density per parent per group
-    retention_tolerance: float = 0.1  # allowed fall of the retention log-likelihood per token
+    retention_tolerance: float = 0.05  # allowed fall of the key words found in answers to general questions
     seed: int = 0
 
 

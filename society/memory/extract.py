@@ -54,6 +54,13 @@ TRIVIA = re.compile(
     re.IGNORECASE,
 )
 SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+# "Melanie: …", "Mary Jane: …", "健太: …": a message that names its speaker (a conversation
+# between people, relayed). Capitalised, at most two words, so "Note: …" is not a person's
+# only by luck of the list below.
+SPEAKER_LABEL = re.compile(
+    r"^((?:[A-Z][\w'.-]{0,23})(?: [A-Z][\w'.-]{0,23})?|[\u3040-\u30ff\u3400-\u9fff]{1,8})[:：] ?"
+)
+NOT_SPEAKERS = frozenset({"Note", "Todo", "TODO", "Re", "Q", "A", "Question", "Answer", "Example", "Error", "Warning"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,12 @@ def importance(text: str, kind: str) -> float:
     if TRIVIA.match(text) or len(text.strip()) < short:
         score -= 0.25
     return round(max(0.05, min(1.0, score)), 3)
+
+
+def speaker_of(text: str) -> str | None:
+    """The speaker a message names at its start ("Melanie: I adopted a dog."), if any."""
+    found = SPEAKER_LABEL.match(text)
+    return found.group(1) if found and found.group(1) not in NOT_SPEAKERS else None
 
 
 def extract(user_text: str) -> list[Extracted]:

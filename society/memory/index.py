@@ -25,6 +25,9 @@ class VectorIndex:
         self.path = path
         self.model = model
         self._collection = None
+        # Counting costs 13 ms at 100,000 vectors and every search needs the size: counted
+        # when opened and after each change, not per search.
+        self._size: int | None = None
 
     def _open(self):
         if self._collection is not None:
@@ -35,7 +38,7 @@ class VectorIndex:
         try:
             client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
             collection = client.get_or_create_collection(COLLECTION, metadata={**HNSW, "embedding_model": self.model})
-            collection.count()
+            self._size = collection.count()
         except Exception as err:  # noqa: BLE001 - any failure to open means the files are unusable
             raise IndexUnreadable(f"the memory index at {self.path} cannot be read ({type(err).__name__})") from err
         self._client, self._collection = client, collection
@@ -65,7 +68,13 @@ class VectorIndex:
         return (self._call(lambda c: c.metadata) or {}).get("embedding_model")
 
     def count(self) -> int:
-        return self._call(lambda c: c.count())
+        self._size = self._call(lambda c: c.count())
+        return self._size
+
+    def size(self) -> int:
+        """The count as of the last change this process made (another process's additions
+        show after its next change or reopening)."""
+        return self._size if self._size is not None and self._collection is not None else self.count()
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         def upsert(collection) -> None:
@@ -75,16 +84,20 @@ class VectorIndex:
                 collection.upsert(ids=[str(i) for i in ids[chunk]], embeddings=vectors[chunk])
 
         self._call(upsert)
+        self.count()
 
     def delete(self, ids: list[int]) -> None:
         if ids:
             self._call(lambda c: c.delete(ids=[str(i) for i in ids]))
+            self.count()
 
     def query(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
         """(memory id, cosine similarity), nearest first."""
 
         def nearest(collection) -> list[tuple[int, float]]:
-            count = collection.count()
+            count = self.size()
+            if count < limit:  # small, or another process has added since: counting is cheap then
+                count = self.count()
             if count == 0:
                 return []
             found = collection.query(query_embeddings=[vector], n_results=min(limit, count), include=["distances"])
@@ -97,6 +110,11 @@ class VectorIndex:
             return {}
         found = self._call(lambda c: c.get(ids=[str(i) for i in dict.fromkeys(ids)], include=["embeddings"]))
         return {int(i): np.asarray(v) for i, v in zip(found["ids"], found["embeddings"], strict=True)}
+
+    def sample(self, limit: int) -> np.ndarray:
+        """Up to `limit` of the stored vectors."""
+        found = self._call(lambda c: c.get(limit=limit, include=["embeddings"]))
+        return np.asarray(found["embeddings"], dtype=np.float32)
 
     def reset(self, broken: bool = False) -> Path | None:
         """Start empty. A folder that cannot be opened (`broken`, or failing now) is kept

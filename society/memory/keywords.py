@@ -19,7 +19,8 @@ CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9fãƒ¼ã
 STOP = frozenset(
     "a an the and or but to of in on at for with is are was were be been it its this that these those i me my "
     "you your we our he she they them what which who whom when where why how do does did can could would "
-    "should will shall about tell please again any some from as by so not no yes s t".split()
+    "should will shall about tell please again any some from as by so not no yes s t "
+    "his her hers him has had have their theirs us am into than then there".split()
 )
 
 

@@ -29,7 +29,9 @@ def render(recalled: list[Recalled], budget_chars: int | None = None) -> str:
     reads a few lines, a fast one all five)."""
     lines, left = [], budget_chars
     for found in recalled:
-        text = " ".join(found.item.content.split())[:SHOWN_CHARS]
+        # With the day it was said: "what did she say in May?" is answerable from the lines.
+        day = f"[{found.item.when[:10]}] " if found.item.when else ""
+        text = day + " ".join(found.item.content.split())[:SHOWN_CHARS]
         if left is not None:
             if lines and len(text) > left:
                 break

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from society.memory.embed import DEFAULT_MODEL
+from society.memory.embed import DEFAULT_MODEL, SHIPPED
 from society.paths import data_dir
 from society.settings import Settings, load
 
@@ -15,8 +15,11 @@ SETTINGS_NAME = "memory.json"
 
 
 class MemorySettings(Settings):
-    embedding_model: str = DEFAULT_MODEL  # or the folder of a sentence-transformers model, e.g. a multilingual one
-    multilingual_embeddings: bool = False  # set true with a multilingual model: vectors then count fully for Japanese
+    # universal-sentence-encoder-multilingual-v3, all-MiniLM-L6-v2 (English only), or the folder of a
+    # sentence-transformers model; `society memory reindex` re-embeds everything after a change
+    embedding_model: str = DEFAULT_MODEL
+    # set true with a multilingual model from a folder: its vectors then count fully for Japanese
+    multilingual_embeddings: bool = False
     recall_limit: int = 5  # memories put before each request
     min_score: float = 0.0  # recall leaves out memories scored below this
     fade_after_days: float = 30.0  # unrecalled chat chunks of low importance leave recall after this
@@ -27,8 +30,9 @@ class MemorySettings(Settings):
     def _a_model_folder(cls, name: str) -> str:
         # Checked when the file is read, so a wrong path stops the command (and `society ui`
         # at start) with this line, instead of every recall failing later.
-        if name != DEFAULT_MODEL and not Path(name).expanduser().is_dir():
-            raise ValueError(f"must be '{DEFAULT_MODEL}' or the folder of a downloaded sentence-transformers model")
+        if name not in SHIPPED and not Path(name).expanduser().is_dir():
+            shipped = "', '".join(SHIPPED)
+            raise ValueError(f"must be '{shipped}' or the folder of a downloaded sentence-transformers model")
         return name
 
 
