@@ -114,9 +114,27 @@ OUTPUT_SCHEMA = "output_schema"  # extra_create_args key: hold the reply to this
 TEXT_REPEAT_PENALTY = 1.15
 
 
+def grammar_problem(schema: dict[str, Any]) -> str | None:
+    """Why llama.cpp cannot build a grammar from `schema`, or None. llama-cpp-python then
+    falls back to any JSON for the whole call without a word; the cause is said instead."""
+    import json
+
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        json_schema_to_gbnf(json.dumps(schema))
+    except Exception as err:  # noqa: BLE001 - its converter raises assertions and key errors alike
+        return f"{type(err).__name__}: {err}"[:200]
+    return None
+
+
 def output_schema_args(backend: str, schema: dict[str, Any]) -> dict[str, Any]:
     """How each backend is told to hold its output to a JSON schema."""
     if backend == "llama_cpp":
+        if problem := grammar_problem(schema):
+            import sys
+
+            print(f"society: the output cannot be held to its JSON schema ({problem}); any JSON goes", file=sys.stderr)
         return {"response_format": {"type": "json_object", "schema": schema}}
     if backend == "ollama":
         return {"format": schema}

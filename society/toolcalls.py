@@ -52,7 +52,79 @@ def _parameters(schema: ToolSchema) -> dict[str, Any]:
     params = dict(schema.get("parameters") or {})
     params.setdefault("type", "object")
     params.setdefault("properties", {})
-    return params
+    return normalised(params)
+
+
+# A schema with none of these says nothing about its value's shape: pydantic writes `Any` as
+# {"title": "X"}, which llama.cpp's grammar builder rejects ("Unrecognized schema"); it then
+# fell back to unconstrained JSON for the whole turn without a word.
+SHAPE_KEYS = frozenset({"type", "anyOf", "oneOf", "allOf", "enum", "const", "$ref", "properties", "items"})
+ANY_VALUE = ["string", "number", "boolean"]
+# Bounds, so a small model that starts repeating itself stops at a valid call instead of
+# writing on to the token limit (9-17 % of its replies did, and all of them failed).
+# llama.cpp writes a bound as nested optional rules; thousands of them crash its grammar
+# engine (a segfault, measured with 4,000), so text meant to be long is left unbounded.
+MAX_STRING = 200
+LONG_TEXT = frozenset({"content", "text", "new_text", "old_text", "body", "code", "script", "data", "message"})
+MAX_ITEMS = 16
+# '"Celsius" or "Fahrenheit"', "one of 'asc', 'desc'": the allowed values a description quotes.
+QUOTED = re.compile(r"""["'`“‘]([^"'`”’]{1,40})["'`”’]""")
+BETWEEN_OPTIONS = re.compile(r"^\s*(,|/|\||or|,\s*or|and)\s*$", re.IGNORECASE)
+
+
+def quoted_options(description: str) -> list[str] | None:
+    """The values a description lists as the only choices, or None: at least two quoted
+    values in a row, separated by commas, slashes or "or", with an "or" among them or "one
+    of" before them ("e.g. 'Paris'" is an example, not a choice)."""
+    run: list[re.Match[str]] = []
+    for match in QUOTED.finditer(description):
+        if run and not BETWEEN_OPTIONS.match(description[run[-1].end() : match.start()]):
+            if len(run) >= 2:
+                break
+            run = []
+        run.append(match)
+    if len(run) < 2:
+        return None
+    gaps = [description[a.end() : b.start()] for a, b in zip(run, run[1:], strict=False)]
+    listed = re.search(r"one of|either|のいずれか|のどれか", description[: run[0].start()], re.IGNORECASE)
+    if not (listed or any("or" in gap.lower() or "/" in gap or "|" in gap for gap in gaps)):
+        return None
+    return list(dict.fromkeys(m.group(1) for m in run))
+
+
+def normalised(schema: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """`schema` as every backend's constraint takes it and a small model keeps to: a value
+    of no declared shape is a string, number or boolean; short strings and arrays are
+    bounded; a string whose description quotes its only choices gets them as an enum; an
+    object's required scalars come before its arrays and objects, and optional ones last."""
+    if not isinstance(schema, dict):
+        return {"type": ANY_VALUE}
+    schema = dict(schema)
+    if not SHAPE_KEYS & schema.keys():
+        schema["type"] = ANY_VALUE
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list):
+            schema[key] = [normalised(option, name) for option in schema[key]]
+    kind = schema.get("type")
+    if kind == "string" and "enum" not in schema and "const" not in schema:
+        options = quoted_options(str(schema.get("description", "")))
+        if options:
+            schema["enum"] = options
+        elif "maxLength" not in schema and name not in LONG_TEXT:
+            schema["maxLength"] = MAX_STRING
+    if kind == "array":
+        schema["items"] = normalised(schema.get("items", {}), name)
+        schema.setdefault("maxItems", MAX_ITEMS)
+    if kind == "object" and isinstance(schema.get("properties"), dict):
+        required = set(schema.get("required", []))
+        props = {key: normalised(value, key) for key, value in schema["properties"].items()}
+
+        def order(key: str) -> int:
+            nested = props[key].get("type") in ("array", "object")
+            return (0 if key in required else 2) + nested
+
+        schema["properties"] = {key: props[key] for key in sorted(props, key=order)}
+    return schema
 
 
 def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True) -> dict[str, Any]:
@@ -79,13 +151,33 @@ def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True) -> dict[
     return {"anyOf": options}
 
 
+PARAMETER_NOTE_CHARS = 60  # of a parameter's description, in the tool list
+
+
+def _argument(name: str, spec: dict[str, Any], required: bool) -> str:
+    """One parameter as the model reads it: `unit: "celsius"|"fahrenheit" (optional; default
+    "celsius"; the temperature unit)`: its choices, whether it may be left out, its default
+    and what it is, briefly."""
+    if "enum" in spec:
+        shown = "|".join(json.dumps(value, ensure_ascii=False) for value in spec["enum"])
+    else:
+        kind = spec.get("type", "any")
+        shown = "|".join(kind) if isinstance(kind, list) else str(kind)
+        if kind == "array" and isinstance(spec.get("items"), dict):
+            shown = f"array of {spec['items'].get('type', 'any')}"
+    notes = [] if required else ["optional"]
+    if "default" in spec:
+        notes.append(f"default {json.dumps(spec['default'], ensure_ascii=False)}")
+    about = " ".join(str(spec.get("description", "")).split())
+    if about:
+        notes.append(about if len(about) <= PARAMETER_NOTE_CHARS else about[: PARAMETER_NOTE_CHARS - 1] + "…")
+    return f"{name}: {shown}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def _signature(tool: ToolSchema) -> str:
     params = _parameters(tool)
     required = set(params.get("required", []))
-    args = []
-    for name, spec in params["properties"].items():
-        kind = spec.get("type", "any")
-        args.append(f"{name}: {kind}" + ("" if name in required else " (optional)"))
+    args = [_argument(name, spec, name in required) for name, spec in params["properties"].items()]
     return f"- {tool['name']}({', '.join(args)}): {tool.get('description', '').strip()}"
 
 
@@ -143,15 +235,15 @@ def relevance(tool: ToolSchema, request: str) -> int:
     return len(asked & words) + japanese
 
 
-def narrowed(tools: Sequence[ToolSchema], request: str) -> list[ToolSchema]:
+def narrowed(tools: Sequence[ToolSchema], request: str) -> tuple[list[ToolSchema], bool]:
     """The tools that match the request best, most relevant last (small models lean towards
-    what they read last); all of them when none matches. Fewer choices, fewer wrong ones:
-    the same tool retrieval agents with many MCP tools use."""
+    what they read last), and True; all of them and False when none matches. Fewer choices,
+    fewer wrong ones: the same tool retrieval agents with many MCP tools use."""
     scored = sorted(((relevance(tool, request), index, tool) for index, tool in enumerate(tools)), key=lambda x: x[:2])
     best = scored[-1][0] if scored else 0
     if best == 0:
-        return list(tools)
-    return [tool for score, _, tool in scored if score >= best]
+        return list(tools), False
+    return [tool for score, _, tool in scored if score >= best], True
 
 
 def last_request(messages: Sequence[LLMMessage]) -> str:
@@ -177,6 +269,107 @@ def request_sentences(request: str) -> list[str]:
     clean = " ".join(re.sub(r"^\s*@\w+\s*", "", request).split())
     parts = [p.strip() for p in re.findall(r"[^.!?。！？]+[.!?。！？]?", clean) if len(p.strip()) > 2]
     return list(dict.fromkeys([clean, *parts])) if clean else []
+
+
+# "m" is left out: metres and minutes are as likely as millions.
+SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "bn": 1e9,
+          "万": 1e4, "億": 1e8, "千": 1e3, "百万": 1e6}  # fmt: skip
+UNITS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                    "fourteen fifteen sixteen seventeen eighteen nineteen".split())}  # fmt: skip
+TENS = {w: 10 * n for n, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if n > 1}
+NUMBER = re.compile(
+    r"(?<![A-Za-z0-9.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion|bn|k|百万|万|億|千)?"
+    r"(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+NUMBER_WORDS = re.compile(
+    r"\b((?:(?:" + "|".join([*UNITS, *TENS, "hundred", "and"]) + r")[\s-]*)+)(thousand|million|billion)?\b", re.I
+)
+
+
+def _words_value(words: str) -> float | None:
+    total, any_word = 0, False
+    for word in re.split(r"[\s-]+", words.lower()):
+        if word in UNITS or word in TENS:
+            total, any_word = total + UNITS.get(word, TENS.get(word, 0)), True
+        elif word == "hundred":
+            total = max(1, total) * 100
+    return float(total) if any_word else None
+
+
+def request_numbers(request: str) -> list[float]:
+    """The numbers a request states, as values: "2,000,000", "213 million", "1.5k",
+    "three hundred", "3万"."""
+    found = []
+    for digits, scale in NUMBER.findall(request):
+        found.append(float(digits.replace(",", "")) * SCALES.get(scale.lower(), 1.0))
+    for words, scale in NUMBER_WORDS.findall(request):
+        value = _words_value(words)
+        if value is not None:
+            found.append(value * SCALES.get(scale.lower(), 1.0))
+    return found
+
+
+def with_stated_numbers(arguments: dict[str, Any], tool: ToolSchema, request: str) -> dict[str, Any]:
+    """Numbers the model cut short put back as the request states them: 2 for "2,000,000"
+    and 213 for "213 million" become 2000000 and 213000000 (the model copies the digits it
+    reads first). A value the request states as it is stays."""
+    stated = request_numbers(request)
+    properties = _parameters(tool)["properties"]
+    fixed = dict(arguments)
+    for name, value in arguments.items():
+        kind = properties.get(name, {}).get("type")
+        if kind not in ("integer", "number") or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not stated or value in stated:
+            continue
+        longer = [n for n in stated if n != value and f"{n:.0f}".startswith(f"{value:g}".split(".")[0])]
+        if len(longer) == 1 and (kind == "number" or longer[0].is_integer()):
+            fixed[name] = int(longer[0]) if kind == "integer" else longer[0]
+    return fixed
+
+
+# Similarity at which a string argument the request does not contain is taken for a slip of
+# words it does ("Manchester" for "Manhattan": 0.53); starting with the same letter as well.
+SNAP_AT = 0.5
+MAX_SNAPPED = 60  # characters: longer strings are written, not named (a message, a poem)
+
+
+def request_spans(request: str, longest: int = 6) -> list[str]:
+    """Runs of up to `longest` words of the request."""
+    words = re.findall(r"[\w'.@/-]+", request)
+    runs = (" ".join(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1))
+    return list(dict.fromkeys(runs))
+
+
+def grounded_arguments(arguments: dict[str, Any], tool: ToolSchema, request: str) -> dict[str, Any]:
+    """String arguments held to what the request says: a value the request does not contain
+    but nearly does ("Manchester" for the request's "Manhattan") becomes the request's own
+    words; an optional argument the request says nothing of is left out (its default
+    applies), instead of a guess."""
+    from difflib import SequenceMatcher
+
+    params = _parameters(tool)
+    required = set(params.get("required", []))
+    asked = request.lower()
+    stated = request_numbers(request)
+    fixed = {}
+    for name, value in arguments.items():
+        spec = params["properties"].get(name, {})
+        named = isinstance(value, str) and 0 < len(value) <= MAX_SNAPPED and name not in LONG_TEXT
+        if named and value.lower() not in asked and "enum" not in spec:
+            spans = [s for s in request_spans(request) if s[:1].lower() == value[:1].lower()]
+            ratio, best = max(((SequenceMatcher(None, value.lower(), s.lower()).ratio(), s) for s in spans),
+                              default=(0.0, ""))  # fmt: skip
+            if ratio >= SNAP_AT:
+                value = best
+            elif name not in required:
+                continue  # a guess at something the request never mentions
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and name not in required and "default" in spec and value not in stated:
+            continue  # a number the request never states, where the tool has its own
+        fixed[name] = value
+    return fixed
 
 
 def prompt_with_tools(messages: Sequence[LLMMessage], tools: Sequence[ToolSchema]) -> list[LLMMessage]:
@@ -258,6 +451,33 @@ def repeated_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -
     if not found or any(result is None for result in found):
         return None
     return "\n".join(r for r in found if r is not None)
+
+
+def undone_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -> str | None:
+    """When a call would undo one made this turn (the same tool, two of its values swapped:
+    an edit of "hello" to "goodbye" followed by "goodbye" to "hello"), the earlier call's
+    result: small models ping-pong an edit they just made, so the outcome hung on whether
+    they stopped after an odd or an even number of calls."""
+    earlier: dict[str, tuple[str, dict[str, Any]]] = {}
+    results: dict[str, str] = {}
+    for message in messages:
+        if isinstance(message, AssistantMessage) and isinstance(message.content, list):
+            for call in message.content:
+                earlier[call.id] = (call.name, call_arguments(call))
+        elif isinstance(message, FunctionExecutionResultMessage):
+            for result in message.content:
+                if not result.is_error:
+                    results[result.call_id] = result.content
+    for call in calls:
+        new = call_arguments(call)
+        for call_id, (name, old) in earlier.items():
+            changed = [k for k in new if new.get(k) != old.get(k)]
+            swapped = (
+                len(changed) == 2 and new[changed[0]] == old.get(changed[1]) and new[changed[1]] == old.get(changed[0])
+            )
+            if name == call.name and call_id in results and set(new) == set(old) and swapped:
+                return results[call_id]
+    return None
 
 
 def _canonical(arguments: str) -> str:
@@ -447,7 +667,11 @@ class ToolCallClient(ChatCompletionClient):
         answer, when `allow_answer`) by the backend's output schema, parsed into calls."""
         from society.clients import request_args
 
-        offered = narrowed(offered, last_request(messages))
+        offered, matched = narrowed(offered, last_request(messages))
+        if matched and not acted(messages):
+            # A tool matches the request and none has run: the first reply calls one. Offered
+            # `answer`, the 135M model made up a tool's result instead in 16 % of such requests.
+            allow_answer = False
         self.last_prompt = self.prepare(prompt_with_tools(messages, offered))
         schema = call_schema(offered, allow_answer=allow_answer) if self.constrain else None
         # A tool call wants the likeliest reading, not variety, and room for a file's content.
@@ -470,12 +694,31 @@ class ToolCallClient(ChatCompletionClient):
         if not isinstance(result.content, str):
             return result
         content, self.valid = parse(result.content, offered, repair=self.constrain)
+        if isinstance(content, list) and not acted(messages):
+            # The first call of a turn takes its values from the request; later ones may take
+            # them from tool results, which the request does not contain.
+            content = [self._as_stated(call, offered, last_request(messages)) for call in content]
         if isinstance(content, list) and self.constrain:
             content, result = await self._grounded(messages, offered, content, args, result, cancellation_token)
         if isinstance(content, list) and (done := repeated_result(messages, content)) is not None:
             content = done  # the call already ran: its result is the answer
+        if isinstance(content, list) and (done := undone_result(messages, content)) is not None:
+            content = done  # the call would undo what this turn did: that is the answer
         finish = "function_calls" if isinstance(content, list) else result.finish_reason
         return result.model_copy(update={"content": content, "finish_reason": finish})
+
+    @staticmethod
+    def _as_stated(call: FunctionCall, offered: list[ToolSchema], request: str) -> FunctionCall:
+        """The call's numbers and strings held to what the request states (see
+        with_stated_numbers and grounded_arguments); still valid for its tool, or as it was."""
+        tool = next((t for t in offered if t["name"] == call.name), None)
+        arguments = call_arguments(call)
+        if tool is None or not request:
+            return call
+        fixed = grounded_arguments(with_stated_numbers(arguments, tool, request), tool, request)
+        if fixed == arguments or not valid_arguments(fixed, tool):
+            return call
+        return FunctionCall(id=call.id, name=call.name, arguments=json.dumps(fixed, ensure_ascii=False))
 
     async def _grounded(
         self,

@@ -116,3 +116,112 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     assert schema["anyOf"][0]["properties"]["arguments"]["properties"]["old_text"] == {"enum": ["Hello"]}
     assert retry["messages"][-2].content == "notes.txt contains: Hello"
     assert len(schema["anyOf"]) == 1  # the retry must be the call: no answer, no other tool
+
+
+def test_a_parameter_of_no_declared_shape_still_gets_a_grammar():
+    """pydantic writes `Any` as {"title": ...}; llama.cpp's grammar builder rejected it and
+    llama-cpp-python silently let any JSON through for the whole turn."""
+    from society.clients import grammar_problem
+
+    params = {"type": "object", "properties": {"value": {"title": "Value"}}, "required": ["value"]}
+    tool = {"name": "set", "description": "Set a value.", "parameters": params}
+    assert "Unrecognized schema" in grammar_problem(tool["parameters"])
+    assert grammar_problem(toolcalls.call_schema([tool])) is None
+    assert toolcalls.normalised(tool["parameters"])["properties"]["value"]["type"] == ["string", "number", "boolean"]
+
+
+def test_strings_and_arrays_are_bounded_and_quoted_choices_become_an_enum():
+    params = toolcalls.normalised(
+        {
+            "type": "object",
+            "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "unit": {"type": "string", "description": 'The unit: "celsius" or "fahrenheit".'},
+                "city": {"type": "string", "description": 'A city, e.g. "Paris"'},
+                "content": {"type": "string"},
+                "order": {"type": "string", "description": "one of 'asc', 'desc', 'none'"},
+            },
+            "required": ["tags", "city"],
+        }
+    )
+    props = params["properties"]
+    assert list(props) == ["city", "tags", "unit", "content", "order"]  # required scalars, arrays, then optional
+    assert props["unit"]["enum"] == ["celsius", "fahrenheit"] and props["order"]["enum"] == ["asc", "desc", "none"]
+    assert "enum" not in props["city"] and props["city"]["maxLength"] == toolcalls.MAX_STRING  # an example
+    assert "maxLength" not in props["content"]  # meant to be long
+    assert props["tags"]["maxItems"] == toolcalls.MAX_ITEMS and props["tags"]["items"]["maxLength"] > 0
+
+
+def test_the_tool_list_shows_choices_defaults_and_what_each_parameter_is():
+    tool = {"name": "get_weather", "description": "Weather for a city.",
+            "parameters": {"type": "object", "required": ["city"], "properties": {
+                "city": {"type": "string", "description": "The city name"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"},
+                "days": {"type": "integer", "description": "How many days ahead, " + "very " * 30}}}}  # fmt: skip
+    line = toolcalls.instructions([tool]).splitlines()[1]
+    assert "city: string (The city name)" in line
+    assert 'unit: "celsius"|"fahrenheit" (optional; default "celsius")' in line
+    assert "days: integer (optional; How many days ahead, very" in line and "…" in line
+
+
+async def test_a_request_a_tool_matches_must_call_a_tool_first():
+    reply = '{"tool": "write_file", "arguments": {"path": "a.txt", "content": "hi"}}'
+    gate, client = scripted_gate([reply, reply], Store())
+    with in_turn(Turn()):
+        await gate.create("executor", [UserMessage(content="Create a file a.txt with hi", source="user")], tools=TOOLS)
+        await gate.create("executor", [UserMessage(content="Thanks!", source="user")], tools=TOOLS)
+    matched, unmatched = (
+        c["extra_create_args"]["response_format"]["json_schema"]["schema"] for c in client.create_calls
+    )
+    assert [o["properties"]["tool"]["const"] for o in matched["anyOf"]] == ["write_file"]  # no `answer` to take
+    assert [o["properties"]["tool"]["const"] for o in unmatched["anyOf"]] == ["write_file", "answer"]
+
+
+def test_numbers_the_model_cut_short_are_put_back_as_stated():
+    assert toolcalls.request_numbers("2,000,000 people, 213 million users, 1.5k, 3万円, twenty-five") == [
+        2_000_000,
+        213_000_000,
+        1500,
+        30_000,
+        25,
+    ]
+    tool = {"name": "t", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}}
+    assert toolcalls.with_stated_numbers({"n": 2}, tool, "The city has 2,000,000 people") == {"n": 2_000_000}
+    assert toolcalls.with_stated_numbers({"n": 213}, tool, "about 213 million users") == {"n": 213_000_000}
+    assert toolcalls.with_stated_numbers({"n": 12}, tool, "I have 12 apples") == {"n": 12}  # as stated
+    assert toolcalls.with_stated_numbers({"n": 5}, tool, "a room 5m wide") == {"n": 5}  # metres, not millions
+
+
+def test_string_arguments_are_held_to_the_request_and_unasked_options_left_out():
+    tool = {"name": "find_hotels", "parameters": {"type": "object", "required": ["location"], "properties": {
+        "location": {"type": "string"}, "sort": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]},
+        "limit": {"type": "integer", "default": 10}}}}  # fmt: skip
+    slip = {"location": "Manchester", "sort": "price", "limit": 5}
+    assert toolcalls.grounded_arguments(slip, tool, "Find hotels in Manhattan") == {"location": "Manhattan"}
+    asked = {"location": "Manhattan", "sort": "rating", "limit": 3}
+    assert toolcalls.grounded_arguments(asked, tool, "Find 3 hotels in Manhattan sorted by rating") == asked
+    assert toolcalls.grounded_arguments({"location": "Tokyo", "unit": "c"}, tool, "東京のホテル") == {
+        "location": "Tokyo", "unit": "c"}  # fmt: skip
+
+
+def test_a_call_that_would_undo_this_turns_edit_answers_with_the_edit():
+    edit = FunctionCall(id="1", name="edit_file", arguments='{"path": "a", "old_text": "hello", "new_text": "bye"}')
+    history = [
+        AssistantMessage(content=[edit], source="executor"),
+        FunctionExecutionResultMessage(
+            content=[FunctionExecutionResult(content="replaced 1 occurrence in a", name="edit_file", call_id="1")]
+        ),
+    ]
+    back = FunctionCall(id="2", name="edit_file", arguments='{"path": "a", "old_text": "bye", "new_text": "hello"}')
+    assert toolcalls.undone_result(history, [back]) == "replaced 1 occurrence in a"
+    other = FunctionCall(id="3", name="edit_file", arguments='{"path": "a", "old_text": "cat", "new_text": "dog"}')
+    assert toolcalls.undone_result(history, [other]) is None
+
+
+async def test_a_call_that_slipped_from_the_request_is_sent_as_the_request_says():
+    reply = '{"tool": "write_file", "arguments": {"path": "notse.txt", "content": "hi"}}'
+    gate, _ = scripted_gate([reply], Store())
+    with in_turn(Turn()):
+        request = [UserMessage(content="Create the file notes.txt with hi", source="user")]
+        result = await gate.create("executor", request, tools=TOOLS)
+    assert json.loads(result.content[0].arguments) == {"path": "notes.txt", "content": "hi"}
