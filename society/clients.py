@@ -7,6 +7,7 @@ Heavy client libraries (llama_cpp, openai, ollama) are imported here, inside fun
 from __future__ import annotations
 
 import importlib.util
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,10 +120,16 @@ def grammar_problem(schema: dict[str, Any]) -> str | None:
     falls back to any JSON for the whole call without a word; the cause is said instead."""
     import json
 
+    return _grammar_problem(json.dumps(schema, sort_keys=True))
+
+
+@cache
+def _grammar_problem(schema: str) -> str | None:
+    """Once per distinct schema: a role offers the same tools turn after turn."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        json_schema_to_gbnf(json.dumps(schema))
+        json_schema_to_gbnf(schema)
     except Exception as err:  # noqa: BLE001 - its converter raises assertions and key errors alike
         return f"{type(err).__name__}: {err}"[:200]
     return None

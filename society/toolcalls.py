@@ -26,6 +26,7 @@ from autogen_core.models import (
     AssistantMessage,
     ChatCompletionClient,
     CreateResult,
+    FunctionExecutionResult,
     FunctionExecutionResultMessage,
     LLMMessage,
     ModelInfo,
@@ -434,19 +435,22 @@ def valid_arguments(arguments: dict[str, Any], tool: ToolSchema) -> bool:
     return True
 
 
+def _made_calls(messages: Sequence[LLMMessage]) -> list[tuple[FunctionCall, FunctionExecutionResult]]:
+    """Each call made in `messages` with the result it got, in order."""
+    pending: dict[str, FunctionCall] = {}
+    made = []
+    for message in messages:
+        if isinstance(message, AssistantMessage) and isinstance(message.content, list):
+            pending.update((call.id, call) for call in message.content)
+        elif isinstance(message, FunctionExecutionResultMessage):
+            made += [(pending[r.call_id], r) for r in message.content if r.call_id in pending]
+    return made
+
+
 def repeated_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -> str | None:
     """When every call in `calls` was already made this turn with the same arguments, the
     results it got then; small models otherwise repeat a finished call until the limit."""
-    made: dict[tuple[str, str], str] = {}
-    pending: dict[str, tuple[str, str]] = {}
-    for message in messages:
-        if isinstance(message, AssistantMessage) and isinstance(message.content, list):
-            for call in message.content:
-                pending[call.id] = (call.name, _canonical(call.arguments))
-        elif isinstance(message, FunctionExecutionResultMessage):
-            for result in message.content:
-                if result.call_id in pending:
-                    made[pending[result.call_id]] = result.content
+    made = {(call.name, _canonical(call.arguments)): result.content for call, result in _made_calls(messages)}
     found = [made.get((call.name, _canonical(call.arguments))) for call in calls]
     if not found or any(result is None for result in found):
         return None
@@ -458,25 +462,15 @@ def undone_result(messages: Sequence[LLMMessage], calls: list[FunctionCall]) -> 
     an edit of "hello" to "goodbye" followed by "goodbye" to "hello"), the earlier call's
     result: small models ping-pong an edit they just made, so the outcome hung on whether
     they stopped after an odd or an even number of calls."""
-    earlier: dict[str, tuple[str, dict[str, Any]]] = {}
-    results: dict[str, str] = {}
-    for message in messages:
-        if isinstance(message, AssistantMessage) and isinstance(message.content, list):
-            for call in message.content:
-                earlier[call.id] = (call.name, call_arguments(call))
-        elif isinstance(message, FunctionExecutionResultMessage):
-            for result in message.content:
-                if not result.is_error:
-                    results[result.call_id] = result.content
+    made = [(earlier, result) for earlier, result in _made_calls(messages) if not result.is_error]
     for call in calls:
         new = call_arguments(call)
-        for call_id, (name, old) in earlier.items():
+        for earlier, result in made:
+            old = call_arguments(earlier)
             changed = [k for k in new if new.get(k) != old.get(k)]
-            swapped = (
-                len(changed) == 2 and new[changed[0]] == old.get(changed[1]) and new[changed[1]] == old.get(changed[0])
-            )
-            if name == call.name and call_id in results and set(new) == set(old) and swapped:
-                return results[call_id]
+            swapped = len(changed) == 2 and [new[k] for k in changed] == [old.get(k) for k in reversed(changed)]
+            if earlier.name == call.name and set(new) == set(old) and swapped:
+                return result.content
     return None
 
 

@@ -51,14 +51,16 @@ def test_output_cut_by_the_token_limit_is_closed_when_constrained():
     assert valid and json.loads(calls[0].arguments)["path"] == "a.txt"
 
 
-def test_a_repeated_call_returns_the_result_it_already_got():
-    call = FunctionCall(id="1", name="write_file", arguments='{"path": "a", "content": "b"}')
-    history = [
-        AssistantMessage(content=[call], source="executor"),
-        FunctionExecutionResultMessage(
-            content=[FunctionExecutionResult(content="wrote 1 bytes to a", name="write_file", call_id="1")]
-        ),
+def made(name: str, arguments: str, result: str) -> list:
+    """A turn's history in which tool `name` was called once and returned `result`."""
+    return [
+        AssistantMessage(content=[FunctionCall(id="1", name=name, arguments=arguments)], source="executor"),
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(content=result, name=name, call_id="1")]),
     ]
+
+
+def test_a_repeated_call_returns_the_result_it_already_got():
+    history = made("write_file", '{"path": "a", "content": "b"}', "wrote 1 bytes to a")
     again = FunctionCall(id="2", name="write_file", arguments='{"content": "b", "path": "a"}')
     assert toolcalls.repeated_result(history, [again]) == "wrote 1 bytes to a"
     other = FunctionCall(id="3", name="write_file", arguments='{"path": "c", "content": "b"}')
@@ -205,13 +207,7 @@ def test_string_arguments_are_held_to_the_request_and_unasked_options_left_out()
 
 
 def test_a_call_that_would_undo_this_turns_edit_answers_with_the_edit():
-    edit = FunctionCall(id="1", name="edit_file", arguments='{"path": "a", "old_text": "hello", "new_text": "bye"}')
-    history = [
-        AssistantMessage(content=[edit], source="executor"),
-        FunctionExecutionResultMessage(
-            content=[FunctionExecutionResult(content="replaced 1 occurrence in a", name="edit_file", call_id="1")]
-        ),
-    ]
+    history = made("edit_file", '{"path": "a", "old_text": "hello", "new_text": "bye"}', "replaced 1 occurrence in a")
     back = FunctionCall(id="2", name="edit_file", arguments='{"path": "a", "old_text": "bye", "new_text": "hello"}')
     assert toolcalls.undone_result(history, [back]) == "replaced 1 occurrence in a"
     other = FunctionCall(id="3", name="edit_file", arguments='{"path": "a", "old_text": "cat", "new_text": "dog"}')
