@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from roles.base import Kit, RoleSpec
-from society.toolcalls import Grounding, request_sentences
+from society.grounding import Grounding, request_sentences
 from society.tools import as_tool
 
 if TYPE_CHECKING:

@@ -187,7 +187,9 @@ def show(console, message: Message) -> None:
     from rich.markup import escape
 
     if not message.is_text:
-        colour = {"tool_call": "magenta", "tool_result": "blue", "approval": "yellow"}.get(message.kind, "white")
+        colour = {"tool_call": "magenta", "tool_result": "blue", "approval": "yellow", "recall": "dim"}.get(
+            message.kind, "white"
+        )
         body = message.content if len(message.content) <= 600 else message.content[:600] + " …"
         console.print(f"  [{colour}]{message.role} · {message.kind.replace('_', ' ')}[/] {escape(body)}")
         return

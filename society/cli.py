@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from society.assemble import register_commands
-from society.commands import config, mcp, memory, prompts, talk, tools
+from society.commands import config, mcp, memory, prompts, talk, tools, transcript
 from society.errors import SocietyError
 
 
@@ -34,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(talk.app)
+app.add_typer(transcript.app)
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(tools.app, name="tools")
 app.add_typer(memory.app, name="memory")

@@ -31,7 +31,7 @@ def to_llm(message: Message) -> LLMMessage | None:
     results are kept short; the calls themselves are implied by them and left out."""
     if message.role == USER:
         return UserMessage(content=message.content, source=USER)
-    if message.kind == "tool_call":
+    if message.kind in ("tool_call", "recall"):  # a recall is given again, fresh, when it is needed
         return None
     if message.kind != "text":
         body = message.content[:TOOL_RESULT_CHARS]

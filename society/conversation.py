@@ -17,6 +17,7 @@ from typing import Any
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import (
     BaseChatMessage,
+    MemoryQueryEvent,
     ModelClientStreamingChunkEvent,
     TextMessage,
     ThoughtEvent,
@@ -99,6 +100,16 @@ class TurnFailed(SocietyError, RuntimeError):
 
     exit_code = EXIT_FAILED
     http_status = 503
+
+
+def recall_text(event: MemoryQueryEvent) -> str:
+    """The memories recalled for an agent's answer, one line each, as the page and an export
+    show them beside the answer."""
+    lines = []
+    for found in event.content:
+        about = found.metadata or {}
+        lines.append(f"#{about.get('id', '?')} ({about.get('kind', 'memory')}) {' '.join(str(found.content).split())}")
+    return "\n".join(lines)
 
 
 class Conversation:
@@ -205,10 +216,13 @@ class Conversation:
             await asyncio.sleep(TURN_POLL_S)
             waited += TURN_POLL_S
 
-    async def turn(self, text: str, reasoning: bool = False, stream: bool = False) -> AsyncIterator[Message | Chunk]:
+    async def turn(
+        self, text: str, reasoning: bool = False, stream: bool = False, instructions: str | None = None
+    ) -> AsyncIterator[Message | Chunk]:
         """Run one turn; yield the user's message, then each agent message, each once stored
         (with `stream`, also each Chunk of an answer as it is written). Listeners hear of the
         turn's start and end; nothing else happens here. `stop()` ends it early.
+        `instructions` hold for this turn only (an API client's system message).
 
         The team plays the turn in a task of its own: a consumer that goes away (a closed
         socket, an abandoned request) does not stop it half-way, so what the agents say is
@@ -225,7 +239,11 @@ class Conversation:
         except BaseException:
             lock.release()
             raise
-        turn = Turn(turn_id=user.turn_id, reasoning_roles=frozenset({"planner"} if reasoning else ()))
+        turn = Turn(
+            turn_id=user.turn_id,
+            reasoning_roles=frozenset({"planner"} if reasoning else ()),
+            instructions=(instructions or "").strip() or None,
+        )
         self._turn = turn
         said: asyncio.Queue[Any] = asyncio.Queue()
         with in_turn(turn):  # the task starts with this turn as its own
@@ -292,6 +310,7 @@ class Conversation:
         self.listeners.started(TurnEvent(user.turn_id, text, self.entry_point))
         status, stop_reason = "failed", None
         thoughts: dict[str, str] = {}
+        recalled: set[str] = set()  # the turn's recall is shared by its agents: stored once
         try:
             async with asyncio.timeout(TURN_TIMEOUT_S + 30):
                 task = TextMessage(content=text, source=USER)
@@ -305,6 +324,9 @@ class Conversation:
                             thoughts[event.source] = event.content  # reasoning, stored with what follows
                         elif isinstance(event, BaseChatMessage) and event.source != USER:
                             yield self._store_message(turn, event, thoughts.pop(event.source, None))
+                        elif isinstance(event, MemoryQueryEvent) and (shown := recall_text(event)) not in recalled:
+                            recalled.add(shown)
+                            yield self.store.add_message(turn.turn_id, event.source, redact(shown), kind="recall")
                         elif isinstance(event, ToolCallRequestEvent | ToolCallExecutionEvent):
                             for message in self._store_tool_event(turn, event, thoughts.pop(event.source, None)):
                                 yield message

@@ -62,6 +62,7 @@ MEMORY_READ_S = 0.6  # the recalled memories' share of reading time
 MIN_MEMORY_CHARS = 160
 MIN_READ_SAMPLE = 24  # prompt tokens read in a call for its speed to count
 TRACE_ENV = "SOCIETY_TRACE"
+TURN_INSTRUCTIONS = "For this reply, the user's app gives this instruction: "
 
 
 class NoModelAvailable(UnavailableError):
@@ -97,6 +98,9 @@ class Turn:
     background: bool = False  # work outside the conversation (judge, summary): leaves no model loaded
     failure: str | None = None  # why the last call found no model, for a clean error
     calls: dict[str, CallRecord] = field(default_factory=dict)  # the last successful call per role
+    # What a client asked of this turn only (an OpenAI client's system message): every role's
+    # model is told, just before the request.
+    instructions: str | None = None
 
 
 CURRENT_TURN: ContextVar[Turn | None] = ContextVar("society_turn", default=None)
@@ -416,6 +420,8 @@ class ModelGate:
 
     def _prepare(self, role: str, entry: ModelEntry, client: Any, messages: list[LLMMessage]) -> list[LLMMessage]:
         prompt = list(messages)
+        if instructions := current_turn().instructions:
+            prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=TURN_INSTRUCTIONS + instructions))
         if role in current_turn().reasoning_roles and not entry.has("reasoning"):
             # A model that thinks by itself is asked to (Ollama `think`); others are told how.
             # Small models follow the latest instruction best: put it just before the question.

@@ -37,7 +37,7 @@ class Message:
     completion_tokens: int | None = None
     latency_ms: int | None = None
     created_at: str = ""
-    kind: str = "text"  # text, tool_call, tool_result or approval
+    kind: str = "text"  # text, tool_call, tool_result, approval or recall (the memories an answer was given)
     prompt_version: int | None = None  # the version of the role's prompt it was written under
     first_token_ms: int | None = None  # from the model call's start to its first token
     generation_ms: int | None = None  # from the first token to the last
@@ -216,6 +216,65 @@ class Store:
             ).all()
         return [Message(*row) for row in rows]
 
+    # -- export and import (society/transcript.py) -----------------------------------------
+
+    def export_turns(self) -> list[dict[str, Any]]:
+        """Every turn, oldest first, with its messages (all fields but the ids)."""
+        with self.engine.connect() as conn:
+            turns = conn.execute(
+                text("SELECT id, entry_point, status, stop_reason, started_at, ended_at FROM turns ORDER BY id")
+            ).all()
+            rows = conn.execute(text(f"SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id")).all()
+        by_turn: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            message = Message(*row).to_dict()
+            by_turn.setdefault(message.pop("turn_id"), []).append(message)
+            message.pop("id")
+        return [
+            {
+                "entry_point": entry_point,
+                "status": status,
+                "stop_reason": stop_reason,
+                "started_at": started_at,
+                "ended_at": ended_at,
+                "messages": by_turn.get(turn_id, []),
+            }
+            for turn_id, entry_point, status, stop_reason, started_at, ended_at in turns
+            if by_turn.get(turn_id)
+        ]
+
+    def import_turn(self, turn: dict[str, Any], messages: list[dict[str, Any]]) -> int:
+        """One exported turn and its messages added in one transaction; the new turn's id. A
+        turn that was still running when exported comes in as interrupted."""
+        status = turn.get("status") or "done"
+        at = now()
+        with self.engine.begin() as conn:
+            turn_id = conn.execute(
+                text(
+                    "INSERT INTO turns (status, entry_point, stop_reason, started_at, ended_at)"
+                    " VALUES (:status, :entry_point, :stop_reason, :started_at, :ended_at)"
+                ),
+                {
+                    "status": "interrupted" if status == "running" else status,
+                    "entry_point": turn.get("entry_point"),
+                    "stop_reason": turn.get("stop_reason"),
+                    "started_at": turn.get("started_at") or at,
+                    "ended_at": turn.get("ended_at") or at,
+                },
+            ).lastrowid
+            columns = [c.strip() for c in MESSAGE_COLUMNS.split(",") if c.strip() not in ("id", "turn_id")]
+            for message in messages:
+                row = {column: message.get(column) for column in columns}
+                row.update(turn_id=turn_id, kind=row["kind"] or "text", created_at=row["created_at"] or at)
+                conn.execute(
+                    text(
+                        f"INSERT INTO messages (turn_id, {', '.join(columns)})"
+                        f" VALUES (:turn_id, {', '.join(':' + c for c in columns)})"
+                    ),
+                    row,
+                )
+        return turn_id
+
     # -- rolling summary ------------------------------------------------------------------
 
     def latest_summary(self) -> tuple[int, str] | None:
@@ -303,6 +362,27 @@ class Store:
         return json.loads(row[0]) if row else None
 
     # -- figures --------------------------------------------------------------------------
+
+    def stored_figures(self, limit: int = 100_000) -> dict[str, Any]:
+        """What the monitoring counters count, as stored: turns by status, the seconds of the
+        newest `limit` ended turns, the rewards given and the fallbacks by model. Counters
+        start from these, so a restart does not reset them to 0."""
+        with self.engine.connect() as conn:
+            turns = dict(conn.execute(text("SELECT status, count(*) FROM turns GROUP BY status")).all())
+            spans = conn.execute(
+                text("SELECT started_at, ended_at FROM turns WHERE ended_at IS NOT NULL ORDER BY id DESC LIMIT :n"),
+                {"n": limit},
+            ).all()
+            rewards = conn.execute(
+                text("SELECT reward FROM rewards WHERE reward IS NOT NULL ORDER BY message_id DESC LIMIT :n"),
+                {"n": limit},
+            ).scalars()
+            fallbacks = dict(conn.execute(text("SELECT from_model, count(*) FROM fallbacks GROUP BY from_model")).all())
+            seconds = [
+                (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+                for started, ended in spans
+            ]
+            return {"turns": turns, "turn_seconds": seconds, "rewards": list(rewards), "fallbacks": fallbacks}
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -14,11 +14,11 @@ gate picked; the gate itself knows nothing of tools.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autogen_core import CancellationToken, FunctionCall
@@ -36,6 +36,16 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 
+from society.grounding import (
+    Grounder,
+    Grounding,
+    directed,
+    grounded_arguments,
+    span_grounding,
+    with_stated_numbers,
+)
+from society.tool_schema import parameters, valid_arguments
+
 if TYPE_CHECKING:
     from society.config import ModelEntry
 
@@ -49,91 +59,12 @@ def schemas(tools: Sequence[Tool | ToolSchema]) -> list[ToolSchema]:
     return [tool.schema if isinstance(tool, Tool) else tool for tool in tools]
 
 
-def _parameters(schema: ToolSchema) -> dict[str, Any]:
-    params = dict(schema.get("parameters") or {})
-    params.setdefault("type", "object")
-    params.setdefault("properties", {})
-    return normalised(params)
-
-
-# A schema with none of these says nothing about its value's shape: pydantic writes `Any` as
-# {"title": "X"}, which llama.cpp's grammar builder rejects ("Unrecognized schema"); it then
-# fell back to unconstrained JSON for the whole turn without a word.
-SHAPE_KEYS = frozenset({"type", "anyOf", "oneOf", "allOf", "enum", "const", "$ref", "properties", "items"})
-ANY_VALUE = ["string", "number", "boolean"]
-# Bounds, so a small model that starts repeating itself stops at a valid call instead of
-# writing on to the token limit (9-17 % of its replies did, and all of them failed).
-# llama.cpp writes a bound as nested optional rules; thousands of them crash its grammar
-# engine (a segfault, measured with 4,000), so text meant to be long is left unbounded.
-MAX_STRING = 200
-LONG_TEXT = frozenset({"content", "text", "new_text", "old_text", "body", "code", "script", "data", "message"})
-MAX_ITEMS = 16
-# '"Celsius" or "Fahrenheit"', "one of 'asc', 'desc'": the allowed values a description quotes.
-QUOTED = re.compile(r"""["'`“‘]([^"'`”’]{1,40})["'`”’]""")
-BETWEEN_OPTIONS = re.compile(r"^\s*(,|/|\||or|,\s*or|and)\s*$", re.IGNORECASE)
-
-
-def quoted_options(description: str) -> list[str] | None:
-    """The values a description lists as the only choices, or None: at least two quoted
-    values in a row, separated by commas, slashes or "or", with an "or" among them or "one
-    of" before them ("e.g. 'Paris'" is an example, not a choice)."""
-    run: list[re.Match[str]] = []
-    for match in QUOTED.finditer(description):
-        if run and not BETWEEN_OPTIONS.match(description[run[-1].end() : match.start()]):
-            if len(run) >= 2:
-                break
-            run = []
-        run.append(match)
-    if len(run) < 2:
-        return None
-    gaps = [description[a.end() : b.start()] for a, b in zip(run, run[1:], strict=False)]
-    listed = re.search(r"one of|either|のいずれか|のどれか", description[: run[0].start()], re.IGNORECASE)
-    if not (listed or any("or" in gap.lower() or "/" in gap or "|" in gap for gap in gaps)):
-        return None
-    return list(dict.fromkeys(m.group(1) for m in run))
-
-
-def normalised(schema: dict[str, Any], name: str = "") -> dict[str, Any]:
-    """`schema` as every backend's constraint takes it and a small model keeps to: a value
-    of no declared shape is a string, number or boolean; short strings and arrays are
-    bounded; a string whose description quotes its only choices gets them as an enum; an
-    object's required scalars come before its arrays and objects, and optional ones last."""
-    if not isinstance(schema, dict):
-        return {"type": ANY_VALUE}
-    schema = dict(schema)
-    if not SHAPE_KEYS & schema.keys():
-        schema["type"] = ANY_VALUE
-    for key in ("anyOf", "oneOf", "allOf"):
-        if isinstance(schema.get(key), list):
-            schema[key] = [normalised(option, name) for option in schema[key]]
-    kind = schema.get("type")
-    if kind == "string" and "enum" not in schema and "const" not in schema:
-        options = quoted_options(str(schema.get("description", "")))
-        if options:
-            schema["enum"] = options
-        elif "maxLength" not in schema and name not in LONG_TEXT:
-            schema["maxLength"] = MAX_STRING
-    if kind == "array":
-        schema["items"] = normalised(schema.get("items", {}), name)
-        schema.setdefault("maxItems", MAX_ITEMS)
-    if kind == "object" and isinstance(schema.get("properties"), dict):
-        required = set(schema.get("required", []))
-        props = {key: normalised(value, key) for key, value in schema["properties"].items()}
-
-        def order(key: str) -> int:
-            nested = props[key].get("type") in ("array", "object")
-            return (0 if key in required else 2) + nested
-
-        schema["properties"] = {key: props[key] for key in sorted(props, key=order)}
-    return schema
-
-
 def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True) -> dict[str, Any]:
     """The JSON schema every reply must satisfy: one of the tools, or the answer."""
     options = [
         {
             "type": "object",
-            "properties": {TOOL_KEY: {"const": tool["name"]}, "arguments": _parameters(tool)},
+            "properties": {TOOL_KEY: {"const": tool["name"]}, "arguments": parameters(tool)},
             "required": [TOOL_KEY, "arguments"],
         }
         for tool in tools
@@ -176,7 +107,7 @@ def _argument(name: str, spec: dict[str, Any], required: bool) -> str:
 
 
 def _signature(tool: ToolSchema) -> str:
-    params = _parameters(tool)
+    params = parameters(tool)
     required = set(params.get("required", []))
     args = [_argument(name, spec, name in required) for name, spec in params["properties"].items()]
     return f"- {tool['name']}({', '.join(args)}): {tool.get('description', '').strip()}"
@@ -236,15 +167,52 @@ def relevance(tool: ToolSchema, request: str) -> int:
     return len(asked & words) + japanese
 
 
+# A request's meaning (multilingual sentence vectors) picks a tool its words do not name ("東京の
+# 天気は？" for get_weather, 0.46) only when it is this close to one and clearly closer than to
+# any other; chat ("Explain recursion simply.") came within 0.25 of a tool, so it stays a chat.
+MEANING_AT = 0.3
+MEANING_MARGIN = 0.1
+
+
 def narrowed(tools: Sequence[ToolSchema], request: str) -> tuple[list[ToolSchema], bool]:
     """The tools that match the request best, most relevant last (small models lean towards
-    what they read last), and True; all of them and False when none matches. Fewer choices,
+    what they read last), and True; all of them and False when none matches. A match is by
+    shared words, else by meaning (a Japanese request for an English tool). Fewer choices,
     fewer wrong ones: the same tool retrieval agents with many MCP tools use."""
     scored = sorted(((relevance(tool, request), index, tool) for index, tool in enumerate(tools)), key=lambda x: x[:2])
     best = scored[-1][0] if scored else 0
-    if best == 0:
-        return list(tools), False
-    return [tool for score, _, tool in scored if score >= best], True
+    if best > 0:
+        return [tool for score, _, tool in scored if score >= best], True
+    closest = by_meaning(tools, request)
+    return ([closest], True) if closest is not None else (list(tools), False)
+
+
+def by_meaning(tools: Sequence[ToolSchema], request: str) -> ToolSchema | None:
+    """The one tool whose name and description mean what the request asks, or None."""
+    if not tools or not request.strip():
+        return None
+    similarity = _tool_vectors(tuple(_about(tool) for tool in tools)) @ _request_vector(request)
+    order = sorted(range(len(tools)), key=lambda i: -similarity[i])
+    first = similarity[order[0]]
+    second = similarity[order[1]] if len(order) > 1 else 0.0
+    return tools[order[0]] if first >= MEANING_AT and first - second >= MEANING_MARGIN else None
+
+
+def _about(tool: ToolSchema) -> str:
+    return f"{tool['name'].replace('_', ' ')}: {tool.get('description', '')}"
+
+
+@functools.lru_cache(maxsize=64)
+def _tool_vectors(texts: tuple[str, ...]) -> Any:
+    from society.memory.embed import embedder
+
+    return embedder().encode(list(texts))
+
+
+def _request_vector(request: str) -> Any:
+    from society.memory.embed import embedder
+
+    return embedder().encode([request])[0]
 
 
 def last_request(messages: Sequence[LLMMessage]) -> str:
@@ -262,115 +230,6 @@ def acted(messages: Sequence[LLMMessage]) -> bool:
         if isinstance(message, UserMessage) and message.source != "tool":
             return False
     return False
-
-
-def request_sentences(request: str) -> list[str]:
-    """The request, whole and sentence by sentence, without "@role" addressing: the values a
-    small model should take from it verbatim (a rule to follow, a fact to remember)."""
-    clean = " ".join(re.sub(r"^\s*@\w+\s*", "", request).split())
-    parts = [p.strip() for p in re.findall(r"[^.!?。！？]+[.!?。！？]?", clean) if len(p.strip()) > 2]
-    return list(dict.fromkeys([clean, *parts])) if clean else []
-
-
-# "m" is left out: metres and minutes are as likely as millions.
-SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "bn": 1e9,
-          "万": 1e4, "億": 1e8, "千": 1e3, "百万": 1e6}  # fmt: skip
-UNITS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                                    "fourteen fifteen sixteen seventeen eighteen nineteen".split())}  # fmt: skip
-TENS = {w: 10 * n for n, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if n > 1}
-NUMBER = re.compile(
-    r"(?<![A-Za-z0-9.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion|bn|k|百万|万|億|千)?"
-    r"(?![A-Za-z0-9])",
-    re.IGNORECASE,
-)
-NUMBER_WORDS = re.compile(
-    r"\b((?:(?:" + "|".join([*UNITS, *TENS, "hundred", "and"]) + r")[\s-]*)+)(thousand|million|billion)?\b", re.I
-)
-
-
-def _words_value(words: str) -> float | None:
-    total, any_word = 0, False
-    for word in re.split(r"[\s-]+", words.lower()):
-        if word in UNITS or word in TENS:
-            total, any_word = total + UNITS.get(word, TENS.get(word, 0)), True
-        elif word == "hundred":
-            total = max(1, total) * 100
-    return float(total) if any_word else None
-
-
-def request_numbers(request: str) -> list[float]:
-    """The numbers a request states, as values: "2,000,000", "213 million", "1.5k",
-    "three hundred", "3万"."""
-    found = []
-    for digits, scale in NUMBER.findall(request):
-        found.append(float(digits.replace(",", "")) * SCALES.get(scale.lower(), 1.0))
-    for words, scale in NUMBER_WORDS.findall(request):
-        value = _words_value(words)
-        if value is not None:
-            found.append(value * SCALES.get(scale.lower(), 1.0))
-    return found
-
-
-def with_stated_numbers(arguments: dict[str, Any], tool: ToolSchema, request: str) -> dict[str, Any]:
-    """Numbers the model cut short put back as the request states them: 2 for "2,000,000"
-    and 213 for "213 million" become 2000000 and 213000000 (the model copies the digits it
-    reads first). A value the request states as it is stays."""
-    stated = request_numbers(request)
-    properties = _parameters(tool)["properties"]
-    fixed = dict(arguments)
-    for name, value in arguments.items():
-        kind = properties.get(name, {}).get("type")
-        if kind not in ("integer", "number") or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if not stated or value in stated:
-            continue
-        longer = [n for n in stated if n != value and f"{n:.0f}".startswith(f"{value:g}".split(".")[0])]
-        if len(longer) == 1 and (kind == "number" or longer[0].is_integer()):
-            fixed[name] = int(longer[0]) if kind == "integer" else longer[0]
-    return fixed
-
-
-# Similarity at which a string argument the request does not contain is taken for a slip of
-# words it does ("Manchester" for "Manhattan": 0.53); starting with the same letter as well.
-SNAP_AT = 0.5
-MAX_SNAPPED = 60  # characters: longer strings are written, not named (a message, a poem)
-
-
-def request_spans(request: str, longest: int = 6) -> list[str]:
-    """Runs of up to `longest` words of the request."""
-    words = re.findall(r"[\w'.@/-]+", request)
-    runs = (" ".join(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1))
-    return list(dict.fromkeys(runs))
-
-
-def grounded_arguments(arguments: dict[str, Any], tool: ToolSchema, request: str) -> dict[str, Any]:
-    """String arguments held to what the request says: a value the request does not contain
-    but nearly does ("Manchester" for the request's "Manhattan") becomes the request's own
-    words; an optional argument the request says nothing of is left out (its default
-    applies), instead of a guess."""
-    from difflib import SequenceMatcher
-
-    params = _parameters(tool)
-    required = set(params.get("required", []))
-    asked = request.lower()
-    stated = request_numbers(request)
-    fixed = {}
-    for name, value in arguments.items():
-        spec = params["properties"].get(name, {})
-        named = isinstance(value, str) and 0 < len(value) <= MAX_SNAPPED and name not in LONG_TEXT
-        if named and value.lower() not in asked and "enum" not in spec:
-            spans = [s for s in request_spans(request) if s[:1].lower() == value[:1].lower()]
-            ratio, best = max(((SequenceMatcher(None, value.lower(), s.lower()).ratio(), s) for s in spans),
-                              default=(0.0, ""))  # fmt: skip
-            if ratio >= SNAP_AT:
-                value = best
-            elif name not in required:
-                continue  # a guess at something the request never mentions
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if number and name not in required and "default" in spec and value not in stated:
-            continue  # a number the request never states, where the tool has its own
-        fixed[name] = value
-    return fixed
 
 
 def prompt_with_tools(messages: Sequence[LLMMessage], tools: Sequence[ToolSchema]) -> list[LLMMessage]:
@@ -425,16 +284,6 @@ def _decode(text: str, repair: bool) -> Any:
         return None
 
 
-def valid_arguments(arguments: dict[str, Any], tool: ToolSchema) -> bool:
-    import jsonschema
-
-    try:
-        jsonschema.validate(arguments, _parameters(tool))
-    except jsonschema.ValidationError:
-        return False
-    return True
-
-
 def _made_calls(messages: Sequence[LLMMessage]) -> list[tuple[FunctionCall, FunctionExecutionResult]]:
     """Each call made in `messages` with the result it got, in order."""
     pending: dict[str, FunctionCall] = {}
@@ -479,24 +328,9 @@ def _canonical(arguments: str) -> str:
     return json.dumps(loaded, sort_keys=True) if not isinstance(loaded, str) else loaded
 
 
-@dataclass
-class Grounding:
-    """Argument values a tool call must be drawn from, found by looking at what the call
-    names (the file it edits, say): `properties` replace those parameters' schemas for one
-    more constrained try, and `note` shows the model what it may choose from."""
-
-    properties: dict[str, dict[str, Any]]
-    note: str
-
-
-# Given a call's arguments and the user's request, a Grounding when the arguments need one
-# (None: the call is fine as it is, or nothing better is known).
-Grounder = Callable[[dict[str, Any], str], Grounding | None]
-
-
 def grounded_schema(tool: ToolSchema, grounding: Grounding) -> dict[str, Any]:
     """The call schema for `tool` alone, with the grounded parameters' schemas replaced."""
-    params = _parameters(tool)
+    params = parameters(tool)
     narrowed_tool: ToolSchema = {
         **tool,
         "parameters": {**params, "properties": {**params["properties"], **grounding.properties}},
@@ -709,7 +543,7 @@ class ToolCallClient(ChatCompletionClient):
         arguments = call_arguments(call)
         if tool is None or not request:
             return call
-        fixed = grounded_arguments(with_stated_numbers(arguments, tool, request), tool, request)
+        fixed = directed(grounded_arguments(with_stated_numbers(arguments, tool, request), tool, request), request)
         if fixed == arguments or not valid_arguments(fixed, tool):
             return call
         return FunctionCall(id=call.id, name=call.name, arguments=json.dumps(fixed, ensure_ascii=False))
@@ -724,7 +558,8 @@ class ToolCallClient(ChatCompletionClient):
         cancellation_token: CancellationToken | None,
     ) -> tuple[list[FunctionCall], CreateResult]:
         """One more constrained try for a call whose arguments its tool's grounder corrects
-        (an edit whose old_text is not in the file: choose it from the file's own text).
+        (an edit whose old_text is not in the file: choose it from the file's own text), or,
+        on a turn's first call, whose required names are not the request's (span_grounding).
         The retry's prompt is the conversation and the grounding's note, without the tool
         list, whose examples a small model copies. The first call stands when the grounder
         has nothing better or the retry fails."""
@@ -732,8 +567,11 @@ class ToolCallClient(ChatCompletionClient):
 
         call = calls[0]
         grounder = self.grounders.get(call.name)
-        grounding = grounder(call_arguments(call), last_request(messages)) if grounder else None
+        request = last_request(messages)
+        grounding = grounder(call_arguments(call), request) if grounder else None
         tool = next((t for t in offered if t["name"] == call.name), None)
+        if grounding is None and tool is not None and request and not acted(messages):
+            grounding = span_grounding(call_arguments(call), tool, request)
         if grounding is None or tool is None:
             return calls, result
         prompt = as_text(messages)
@@ -751,7 +589,12 @@ class ToolCallClient(ChatCompletionClient):
         if not isinstance(again.content, str):
             return calls, result
         content, valid = parse(again.content, [tool], repair=True)
-        return (content if valid and isinstance(content, list) else calls), result
+        if not valid or not isinstance(content, list):
+            return calls, result
+        # The grounded values from the retry; the rest as the first call made them.
+        retried = call_arguments(content[0])
+        merged = {**call_arguments(call), **{k: retried[k] for k in grounding.properties if k in retried}}
+        return [FunctionCall(id=call.id, name=call.name, arguments=json.dumps(merged, ensure_ascii=False))], result
 
     # -- the rest of the ChatCompletionClient interface, from the wrapped client ---------------
 

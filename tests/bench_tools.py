@@ -1,6 +1,7 @@
 """Tool-use benchmark: can the embedded model call the right tool with the right arguments?
 
     uv run python tests/bench_tools.py [--limit N] [--edits]
+    uv run python tests/bench_tools.py --functions dev|test [--limit N]
 
 Each case of tests/data/tool_use_cases.jsonl (Japanese and English) is a user request with
 the tool and arguments it should lead to. Every case is asked twice through the real gate
@@ -13,6 +14,12 @@ choice, of correct arguments, and the mean latency.
 Then the edit cases are carried out for real: the file is made with the text to replace in
 it, the model's edit_file call is run, and the file is checked. Printed with the gate's
 grounding of old_text in the file's own text and without it.
+
+With --functions, the cases are instead those of tests/function_cases.py (a request, one to
+four functions of its own, one call expected), half "dev" (tuned on) or "test" (reported).
+Printed per half and kind: accuracy (the right function with every argument accepted), the
+share of valid calls (a call of an offered function whose arguments fit its schema), of
+loops (replies cut off at the token limit) and the mean seconds per item.
 """
 
 from __future__ import annotations
@@ -45,8 +52,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
     parser.add_argument("--edits", action="store_true", help="only the edits carried out")
+    parser.add_argument("--functions", choices=("dev", "test"), help="the function-calling cases of this half")
     options = parser.parse_args()
     os.environ.setdefault("SOCIETY_HOME", tempfile.mkdtemp(prefix="society-bench-"))
+    if options.functions:
+        await function_calling(options.functions, options.limit)
+        return
 
     from autogen_core.models import SystemMessage, UserMessage
 
@@ -108,6 +119,63 @@ async def main() -> None:
             landed += await edit_lands(gate, guard, system, tools, case)
         label = "edits with grounding   " if grounded else "edits without grounding"
         print(f"{label}: {landed}/{len(edits)} files edited as asked")
+
+
+FUNCTION_SYSTEM = "You are a helpful assistant. When a function does what the user asks, call it."
+
+
+async def function_calling(split: str, limit: int) -> None:
+    from autogen_core.models import SystemMessage, UserMessage
+
+    from society.config import load_entries
+    from society.gate import ModelGate, Turn, in_turn
+    from society.tool_schema import valid_arguments
+    from society.toolcalls import MIN_TOOL_TOKENS, tool_calls
+    from tests.function_cases import call_matches, cases
+
+    items = cases(split)[: limit or None]
+    entries = [e for e in load_entries() if e.backend == "llama_cpp"]
+    gate = ModelGate(entries, notify=lambda line: None, wrap=tool_calls())
+    print(f"{len(items)} {split} cases, model {entries[0].model}")
+    rows = []
+    for case in items:
+        started = time.perf_counter()
+        messages = [SystemMessage(content=FUNCTION_SYSTEM), UserMessage(content=case["question"], source="user")]
+        with in_turn(Turn()):
+            result = await gate.create("executor", messages, tools=case["functions"])
+        seconds = time.perf_counter() - started
+        called = result.content[0] if isinstance(result.content, list) else None
+        schema = next((f for f in case["functions"] if called and f["name"] == called.name), None)
+        arguments = json.loads(called.arguments) if called else {}
+        valid = schema is not None and valid_arguments(arguments, schema)
+        right = (
+            valid
+            and called.name == case["expected"]["name"]
+            and call_matches(case["expected"]["arguments"], arguments, schema["parameters"])
+        )
+        loop = result.finish_reason == "length" or result.usage.completion_tokens >= MIN_TOOL_TOKENS
+        rows.append({**case, "right": right, "valid": valid, "loop": loop, "seconds": seconds})
+        if os.environ.get("BENCH_VERBOSE"):
+            mark = "ok " if right else "BAD"
+            print(f"{mark} {case['question'][:60]!r} -> {called.name if called else result.content!r} {arguments}")
+    for label, chosen in (
+        ("all", rows),
+        ("one function", [r for r in rows if r["kind"] == "one function"]),
+        ("several functions", [r for r in rows if r["kind"] == "several functions"]),
+        ("Japanese requests", [r for r in rows if r["japanese"]]),
+    ):
+        if chosen:
+            print(f"{split} {label:18s} ({len(chosen):3d}): " + figures(chosen))
+
+
+def figures(rows: list[dict]) -> str:
+    def share(key: str) -> float:
+        return sum(r[key] for r in rows) / len(rows)
+
+    return (
+        f"accuracy {share('right'):6.1%}  valid calls {share('valid'):6.1%}  loops {share('loop'):5.1%}"
+        f"  {statistics.mean(r['seconds'] for r in rows):.2f} s/item"
+    )
 
 
 def sample_text(old: str) -> str:

@@ -1,6 +1,7 @@
 """`python -m tests.page_server PORT`: the real `society ui` app (API and Chainlit page on one
 port) over a scripted planner whose answer carries reasoning, with a tool call and its result
-already in the history. The browser test drives it with Playwright and Debian chromium."""
+already in the history (`--empty`: none). The browser test drives it with Playwright and
+Debian chromium."""
 
 import sys
 
@@ -13,17 +14,20 @@ from ui.limits import serve
 REPLY = "<think>The user asks for a capital; France's capital city is Paris.</think>The capital of France is Paris."
 
 
-def main(port: int) -> None:
+def main(port: int, empty: bool = False) -> None:
     store = Store()
-    earlier = store.begin_turn("list my workspace", "cli")
-    store.add_message(earlier.turn_id, "executor", 'list_dir({"path": "."})', kind="tool_call")
-    store.add_message(earlier.turn_id, "executor", "notes.txt", kind="tool_result")
-    store.add_message(earlier.turn_id, "executor", "Your workspace has notes.txt.", model="scripted", latency_ms=900)
-    store.end_turn(earlier.turn_id, "done")
+    if not empty:
+        earlier = store.begin_turn("list my workspace", "cli")
+        store.add_message(earlier.turn_id, "executor", 'list_dir({"path": "."})', kind="tool_call")
+        store.add_message(earlier.turn_id, "executor", "notes.txt", kind="tool_result")
+        store.add_message(
+            earlier.turn_id, "executor", "Your workspace has notes.txt.", model="scripted", latency_ms=900
+        )
+        store.end_turn(earlier.turn_id, "done")
     gate, _ = scripted_gate([REPLY] * 5, store)
     app = create_app(lambda: open_conversation(store, gate, entry_point="web", enabled=["planner"]), page=True)
     serve(app, "127.0.0.1", port)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), empty="--empty" in sys.argv)

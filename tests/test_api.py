@@ -75,6 +75,116 @@ async def test_the_openai_sdk_joins_the_conversation():
     assert [m.content for m in store.last_messages(4)] == ["Hi", "Hello from the team.", "Again", "Streamed answer."]
 
 
+async def test_the_openai_sdk_lists_models_reads_errors_and_sends_instructions():
+    """What Open WebUI and the SDK need: /v1/models, errors with a message and a type (the
+    SDK shows them), a system message that reaches the model for this turn only, and an
+    error during streaming raised by the SDK instead of read as the answer."""
+    import openai
+    from openai import AsyncOpenAI
+
+    app, store, client = app_for(["こんにちは。", "Plain again."])
+    async with http(app) as transport_client:
+        sdk = AsyncOpenAI(base_url="http://test/v1", api_key="unused", http_client=transport_client)
+        assert [m.id async for m in sdk.models.list()] == ["society"]
+        assert (await sdk.models.retrieve("society")).owned_by == "society"
+        with pytest.raises(openai.NotFoundError) as missing:
+            await sdk.models.retrieve("gpt-4")
+        assert "this API answers as 'society'" in missing.value.message
+        with pytest.raises(openai.BadRequestError) as bad:
+            await sdk.chat.completions.create(model="society", messages=[{"role": "system", "content": "x"}])
+        assert bad.value.body["type"] == "invalid_request_error" and "no user message" in bad.value.body["message"]
+        done = await sdk.chat.completions.create(
+            model="society",
+            messages=[
+                {"role": "system", "content": "Answer in Japanese."},
+                {"role": "user", "content": "An earlier question the conversation already holds"},
+                {"role": "assistant", "content": "An earlier answer"},
+                {"role": "user", "content": "Hello"},
+            ],
+        )
+        assert done.choices[0].message.content == "こんにちは。"
+        sent = client.create_calls[-1]["messages"]
+        instructions = [
+            m.content for m in sent if type(m).__name__ == "SystemMessage" and "Answer in Japanese." in m.content
+        ]
+        assert (
+            instructions
+            and sent.index(next(m for m in sent if "Answer in Japanese." in str(m.content))) == len(sent) - 2
+        )
+        assert "An earlier answer" not in json.dumps(
+            [str(m.content) for m in sent]
+        )  # the client's history is not replayed
+        await sdk.chat.completions.create(model="society", messages=[{"role": "user", "content": "Plain"}])
+        assert "Answer in Japanese." not in json.dumps([str(m.content) for m in client.create_calls[-1]["messages"]])
+        with pytest.raises(openai.APIError) as streamed:  # no model left to answer: an error event, not text
+            stream = await sdk.chat.completions.create(
+                model="society", messages=[{"role": "user", "content": "One more"}], stream=True
+            )
+            _ = [chunk async for chunk in stream]
+        assert "failed" in str(streamed.value.message) or "model" in str(streamed.value.message)
+    assert [m.content for m in store.last_messages(6) if m.role == "user"] == ["Hello", "Plain", "One more"]
+
+
+async def test_a_rate_limited_client_is_told_when_to_come_back():
+    app, _, _ = app_for([], token="secret")
+    async with http(app, authorization="Bearer secret") as api:
+        replies = [await api.get("/history") for _ in range(70)]
+    refused = next(r for r in replies if r.status_code == 429)
+    assert 1 <= int(refused.headers["retry-after"]) <= 61
+    assert (
+        refused.json()["error"]["type"] == "rate_limit_error" and "try again in" in refused.json()["error"]["message"]
+    )
+
+
+async def test_metrics_start_from_what_the_database_holds():
+    from training.reward import Rewards
+
+    store = Store()
+    for number in range(3):
+        user = store.begin_turn(f"question {number}", "cli")
+        answer = store.add_message(user.turn_id, "planner", "an answer")
+        store.end_turn(user.turn_id, "done")
+        Rewards(store).feedback(answer.id, good=number != 1)
+    store.record_fallback(user.turn_id, "planner", "qwen2:7b-instruct", "smollm2", "out of memory")
+    gate, _ = scripted_gate([], store)
+    app = create_app(lambda: open_conversation(store, gate, entry_point="api", enabled=["planner"]))
+    async with http(app) as api:  # a fresh process over a used data folder
+        metrics = (await api.get("/metrics")).text
+    assert 'society_turns_total{status="done"} 3.0' in metrics
+    assert "society_turn_seconds_count 3.0" in metrics
+    assert 'society_fallbacks_total{from_model="qwen2:7b-instruct"} 1.0' in metrics
+    assert "society_reward_count 3.0" in metrics
+
+
+async def test_export_then_import_round_trips_the_conversation(tmp_path, monkeypatch):
+    """Every turn with its reasoning, tool calls and results, as JSON and as Markdown,
+    imported through the API into a fresh data folder."""
+    from society import transcript
+
+    store = Store()
+    user = store.begin_turn("list my workspace <!-- society:message {} -->", "cli")
+    store.add_message(user.turn_id, "executor", 'list_dir({"path": "."})', kind="tool_call")
+    store.add_message(user.turn_id, "executor", "notes.txt", kind="tool_result")
+    store.add_message(user.turn_id, "planner", "It has notes.txt.", reasoning="The tool listed one file.", model="m")
+    store.end_turn(user.turn_id, "done")
+    gate, _ = scripted_gate([], store)
+    app = create_app(lambda: open_conversation(store, gate, entry_point="api", enabled=["planner"]))
+    async with http(app) as api:
+        exported = {form: (await api.get("/export", params={"format": form})).text for form in ("json", "markdown")}
+    assert "<details><summary>reasoning</summary>" in exported["markdown"]
+    for form, text in exported.items():
+        monkeypatch.setenv("SOCIETY_HOME", str(tmp_path / form))
+        fresh = Store()
+        gate, _ = scripted_gate([], fresh)
+        app = create_app(lambda fresh=fresh, gate=gate: open_conversation(fresh, gate, enabled=["planner"]))
+        async with http(app) as api:
+            reply = await api.post("/import", content=text.encode())
+            assert reply.json() == {"turns": 1, "messages": 4}
+            bad = await api.post("/import", content=b"# just some notes")
+            assert bad.status_code == 400 and "neither a JSON nor a Markdown export" in bad.json()["error"]["message"]
+        assert transcript.export_data(fresh)["turns"] == transcript.export_data(store)["turns"]
+
+
 def test_the_websocket_streams_each_message():
     from fastapi.testclient import TestClient
 

@@ -148,6 +148,13 @@ async def test_recalled_memories_reach_the_model_just_before_the_request():
     assert sent[-2].content.startswith("What you remember") and "Mochi" in sent[-2].content
     assert store.last_messages(1)[0].content == "Your cat is Mochi."
     assert MemoryBank(store).items.listing("fact")[0].access_count == 1
+    # What was recalled is kept with the turn (the page shows it beside the answer), once.
+    said = store.last_messages(3)
+    assert [(m.role, m.kind) for m in said] == [("user", "text"), ("planner", "recall"), ("planner", "text")]
+    assert said[1].content.startswith("#") and "(fact) The user's cat is called Mochi" in said[1].content
+    from society.context import to_llm
+
+    assert to_llm(said[1]) is None  # a model gets memories fresh from recall, not from old turns
 
 
 @pytest.mark.slow

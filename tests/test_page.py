@@ -29,11 +29,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(*command: str, port: int, cwd: Path):
+def server(*command: str, port: int, cwd: Path, home: Path | None = None):
+    extra = {"SOCIETY_HOME": str(home)} if home else {}
     process = subprocess.Popen(
         [sys.executable, *command],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **extra},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -55,7 +56,7 @@ def server(*command: str, port: int, cwd: Path):
 
 
 @contextmanager
-def browser():
+def browser(locale: str = "en-US"):
     if CHROMIUM is None:
         if os.environ.get("CI"):
             raise AssertionError("chromium is missing; .ci/run installs it with apt")
@@ -67,7 +68,7 @@ def browser():
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         )
         try:
-            yield chromium.new_page(viewport={"width": 1400, "height": 900})
+            yield chromium.new_page(viewport={"width": 1400, "height": 900}, locale=locale)
         finally:
             chromium.close()
 
@@ -139,3 +140,82 @@ def test_society_ui_answers_in_the_browser_with_the_embedded_model(tmp_path):
         footer.wait_for(timeout=5_000)
     assert len(seen) >= 3, f"the answer came in {len(seen)} step(s): {seen}"
     assert [m.role for m in Store().last_messages(2)] == ["user", "planner"]
+
+
+SHOTS = os.environ.get("SOCIETY_SCREENSHOTS")  # a folder to keep the pages' screenshots in
+
+
+def shot(page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(Path(SHOTS or tmp_path) / name))
+
+
+def test_the_api_docs_render_offline(tmp_path):
+    """/docs with every request beyond the server refused, as on a machine without internet:
+    Swagger UI's scripts and styles come from the server itself."""
+    port = free_port()
+    with server("-m", "tests.page_server", str(port), port=port, cwd=tmp_path) as base, browser() as page:
+        outside: list[str] = []
+
+        def only_local(route):
+            if route.request.url.startswith(base):
+                return route.continue_()
+            outside.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", only_local)
+        page.goto(f"{base}/docs")
+        page.locator(".swagger-ui .info .title").filter(has_text="society").wait_for(timeout=30_000)
+        page.get_by_text("/v1/chat/completions").first.wait_for()
+        page.get_by_text("/v1/models").first.wait_for()
+        shot(page, tmp_path, "docs-offline.png")
+    assert outside == []
+
+
+def test_a_message_through_the_api_appears_in_an_open_page(tmp_path):
+    """One conversation from every door, live: a page left open shows what is said through
+    the API (and its answer) without a reload, in order."""
+    port = free_port()
+    with server("-m", "tests.page_server", str(port), port=port, cwd=tmp_path) as base, browser() as page:
+        page.goto(f"{base}/ui")
+        page.get_by_text("Your workspace has notes.txt.").wait_for(timeout=60_000)
+        assert page.locator("#new-chat-button").count() == 0 or not page.locator("#new-chat-button").is_visible()
+        reply = httpx.post(f"{base}/chat", json={"message": "Said through the API"}, timeout=240)
+        assert reply.status_code == 200
+        # Generous: after a first turn the process loads the memory's embedding model.
+        page.get_by_text("Said through the API").wait_for(timeout=30_000)
+        page.get_by_text("The capital of France is Paris.").wait_for(timeout=30_000)
+        shot(page, tmp_path, "page-live.png")
+        text = page.locator("body").inner_text()
+        assert text.index("Your workspace has notes.txt.") < text.index("Said through the API")
+        assert text.count("Said through the API") == 1  # shown once, not again by the next poll
+        page.wait_for_timeout(2_500)
+        assert page.locator("body").inner_text().count("Said through the API") == 1
+
+
+def test_export_then_import_into_a_fresh_data_folder(tmp_path):
+    """The conversation (its messages, reasoning, tool calls and results) exported from one
+    data folder and imported into a fresh one, which the page then shows."""
+    first, second = free_port(), free_port()
+    with server("-m", "tests.page_server", str(first), port=first, cwd=tmp_path) as base, browser() as page:
+        httpx.post(f"{base}/chat", json={"message": "What is the capital of France?"}, timeout=240)
+        exported = page.request.get(f"{base}/export?format=markdown")
+        assert exported.ok and "society:turn" in exported.text()
+        markdown = exported.text()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with (
+        server("-m", "tests.page_server", str(second), "--empty", port=second, cwd=tmp_path, home=fresh) as base,
+        browser(locale="ja-JP") as page,
+    ):
+        imported = page.request.post(f"{base}/import", data=markdown.encode())
+        assert imported.ok and imported.json() == {"turns": 2, "messages": 6}
+        page.goto(f"{base}/ui")
+        page.get_by_text("Your workspace has notes.txt.").wait_for(timeout=60_000)
+        page.get_by_text("executor · tool call").first.wait_for()
+        reasoning = page.get_by_text("planner · reasoning").last
+        reasoning.wait_for()
+        if not page.get_by_text("France's capital city is Paris.").is_visible():
+            reasoning.click()
+        page.get_by_text("France's capital city is Paris.").wait_for()
+        shot(page, tmp_path, "page-imported-ja.png")
+    assert Store(fresh / "society.db").export_turns() == Store().export_turns()

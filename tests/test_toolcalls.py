@@ -10,7 +10,7 @@ from autogen_core.models import (
     UserMessage,
 )
 
-from society import toolcalls
+from society import grounding, tool_schema, toolcalls
 from society.gate import Turn, in_turn
 from society.store import Store
 from tests.conftest import scripted_gate
@@ -102,11 +102,11 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     }
     first = '{"tool": "edit_file", "arguments": {"path": "a.txt", "old_text": "cat", "new_text": "dog"}}'
     second = '{"tool": "edit_file", "arguments": {"path": "notes.txt", "old_text": "Hello", "new_text": "goodbye"}}'
-    grounding = toolcalls.Grounding(
+    edit_grounding = grounding.Grounding(
         properties={"path": {"const": "notes.txt"}, "old_text": {"enum": ["Hello"]}}, note="notes.txt contains: Hello"
     )
     seen = []
-    grounders = {"edit_file": lambda arguments, request: seen.append((arguments, request)) or grounding}
+    grounders = {"edit_file": lambda arguments, request: seen.append((arguments, request)) or edit_grounding}
     gate, client = scripted_gate([first, second], Store(), grounders=grounders)
     request = UserMessage(content="in notes.txt change hello to goodbye", source="user")
     result = await gate.create("executor", [request], tools=[edit])
@@ -114,7 +114,7 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     assert seen == [({"path": "a.txt", "old_text": "cat", "new_text": "dog"}, request.content)]
     retry = client.create_calls[1]
     schema = retry["extra_create_args"]["response_format"]["json_schema"]["schema"]
-    assert schema == toolcalls.grounded_schema(edit, grounding)
+    assert schema == toolcalls.grounded_schema(edit, edit_grounding)
     assert schema["anyOf"][0]["properties"]["arguments"]["properties"]["old_text"] == {"enum": ["Hello"]}
     assert retry["messages"][-2].content == "notes.txt contains: Hello"
     assert len(schema["anyOf"]) == 1  # the retry must be the call: no answer, no other tool
@@ -129,11 +129,11 @@ def test_a_parameter_of_no_declared_shape_still_gets_a_grammar():
     tool = {"name": "set", "description": "Set a value.", "parameters": params}
     assert "Unrecognized schema" in grammar_problem(tool["parameters"])
     assert grammar_problem(toolcalls.call_schema([tool])) is None
-    assert toolcalls.normalised(tool["parameters"])["properties"]["value"]["type"] == ["string", "number", "boolean"]
+    assert tool_schema.normalised(tool["parameters"])["properties"]["value"]["type"] == ["string", "number", "boolean"]
 
 
 def test_strings_and_arrays_are_bounded_and_quoted_choices_become_an_enum():
-    params = toolcalls.normalised(
+    params = tool_schema.normalised(
         {
             "type": "object",
             "properties": {
@@ -149,9 +149,9 @@ def test_strings_and_arrays_are_bounded_and_quoted_choices_become_an_enum():
     props = params["properties"]
     assert list(props) == ["city", "tags", "unit", "content", "order"]  # required scalars, arrays, then optional
     assert props["unit"]["enum"] == ["celsius", "fahrenheit"] and props["order"]["enum"] == ["asc", "desc", "none"]
-    assert "enum" not in props["city"] and props["city"]["maxLength"] == toolcalls.MAX_STRING  # an example
+    assert "enum" not in props["city"] and props["city"]["maxLength"] == tool_schema.MAX_STRING  # an example
     assert "maxLength" not in props["content"]  # meant to be long
-    assert props["tags"]["maxItems"] == toolcalls.MAX_ITEMS and props["tags"]["items"]["maxLength"] > 0
+    assert props["tags"]["maxItems"] == tool_schema.MAX_ITEMS and props["tags"]["items"]["maxLength"] > 0
 
 
 def test_the_tool_list_shows_choices_defaults_and_what_each_parameter_is():
@@ -180,7 +180,7 @@ async def test_a_request_a_tool_matches_must_call_a_tool_first():
 
 
 def test_numbers_the_model_cut_short_are_put_back_as_stated():
-    assert toolcalls.request_numbers("2,000,000 people, 213 million users, 1.5k, 3万円, twenty-five") == [
+    assert grounding.request_numbers("2,000,000 people, 213 million users, 1.5k, 3万円, twenty-five") == [
         2_000_000,
         213_000_000,
         1500,
@@ -188,10 +188,10 @@ def test_numbers_the_model_cut_short_are_put_back_as_stated():
         25,
     ]
     tool = {"name": "t", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}}
-    assert toolcalls.with_stated_numbers({"n": 2}, tool, "The city has 2,000,000 people") == {"n": 2_000_000}
-    assert toolcalls.with_stated_numbers({"n": 213}, tool, "about 213 million users") == {"n": 213_000_000}
-    assert toolcalls.with_stated_numbers({"n": 12}, tool, "I have 12 apples") == {"n": 12}  # as stated
-    assert toolcalls.with_stated_numbers({"n": 5}, tool, "a room 5m wide") == {"n": 5}  # metres, not millions
+    assert grounding.with_stated_numbers({"n": 2}, tool, "The city has 2,000,000 people") == {"n": 2_000_000}
+    assert grounding.with_stated_numbers({"n": 213}, tool, "about 213 million users") == {"n": 213_000_000}
+    assert grounding.with_stated_numbers({"n": 12}, tool, "I have 12 apples") == {"n": 12}  # as stated
+    assert grounding.with_stated_numbers({"n": 5}, tool, "a room 5m wide") == {"n": 5}  # metres, not millions
 
 
 def test_string_arguments_are_held_to_the_request_and_unasked_options_left_out():
@@ -199,11 +199,61 @@ def test_string_arguments_are_held_to_the_request_and_unasked_options_left_out()
         "location": {"type": "string"}, "sort": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]},
         "limit": {"type": "integer", "default": 10}}}}  # fmt: skip
     slip = {"location": "Manchester", "sort": "price", "limit": 5}
-    assert toolcalls.grounded_arguments(slip, tool, "Find hotels in Manhattan") == {"location": "Manhattan"}
+    assert grounding.grounded_arguments(slip, tool, "Find hotels in Manhattan") == {"location": "Manhattan"}
     asked = {"location": "Manhattan", "sort": "rating", "limit": 3}
-    assert toolcalls.grounded_arguments(asked, tool, "Find 3 hotels in Manhattan sorted by rating") == asked
-    assert toolcalls.grounded_arguments({"location": "Tokyo", "unit": "c"}, tool, "東京のホテル") == {
-        "location": "Tokyo", "unit": "c"}  # fmt: skip
+    assert grounding.grounded_arguments(asked, tool, "Find 3 hotels in Manhattan sorted by rating") == asked
+    # A required name in another language stays; a choice the request does not make is left out.
+    assert grounding.grounded_arguments({"location": "Tokyo", "unit": "c"}, tool, "東京のホテル") == {
+        "location": "Tokyo"
+    }
+    # The choice the request makes is taken, also when the model left it out or took another.
+    assert grounding.grounded_arguments({"location": "Paris", "unit": "c"}, tool, "Paris hotels, in f") == {
+        "location": "Paris", "unit": "f"}  # fmt: skip
+    assert grounding.grounded_arguments({"location": "Paris"}, tool, "Paris hotels, in f") == {
+        "location": "Paris", "unit": "f"}  # fmt: skip
+    # An optional string that is another argument's value, or most of the request, is no answer.
+    timer = {"name": "set_timer", "parameters": {"type": "object", "required": ["minutes"], "properties": {
+        "minutes": {"type": "integer"}, "label": {"type": "string"}}}}  # fmt: skip
+    said = "Set a timer for 10 minutes"
+    assert grounding.grounded_arguments({"minutes": 10, "label": "10 minutes"}, timer, said) == {"minutes": 10}
+    assert grounding.grounded_arguments({"minutes": 5, "label": "tea"}, timer, "A 5 minute timer called tea") == {
+        "minutes": 5, "label": "tea"}  # fmt: skip
+    # A list of numbers is the numbers the request states; a date's digits are not numbers.
+    adder = {"name": "add", "parameters": {"type": "object", "required": ["numbers"], "properties": {
+        "numbers": {"type": "array", "items": {"type": "number"}}}}}  # fmt: skip
+    assert grounding.grounded_arguments({"numbers": [1, 2, 3, 5, 9]}, adder, "Add up 3, 5 and 9") == {
+        "numbers": [3, 5, 9]
+    }
+    assert grounding.request_numbers("on 2026-12-20 at 10:30, 3 people") == [3.0]
+
+
+def test_a_request_whose_words_name_no_tool_is_matched_by_meaning():
+    tools = [
+        {"name": "get_weather", "description": "Get the current weather for a location.", "parameters": {}},
+        {"name": "create_event", "description": "Create a calendar event.", "parameters": {}},
+        {"name": "play_music", "description": "Play music by an artist.", "parameters": {}},
+    ]
+    assert toolcalls.narrowed(tools, "東京の天気は？") == ([tools[0]], True)
+    assert toolcalls.narrowed(tools, "Play some Adele.") == ([tools[2]], True)  # by words
+    assert toolcalls.narrowed(tools, "Explain recursion simply.") == (tools, False)  # a chat, not a call
+
+
+def test_a_name_the_request_does_not_give_is_chosen_again_from_its_own_words():
+    flight = {"name": "book_flight", "parameters": {"type": "object", "required": ["origin", "destination"],
+              "properties": {"origin": {"type": "string"}, "destination": {"type": "string"},
+                             "tags": {"type": "array", "items": {"type": "string"}}}}}  # fmt: skip
+    request = "Book a flight from Sydney to Perth"
+    fine = {"origin": "Sydney", "destination": "Perth"}
+    assert grounding.span_grounding(fine, flight, request) is None
+    twice = grounding.span_grounding({"origin": "Sydney", "destination": "Sydney"}, flight, request)
+    assert list(twice.properties) == ["destination"] and "Perth" in twice.properties["destination"]["enum"]
+    assert "Sydney" not in twice.properties["destination"]["enum"]  # taken by the origin
+    assert all(not s.lower().startswith(("to ", "a ")) for s in twice.properties["destination"]["enum"])
+    japanese = grounding.span_grounding({"origin": "Taiwan", "destination": "那覇"}, flight, "東京から那覇への便")
+    assert "東京" in japanese.properties["origin"]["enum"] and "から那覇" not in japanese.properties["origin"]["enum"]
+    assert grounding.directed({"origin": "Perth", "destination": "Sydney"}, request) == fine
+    assert grounding.directed({"from_currency": "USD", "to_currency": "JPY"}, "2,000 JPY in USD") == {
+        "from_currency": "JPY", "to_currency": "USD"}  # fmt: skip
 
 
 def test_a_call_that_would_undo_this_turns_edit_answers_with_the_edit():

@@ -23,6 +23,9 @@ def mount_page(app) -> None:
     # Copied at each start so an upgrade's settings apply.
     shutil.copyfile(HERE / "config.toml", root / ".chainlit" / "config.toml")
     shutil.copyfile(HERE / "chainlit.md", root / "chainlit.md")
+    shutil.copyfile(HERE / "chainlit_ja.md", root / "chainlit_ja.md")  # for a browser that asks for Japanese
+    (root / "public").mkdir(exist_ok=True)
+    shutil.copyfile(HERE / "society.css", root / "public" / "society.css")
     os.environ["CHAINLIT_APP_ROOT"] = str(root)
     # Signs the login cookie when the page asks for the API token; a fresh one per start
     # only means logging in again after a restart.

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,8 +35,11 @@ from ui.hub import Hub
 from ui.limits import RATE_PER_MINUTE
 
 MAX_BODY_BYTES = 256_000
+MAX_IMPORT_BYTES = 50_000_000  # a conversation export; larger ones go through `society import`
 MAX_ID = 2**62  # ids are SQLite integers; larger numbers name nothing
 MODEL_NAME = "society"
+PUBLIC_PATHS = frozenset({"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
+DOCS_ASSETS = "/static-offline-docs/"
 
 
 class ChatRequest(BaseModel):
@@ -73,14 +77,15 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
+        limit = MAX_IMPORT_BYTES if scope.get("path") == "/import" else self.limit
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             size += len(message.get("body", b""))
-            if size > self.limit:
-                return await problem(413, f"the request body is over {self.limit} bytes")(scope, receive, send)
+            if size > limit:
+                return await problem(413, f"the request body is over {limit} bytes")(scope, receive, send)
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
@@ -96,6 +101,17 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
+def as_text(content: str | list[dict[str, Any]] | None) -> str:
+    """An OpenAI message's content as text (its text parts, when it has parts)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(part.get("text", "")) for part in content or [] if isinstance(part, dict))
+
+
+def model_card() -> dict[str, Any]:
+    return {"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "society"}
+
+
 def is_stop(frame: dict[str, Any]) -> bool:
     """A WebSocket frame asking to stop the turn: {"type": "stop"}."""
     try:
@@ -104,8 +120,32 @@ def is_stop(frame: dict[str, Any]) -> bool:
         return False
 
 
-def problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "detail": detail}}, status_code=status)
+# OpenAI's error types by status, so the `openai` SDK and Open WebUI show the message.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(status: int, detail: str) -> dict[str, Any]:
+    """An error as OpenAI words it ({"error": {"message", "type", "code", "param"}}), with
+    the status and detail this API has always given beside them."""
+    kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {
+        "error": {"message": detail, "type": kind, "code": status, "param": None, "status": status, "detail": detail}
+    }
+
+
+def problem(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_body(status, detail), status_code=status, headers=headers)
 
 
 def create_app(
@@ -127,7 +167,8 @@ def create_app(
         yield
         await hub.close()
 
-    app = FastAPI(
+    # The API's own page (/docs) with its scripts served from here: it works offline.
+    app = FastAPIOffline(
         title="society", description="One never-ending conversation with a local agent society.", lifespan=lifespan
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
@@ -147,11 +188,13 @@ def create_app(
         if page and request.url.path.startswith(PAGE_PATH):
             # The page's scripts, styles and socket: Chainlit's login takes the token.
             return await call_next(request)
+        if request.url.path in PUBLIC_PATHS or request.url.path.startswith(DOCS_ASSETS):
+            return await call_next(request)  # the API's description; calls from /docs still need the token
         bearer = request.headers.get("authorization", "")
         if not authorised(bearer.removeprefix("Bearer ").strip() or None):
             return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
         if refused := hub.budget.refusal("API", request.client.host if request.client else "unknown"):
-            return problem(429, refused)
+            return problem(429, refused, refused.retry_after)
         try:
             return await call_next(request)
         except Exception as err:  # noqa: BLE001 - never a stack trace to the client
@@ -172,9 +215,11 @@ def create_app(
     async def http_error(_request: Request, err: StarletteHTTPException):
         return problem(err.status_code, str(err.detail))
 
-    async def run_turn(text: str, think: bool = False, stream: bool = False) -> AsyncIterator[Message | Chunk]:
+    async def run_turn(
+        text: str, think: bool = False, stream: bool = False, instructions: str | None = None
+    ) -> AsyncIterator[Message | Chunk]:
         try:
-            async with aclosing(hub.turn(text, think, entry_point="api", stream=stream)) as said:
+            async with aclosing(hub.turn(text, think, "api", stream, instructions)) as said:
                 async for message in said:
                     yield message
         except SocietyError as err:
@@ -212,6 +257,33 @@ def create_app(
             raise HTTPException(409, "there is no answer to rate yet")
         return {"message_id": reward.message_id, "reward": reward.reward, "explicit": reward.explicit}
 
+    @app.get("/export", summary="The whole conversation as JSON (exact) or Markdown (readable)")
+    async def export(format: Literal["json", "markdown"] = "json") -> PlainTextResponse:  # noqa: A002 - the query's name
+        from society import transcript
+
+        store = conversation().store
+        if format == "json":
+            body, media = await asyncio.to_thread(transcript.export_json, store), "application/json"
+        else:
+            body, media = await asyncio.to_thread(transcript.export_markdown, store), "text/markdown; charset=utf-8"
+        name = f"society-conversation.{'json' if format == 'json' else 'md'}"
+        return PlainTextResponse(
+            body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+
+    @app.post("/import", summary="Add an exported conversation (the body: a JSON or Markdown export)")
+    async def import_(request: Request) -> dict[str, Any]:
+        from society import transcript
+
+        try:
+            raw = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(400, "the body is not UTF-8 text; send the file society export wrote") from None
+        data = transcript.parse(raw)
+        async with hub.turn_lock:  # not in the middle of a turn
+            turns, messages = await asyncio.to_thread(transcript.import_data, conversation().store, data)
+        return {"turns": turns, "messages": messages}
+
     @app.get("/monitoring/status", summary="GPU, VRAM, CPU, RAM, the model loaded and tokens per second")
     async def monitoring() -> dict[str, Any]:
         return await hub.live()
@@ -220,25 +292,35 @@ def create_app(
     async def prometheus() -> PlainTextResponse:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        hub.conversation()  # the counters start from the database when it opens
         await hub.live()  # VRAM gauges as of this scrape
 
         return PlainTextResponse(generate_latest(hub.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/v1/models", summary="OpenAI-compatible: the one model this API answers as")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{model}", summary="OpenAI-compatible: one model")
+    async def model(model: str) -> dict[str, Any]:
+        if model != MODEL_NAME:
+            raise HTTPException(404, f"no model {model!r}; this API answers as {MODEL_NAME!r}")
+        return model_card()
+
     @app.post("/v1/chat/completions", summary="OpenAI-compatible: the last user message continues the conversation")
     async def completions(body: CompletionRequest):
+        """The last user message is this turn's message (the conversation already holds what
+        came before, so a client's history is not replayed); system and developer messages
+        are instructions for this turn."""
         said = [m for m in body.messages if m.role == "user"]
         if not said:
             raise HTTPException(400, "messages has no user message")
-        content = said[-1].content
-        text = (
-            content
-            if isinstance(content, str)
-            else " ".join(str(part.get("text", "")) for part in content or [] if isinstance(part, dict))
-        )
+        text = as_text(said[-1].content)
+        instructions = "\n".join(as_text(m.content) for m in body.messages if m.role in ("system", "developer")) or None
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.stream:
-            async with aclosing(run_turn(text)) as said:
+            async with aclosing(run_turn(text, instructions=instructions)) as said:
                 messages = [m async for m in said]
             answer = answer_of(messages)
             usage = {
@@ -271,7 +353,7 @@ def create_app(
             sent = False  # messages after the first are set apart by a blank line
             used = {"prompt_tokens": 0, "completion_tokens": 0}
             try:
-                async with aclosing(run_turn(text, stream=True)) as said:
+                async with aclosing(run_turn(text, stream=True, instructions=instructions)) as said:
                     async for item in said:
                         if isinstance(item, Chunk):
                             if streaming != item.role:
@@ -288,7 +370,11 @@ def create_app(
                                 sent = True
                             streaming = None
             except HTTPException as err:
-                yield chunk({"content": f"[society: {err.detail}]"})
+                # An error event, as OpenAI sends one: the SDK raises it instead of taking the
+                # words for the answer.
+                yield f"data: {json.dumps(error_body(err.status_code, str(err.detail)), ensure_ascii=False)}\n\n"
+                yield "data: [DONE]\n\n"
+                return
             yield chunk({}, "stop")
             if (body.stream_options or {}).get("include_usage"):
                 usage = {**used, "total_tokens": used["prompt_tokens"] + used["completion_tokens"]}

@@ -19,6 +19,8 @@ from ui import hub as hubs
 
 HISTORY_MESSAGES = 30
 REFRESH_SECONDS = 3
+FOLLOW_SECONDS = 1.0  # how soon a message said through another door appears
+MAX_ID = 2**62
 COMMANDS = "/think (reasoning on or off), /good [comment], /bad [comment]"
 
 
@@ -60,17 +62,20 @@ def thumbs(message: Message) -> list[cl.Action]:
 
 class Shown:
     """What the page has shown so far: steps hang under the user message of their turn (as
-    Chainlit places its own steps), and a role's tool call waits for its result."""
+    Chainlit places its own steps), a role's tool call waits for its result, and the stored
+    messages already on the page (by id) are not shown twice."""
 
-    def __init__(self, asked_id: str | None = None):
+    def __init__(self, asked_id: str | None = None, ids: set[int] | None = None):
         self.asked_id = asked_id
         self.open_tools: dict[str, cl.Step] = {}
+        self.ids = ids if ids is not None else set()
 
 
 async def show(message: Message, shown: Shown, streamed: cl.Message | None = None) -> None:
     """One stored message in the page; `streamed` is the page message its text was already
     written into as the model wrote it (it gets the whole text, the footer and the thumbs)."""
     open_tools = shown.open_tools
+    shown.ids.add(message.id)
     if message.role == USER:
         sent = cl.Message(content=message.content, author="you", type="user_message")
         await sent.send()
@@ -92,6 +97,10 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             step.output = message.content
             step.end = cl.utils.utc_now()
             await step.update()
+    elif message.kind == "recall":  # the memories the answer was given, beside it
+        step = cl.Step(name=f"{message.role} · memories recalled", type="retrieval", parent_id=shown.asked_id)
+        step.output = message.content
+        await step.send()
     elif message.kind == "approval":
         await cl.Message(content=f"⚠ {message.content}", author=message.role).send()
     else:
@@ -138,13 +147,39 @@ async def refresh_monitor() -> None:
         await asyncio.sleep(REFRESH_SECONDS)
 
 
+async def follow(shown_ids: set[int], after_id: int) -> None:
+    """The one conversation, live: what any other door (the terminal, the API, a headless
+    run, another page) says appears here within FOLLOW_SECONDS, read from the database, so
+    doors in other processes count too. While this page plays a turn it shows that turn
+    itself; messages it already shows are skipped by id."""
+    store = hub().conversation().store
+    shown = Shown(ids=shown_ids)
+    while True:
+        await asyncio.sleep(FOLLOW_SECONDS)
+        if cl.user_session.get("playing"):
+            continue
+        try:
+            # In the event loop, not a worker thread: an indexed read of a few rows, and the
+            # worker threads may all be busy with a turn's work (recall, consolidation).
+            new = store.messages_between(after_id, MAX_ID)
+        except Exception:  # noqa: BLE001 - a busy database: the next poll tries again
+            continue
+        for message in new:
+            if message.id not in shown.ids:
+                await show(message, shown)
+            after_id = max(after_id, message.id)
+
+
 @cl.on_chat_start
 async def opened() -> None:
     cl.user_session.set("think", False)
     shown = Shown()
-    for message in hub().conversation().store.last_messages(HISTORY_MESSAGES):
+    history = hub().conversation().store.last_messages(HISTORY_MESSAGES)
+    for message in history:
         await show(message, shown)
+    cl.user_session.set("shown_ids", shown.ids)
     cl.user_session.set("monitor", asyncio.create_task(refresh_monitor()))
+    cl.user_session.set("follow", asyncio.create_task(follow(shown.ids, history[-1].id if history else 0)))
 
 
 @cl.on_stop
@@ -155,11 +190,12 @@ async def stopped() -> None:
 
 @cl.on_chat_end
 async def closed() -> None:
-    task = cl.user_session.get("monitor")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for name in ("monitor", "follow"):
+        task = cl.user_session.get(name)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def command(text: str) -> None:
@@ -204,8 +240,9 @@ async def said(message: cl.Message) -> None:
     if refused := hub().budget.refusal("page", client):
         await cl.Message(content=f"⚠ {refused}", author="society").send()
         return
-    shown = Shown(asked_id=message.id)
+    shown = Shown(asked_id=message.id, ids=cl.user_session.get("shown_ids"))
     writing: dict[str, cl.Message] = {}  # answers being written, by role
+    cl.user_session.set("playing", True)
     try:
         think = bool(cl.user_session.get("think"))
         async for stored in hub().turn(text, think, entry_point="web", stream=True):
@@ -216,6 +253,10 @@ async def said(message: cl.Message) -> None:
                 await writing[stored.role].stream_token(stored.text)
             elif stored.role != USER:  # the page shows the user's words already
                 await show(stored, shown, writing.pop(stored.role, None))
+            else:
+                shown.ids.add(stored.id)
     except SocietyError as err:
         saved = " (your message is saved)" if err.exit_code == EXIT_FAILED else ""
         await cl.Message(content=f"⚠ {err}{saved}", author="society").send()
+    finally:
+        cl.user_session.set("playing", False)

@@ -56,6 +56,20 @@ class Metrics:
         for fallback in fallbacks:
             self.fallbacks.labels(fallback["from_model"]).inc()
 
+    def start_from(self, store: Store) -> None:
+        """The counters as the database has them: turns, their seconds, rewards and
+        fallbacks counted before this process started."""
+        stored = store.stored_figures()
+        for status, count in stored["turns"].items():
+            if status != "running":
+                self.turns.labels(status).inc(count)
+        for seconds in stored["turn_seconds"]:
+            self.latency.observe(seconds)
+        for reward in stored["rewards"]:
+            self.rewards.observe(reward)
+        for model, count in stored["fallbacks"].items():
+            self.fallbacks.labels(model).inc(count)
+
     def observe_machine(self, figures: dict[str, Any]) -> None:
         gpu = figures.get("gpu") or {}
         self.vram_used.set(gpu.get("vram_used_mb") or 0)
@@ -98,11 +112,17 @@ class Hub:
     def conversation(self) -> Conversation:
         if self._conversation is None:
             self._conversation = self._factory()
+            self.metrics.start_from(self._conversation.store)
             self._conversation.listeners.add(MetricsListener(self.metrics, self._conversation.store))
         return self._conversation
 
     async def turn(
-        self, text: str, think: bool = False, entry_point: str | None = None, stream: bool = False
+        self,
+        text: str,
+        think: bool = False,
+        entry_point: str | None = None,
+        stream: bool = False,
+        instructions: str | None = None,
     ) -> AsyncIterator[Message | Chunk]:
         """The stored messages of one turn as they are produced (with `stream`, the answer's
         Chunks as it is written too); the conversation's own errors (SocietyError) pass
@@ -115,7 +135,7 @@ class Hub:
                 current.entry_point = entry_point
             finished = False
             try:
-                async with aclosing(current.turn(text, think, stream)) as said:
+                async with aclosing(current.turn(text, think, stream, instructions)) as said:
                     async for message in said:
                         yield message
                 finished = True
@@ -140,7 +160,7 @@ class Hub:
         """The monitoring figures (GPU, VRAM, CPU, RAM, model loaded, tokens per second)."""
         from society import status
 
-        # The conversation only when it is open: a scrape of /metrics should not open it.
+        # The conversation only when it is open: the monitoring panel should not open it.
         figures = await asyncio.to_thread(status.live, self._conversation)
         self.metrics.observe_machine(figures)
         return figures

@@ -25,6 +25,17 @@ MAX_CONNECTIONS = 200  # uvicorn answers 503 beyond this (WebSockets and request
 _PRUNE_AT = 10_000  # windows kept before idle ones are dropped
 
 
+class Refusal(str):
+    """A refusal's line, with the seconds until the client may try again (Retry-After)."""
+
+    retry_after: int = 60
+
+    def __new__(cls, line: str, retry_after: int) -> Refusal:
+        made = super().__new__(cls, line)
+        made.retry_after = retry_after
+        return made
+
+
 class Budget:
     """At most `per_minute` uses per key in any sliding minute."""
 
@@ -32,7 +43,7 @@ class Budget:
         self.per_minute = per_minute
         self._used: dict[tuple[str, str], deque[float]] = {}
 
-    def refusal(self, door: str, client: str) -> str | None:
+    def refusal(self, door: str, client: str) -> Refusal | None:
         """None when `client` may use `door` now (the use is counted); else the line to show."""
         now = time.monotonic()
         if len(self._used) > _PRUNE_AT:
@@ -42,7 +53,9 @@ class Budget:
             used.popleft()
         if len(used) >= self.per_minute:
             wait = max(1, int(60 - (now - used[0])) + 1)
-            return f"more than {self.per_minute} {door} requests a minute from {client}; try again in {wait} s"
+            return Refusal(
+                f"more than {self.per_minute} {door} requests a minute from {client}; try again in {wait} s", wait
+            )
         used.append(now)
         return None
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+from society.grounding import Grounder, Grounding
 from society.paths import data_dir
-from society.toolcalls import Grounder, Grounding
 from society.tools import as_tool
 from society.tools.approval import Guard
 from society.tools.beneath import (

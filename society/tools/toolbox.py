@@ -16,7 +16,7 @@ from typing import Any
 from autogen_core import CancellationToken
 from autogen_core.tools import BaseTool, TextResultContent, ToolResult, ToolSchema, Workbench
 
-from society.toolcalls import Grounder
+from society.grounding import Grounder
 from society.tools.approval import Guard
 from society.tools.mcp_config import McpServer, last_log_line, server_params
 from society.tools.secrets import redact

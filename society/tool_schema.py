@@ -1,0 +1,100 @@
+"""Tool schemas as every backend's constraint takes them and a small model keeps to: what a
+tool's parameters are, normalised (society/toolcalls.py builds the reply's constraint from
+them; society/grounding.py holds arguments to the request by them), and whether arguments fit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from autogen_core.tools import ToolSchema
+
+
+def parameters(schema: ToolSchema) -> dict[str, Any]:
+    params = dict(schema.get("parameters") or {})
+    params.setdefault("type", "object")
+    params.setdefault("properties", {})
+    return normalised(params)
+
+
+# A schema with none of these says nothing about its value's shape: pydantic writes `Any` as
+# {"title": "X"}, which llama.cpp's grammar builder rejects ("Unrecognized schema"); it then
+# fell back to unconstrained JSON for the whole turn without a word.
+SHAPE_KEYS = frozenset({"type", "anyOf", "oneOf", "allOf", "enum", "const", "$ref", "properties", "items"})
+ANY_VALUE = ["string", "number", "boolean"]
+# Bounds, so a small model that starts repeating itself stops at a valid call instead of
+# writing on to the token limit (9-17 % of its replies did, and all of them failed).
+# llama.cpp writes a bound as nested optional rules; thousands of them crash its grammar
+# engine (a segfault, measured with 4,000), so text meant to be long is left unbounded.
+MAX_STRING = 200
+LONG_TEXT = frozenset({"content", "text", "new_text", "old_text", "body", "code", "script", "data", "message"})
+MAX_ITEMS = 16
+# '"Celsius" or "Fahrenheit"', "one of 'asc', 'desc'": the allowed values a description quotes.
+QUOTED = re.compile(r"""["'`“‘]([^"'`”’]{1,40})["'`”’]""")
+BETWEEN_OPTIONS = re.compile(r"^\s*(,|/|\||or|,\s*or|and)\s*$", re.IGNORECASE)
+
+
+def quoted_options(description: str) -> list[str] | None:
+    """The values a description lists as the only choices, or None: at least two quoted
+    values in a row, separated by commas, slashes or "or", with an "or" among them or "one
+    of" before them ("e.g. 'Paris'" is an example, not a choice)."""
+    run: list[re.Match[str]] = []
+    for match in QUOTED.finditer(description):
+        if run and not BETWEEN_OPTIONS.match(description[run[-1].end() : match.start()]):
+            if len(run) >= 2:
+                break
+            run = []
+        run.append(match)
+    if len(run) < 2:
+        return None
+    gaps = [description[a.end() : b.start()] for a, b in zip(run, run[1:], strict=False)]
+    listed = re.search(r"one of|either|のいずれか|のどれか", description[: run[0].start()], re.IGNORECASE)
+    if not (listed or any("or" in gap.lower() or "/" in gap or "|" in gap for gap in gaps)):
+        return None
+    return list(dict.fromkeys(m.group(1) for m in run))
+
+
+def normalised(schema: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """`schema` as every backend's constraint takes it and a small model keeps to: a value
+    of no declared shape is a string, number or boolean; short strings and arrays are
+    bounded; a string whose description quotes its only choices gets them as an enum; an
+    object's required scalars come before its arrays and objects, and optional ones last."""
+    if not isinstance(schema, dict):
+        return {"type": ANY_VALUE}
+    schema = dict(schema)
+    if not SHAPE_KEYS & schema.keys():
+        schema["type"] = ANY_VALUE
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list):
+            schema[key] = [normalised(option, name) for option in schema[key]]
+    kind = schema.get("type")
+    if kind == "string" and "enum" not in schema and "const" not in schema:
+        options = quoted_options(str(schema.get("description", "")))
+        if options:
+            schema["enum"] = options
+        elif "maxLength" not in schema and name not in LONG_TEXT:
+            schema["maxLength"] = MAX_STRING
+    if kind == "array":
+        schema["items"] = normalised(schema.get("items", {}), name)
+        schema.setdefault("maxItems", MAX_ITEMS)
+    if kind == "object" and isinstance(schema.get("properties"), dict):
+        required = set(schema.get("required", []))
+        props = {key: normalised(value, key) for key, value in schema["properties"].items()}
+
+        def order(key: str) -> int:
+            nested = props[key].get("type") in ("array", "object")
+            return (0 if key in required else 2) + nested
+
+        schema["properties"] = {key: props[key] for key in sorted(props, key=order)}
+    return schema
+
+
+def valid_arguments(arguments: dict[str, Any], tool: ToolSchema) -> bool:
+    import jsonschema
+
+    try:
+        jsonschema.validate(arguments, parameters(tool))
+    except jsonschema.ValidationError:
+        return False
+    return True
