@@ -84,6 +84,7 @@ class CallRecord:
     reasoning: str | None
     fallbacks: list[str] = field(default_factory=list)
     valid_tool_reply: bool | None = None  # tools offered: was the reply a valid call or answer?
+    cut_off: bool | None = None  # tools offered: did the reply reach the token limit (a loop)?
     first_token_ms: int | None = None  # from the call's start to its first token
     generation_ms: int | None = None  # after the first token: tokens per second is over this
     reused_tokens: int | None = None  # prompt tokens the model already held (llama.cpp's cache)
@@ -344,6 +345,7 @@ class ModelGate:
                 reasoning=result.thought,
                 fallbacks=fallbacks,
                 valid_tool_reply=getattr(wrapped, "valid", None),
+                cut_off=getattr(wrapped, "cut_off", None),
                 first_token_ms=None if first_ms is None else int(first_ms),
                 generation_ms=int(timing.generation_s * 1000) if timing is not None else None,
                 reused_tokens=getattr(timing, "reused_tokens", None),

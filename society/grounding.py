@@ -17,7 +17,7 @@ from typing import Any
 from autogen_core.tools import ToolSchema
 
 from society.memory.keywords import STOP as STOP_WORDS
-from society.tool_schema import LONG_TEXT, normalised, parameters
+from society.tool_schema import FREE_FORM, LONG_TEXT, normalised, parameters
 
 
 @dataclass
@@ -116,18 +116,6 @@ PIECE = re.compile(
 MAX_SPANS = 200  # choices offered in a grounding retry
 
 
-def request_spans(request: str, longest: int = 8) -> list[str]:
-    """Runs of up to `longest` pieces of the request, as it writes them ("pear, apple, fig",
-    "洗濯物を取り込む"), shortest first."""
-    pieces = list(PIECE.finditer(request))
-    runs = (
-        request[pieces[i].start() : pieces[i + n - 1].end()]
-        for n in range(1, longest + 1)
-        for i in range(len(pieces) - n + 1)
-    )
-    return list(dict.fromkeys(runs))
-
-
 def _mentions(request: str, word: str) -> bool:
     """Whether the request says `word` as a word of its own (any case; in Japanese, anywhere)."""
     if not word.isascii():
@@ -137,7 +125,8 @@ def _mentions(request: str, word: str) -> bool:
 
 def grounded_arguments(arguments: dict[str, Any], tool: ToolSchema, request: str) -> dict[str, Any]:
     """Arguments held to what the request says (`_grounded_object`), objects within them too."""
-    return _grounded_object(arguments, parameters(tool), request)
+    params = parameters(tool)
+    return _grounded_object(distinct(arguments), params, request, _names_of(tool, params))
 
 
 # Similarity at which text meant to be written (a message, a text to translate) is still taken
@@ -147,7 +136,9 @@ SNAP_LONG_AT = 0.85
 MOST_OF_REQUEST = 0.6
 
 
-def _grounded_object(arguments: dict[str, Any], params: dict[str, Any], request: str) -> dict[str, Any]:
+def _grounded_object(
+    arguments: dict[str, Any], params: dict[str, Any], request: str, words: frozenset[str]
+) -> dict[str, Any]:
     """A string the request does not contain but nearly does ("Manchester" for the
     request's "Manhattan") becomes the request's own words; a choice the request names is the
     one taken ("fahrenheit" when it says so), even when the model left it out; a list of
@@ -164,7 +155,7 @@ def _grounded_object(arguments: dict[str, Any], params: dict[str, Any], request:
         optional = name not in required
         others = [v for k, v in arguments.items() if k != name and isinstance(v, str | int | float)]
         if isinstance(value, dict) and isinstance(spec.get("properties"), dict):
-            value = _grounded_object(value, normalised(spec), request)
+            value = _grounded_object(value, normalised(spec), request, words)
         elif _choices(spec):
             named = [option for option in _choices(spec) if _mentions(request, option)]
             if len(named) == 1:
@@ -176,8 +167,11 @@ def _grounded_object(arguments: dict[str, Any], params: dict[str, Any], request:
                 snapped = _snapped(value, request, SNAP_LONG_AT if name in LONG_TEXT else SNAP_AT)
                 if snapped is None and optional and name not in LONG_TEXT:
                     continue  # a guess at something the request never mentions
+                quoted = _quoted(request)
+                if snapped is None and name in LONG_TEXT and len(quoted) == 1:
+                    snapped = quoted[0]  # 「いただきます」を英語に: the text is what the request quotes
                 value = snapped or value
-            elif optional and name not in LONG_TEXT and not _names_apart(value, request, others):
+            elif optional and name not in LONG_TEXT and not _names_apart(value, request, arguments, name, words):
                 continue  # the request, or another argument's value, is not this one's
         elif isinstance(value, bool):
             if optional and not any(_mentions(request, word) for word in name.split("_") if len(word) > 2):
@@ -197,6 +191,26 @@ def _grounded_object(arguments: dict[str, Any], params: dict[str, Any], request:
     return fixed
 
 
+# What a request quotes: 'good morning', "Hello", 「ありがとう」.
+REQUEST_QUOTE = re.compile(r"「([^」]+)」|『([^』]+)』|“([^”]+)”|\"([^\"]+)\"|(?<![A-Za-z])'([^']+)'(?![A-Za-z])")
+
+
+def _quoted(request: str) -> list[str]:
+    return [next(part for part in match.groups() if part) for match in REQUEST_QUOTE.finditer(request)]
+
+
+def distinct(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Lists of strings with each item once ("tags, tags, tags"), objects within too."""
+    return {
+        name: list(dict.fromkeys(value))
+        if isinstance(value, list) and all(isinstance(item, str) for item in value)
+        else distinct(value)
+        if isinstance(value, dict)
+        else value
+        for name, value in arguments.items()
+    }
+
+
 def _choices(spec: dict[str, Any]) -> list[str]:
     options = spec.get("enum")
     return options if isinstance(options, list) and options and all(isinstance(o, str) for o in options) else []
@@ -209,19 +223,6 @@ def _snapped(value: str, request: str, at: float) -> str | None:
     spans = [s for s in request_spans(request) if s[:1].lower() == value[:1].lower()]
     ratio, best = max(((SequenceMatcher(None, value.lower(), s.lower()).ratio(), s) for s in spans), default=(0.0, ""))
     return best if ratio >= at else None
-
-
-def _names_apart(value: str, request: str, others: list[Any]) -> bool:
-    """Whether `value`, a piece of the request, can be a name of its own: shorter than most
-    of the request, neither inside nor around another argument's value ("10 minutes" as the
-    label of a 10-minute timer), and not starting or ending with a stop word or particle."""
-    if len(PIECE.findall(request)) > 1 and len(value) > MOST_OF_REQUEST * len(request.strip()):
-        return False
-    for other in others:
-        shown = f"{other:g}" if isinstance(other, float) else str(other)
-        if shown and (shown.lower() in value.lower() or value.lower() in shown.lower()):
-            return False
-    return _could_name(value, set())
 
 
 SOURCE = re.compile(r"(?:^|_)(?:from|source|origin|start|src)(?:_|$)")
@@ -258,63 +259,252 @@ def directed(arguments: dict[str, Any], request: str) -> dict[str, Any]:
     return {**arguments, source: b, target: a} if swap else arguments
 
 
+# Words of a request that ask rather than name ("I need two seats", "Put Yoga in my calendar").
+ASKING = frozenset(
+    "need want would like please put give show let make get set much many say called named number name list "
+    "今 今日 明日 昨日 今週 来週 毎日".split()
+)
+# Words a single name does not run across: "Berlin to Oslo" is two names, "Team Sync on
+# 2026-12-07" a name and a date.
+BETWEEN_NAMES = frozenset("to on in at for from with into by and or is are was called named".split())
+# Punctuation a single name does not run across ("220に旅行、夏", "ありがとう」を英語").
+PUNCTUATION = re.compile(r"[、。，,.!?！？「」『』()（）\"“”‘’;；]|'\s|\s'")
 # Particles and okurigana a Japanese name neither starts nor ends with.
 PARTICLES = frozenset("の を に で は が と へ や も から まで より って えて して".split())
+PARTICLE_ENDINGS = ("から", "まで", "より", "の", "を", "に", "で", "と", "へ", "が", "は", "も", "や")
+VERB_ENDINGS = ("て", "で", "た", "だ", "る", "す", "い")  # 付けて, 探した, 取る, 探す, 早い
+COUNTING_WORDS = frozenset([*SCALES, *UNITS, *TENS, "hundred"])
 
 
-def _could_name(span: str, taken: set[str]) -> bool:
-    """Whether a span of the request could be the name an argument wants: not too long, not
-    a value another argument already has, not a number, and not starting or ending with a
-    stop word or particle ("えて", "in USD")."""
-    pieces = PIECE.findall(span)
-    if not pieces:
-        return False
-    if len(span) > MAX_SNAPPED or span.lower() in taken or request_numbers(span) and len(pieces) == 1:
-        return False
-    edges = {pieces[0].lower(), pieces[-1].lower()}
-    return not edges & (STOP_WORDS | PARTICLES) and not ("\u3040" <= pieces[0][0] <= "\u309f" and len(pieces[0]) < 3)
+def _pieces(request: str) -> list[tuple[int, int]]:
+    """Where the request's pieces are (PIECE), a particle ending a run of hiragana set apart
+    ("みゆきの" is みゆき and の)."""
+    found = []
+    for match in PIECE.finditer(request):
+        start, end = match.span()
+        text = match.group()
+        ending = next((p for p in PARTICLE_ENDINGS if text.endswith(p)), "") if "\u3040" <= text[0] <= "\u309f" else ""
+        if ending and len(text) > len(ending):
+            found += [(start, end - len(ending)), (end - len(ending), end)]
+        else:
+            found.append((start, end))
+    return found
 
 
-# Values a tool may rightly be given in words the request does not use: a file name to write
-# to, a command for "list the files", a search query, an address.
-MADE_UP = frozenset({"path", "file", "filename", "directory", "dir", "command", "query", "url", "pattern", "code"})
+def request_spans(request: str, longest: int = 8) -> list[str]:
+    """Runs of up to `longest` pieces of the request, as it writes them ("Ursula Le Guin",
+    "洗濯物を取り込む"), shortest first."""
+    pieces = _pieces(request)
+    runs = (
+        request[pieces[i][0] : pieces[i + n - 1][1]] for n in range(1, longest + 1) for i in range(len(pieces) - n + 1)
+    )
+    return list(dict.fromkeys(runs))
+
+
+@dataclass
+class Names:
+    """Which spans of a request can be the name an argument wants: a city, a person, a tag.
+    Not a span across punctuation or a joining word ("Berlin to Oslo"), nor one that starts
+    or ends with a stop word, an asking word or a particle ("Oslo on", "えて"), a verb's stem
+    (探 of 探して), a number, a word of the tool's own description ("tags" for add_tags),
+    another argument's value or a span holding one ("mediumピザ" when the size is medium),
+    or most of the request ("ドイツの人口は？")."""
+
+    request: str
+    tool_words: frozenset[str] = frozenset()
+    taken: tuple[str, ...] = ()
+    numbers: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Only values the request holds can take a span from another argument ("Tokyo" is
+        # not taken by a destination the model wrote as "Tokyo-Tokyo-Tokyo").
+        self.taken = tuple(text for text in self.taken if text in self.request.lower())
+
+    def spans(self) -> list[str]:
+        pieces = _pieces(self.request)
+        found = (
+            (i, j) for n in range(1, 9) for i in range(len(pieces) - n + 1) if self._fits(pieces, i, j := i + n - 1)
+        )
+        return list(dict.fromkeys(self.request[pieces[i][0] : pieces[j][1]] for i, j in found))[:MAX_SPANS]
+
+    def holds(self, value: str) -> bool:
+        """Whether `value`, found in the request, is such a span there."""
+        pieces = _pieces(self.request)
+        at = self.request.lower().find(value.lower())
+        starts = [i for i, piece in enumerate(pieces) if piece[0] == at]
+        ends = [j for j, piece in enumerate(pieces) if piece[1] == at + len(value)]
+        return bool(starts and ends) and self._fits(pieces, starts[0], ends[0])
+
+    def _glued(self, pieces: list[tuple[int, int]], k: int) -> bool:
+        """Whether pieces k and k + 1 are one word: kanji and katakana with nothing between."""
+        (a, b), (c, d) = pieces[k], pieces[k + 1]
+        return b == c and _cjk(self.request[a:b]) and _cjk(self.request[c:d])
+
+    def _fits(self, pieces: list[tuple[int, int]], i: int, j: int) -> bool:
+        request = self.request
+        span = request[pieces[i][0] : pieces[j][1]]
+        words = [request[s:e].lower() for s, e in pieces[i : j + 1]]
+        if len(span) > MAX_SNAPPED or (len(pieces) > 1 and len(span) > MOST_OF_REQUEST * len(request.strip())):
+            return False
+        if (i > 0 and self._glued(pieces, i - 1)) or (j + 1 < len(pieces) and self._glued(pieces, j)):
+            return False  # 語 of フランス語: part of a word
+        gaps = (request[pieces[k][1] : pieces[k + 1][0]] for k in range(i, j))
+        if any(PUNCTUATION.search(gap) for gap in gaps) or set(words[1:-1]) & (BETWEEN_NAMES | PARTICLES):
+            return False
+        edges = {words[0], words[-1]}
+        if edges & (STOP_WORDS | PARTICLES | ASKING | BETWEEN_NAMES | self.tool_words | COUNTING_WORDS):
+            return False
+        if _hiragana(words[0]) and len(words[0]) < 3:
+            return False  # okurigana or a particle, not the start of a name
+        if j > i and _kanji(words[-2]) and _hiragana(words[-1]) and words[-1].endswith(VERB_ENDINGS):
+            return False  # 付けて, 教えて: a verb, not a name
+        after = pieces[j + 1] if j + 1 < len(pieces) else None
+        stem = _kanji(words[-1]) and after and after[0] == pieces[j][1] and _hiragana(request[after[0] : after[1]])
+        if stem and request[after[0] : after[1]] not in PARTICLE_ENDINGS:
+            return False  # 探 of 探して: a verb's stem
+        if words[0].replace(",", "").replace(".", "").isdigit() and not all(w.isdigit() for w in words):
+            return False  # "3 seats": a number and what it counts
+        if any(len(t) > 1 and (t in span.lower() or span.lower() in t) for t in self.taken):
+            return False
+        stated = request_numbers(span)
+        return not (set(stated) & set(self.numbers)) and not (stated and len(words) == 1)
+
+
+def _cjk(text: str) -> bool:
+    return bool(text) and all("\u4e00" <= c <= "\u9fff" or "\u30a0" <= c <= "\u30ff" or c == "\u3005" for c in text)
+
+
+def _hiragana(text: str) -> bool:
+    return bool(text) and all("\u3040" <= c <= "\u309f" for c in text)
+
+
+def _kanji(text: str) -> bool:
+    return bool(text) and all("\u4e00" <= c <= "\u9fff" or c == "\u3005" for c in text)
+
+
+def _names_of(tool: ToolSchema | None, params: dict[str, Any]) -> frozenset[str]:
+    """The words a tool is described with (its name, description and parameter names), but
+    not its quoted examples ("e.g. 'Paris'")."""
+    text = " ".join([*_parameter_names(params)] + ([tool["name"], tool.get("description", "")] if tool else []))
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", " ", text)
+    return frozenset(w.lower() for w in re.findall(r"[A-Za-z]+", text.replace("_", " ")))
+
+
+def _parameter_names(schema: dict[str, Any]) -> list[str]:
+    """The names of an object's parameters, those of objects within too."""
+    names = []
+    for name, spec in (schema.get("properties") or {}).items():
+        names.append(name)
+        if isinstance(spec, dict):
+            names += _parameter_names(spec) + _parameter_names(spec.get("items") or {})
+    return names
+
+
+def _taken(arguments: dict[str, Any], but: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The other arguments' strings (list items too) and numbers."""
+    texts: list[str] = []
+    numbers: list[float] = []
+    for name, value in arguments.items():
+        if name == but:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                texts.append(item.lower())
+            elif isinstance(item, int | float) and not isinstance(item, bool):
+                numbers.append(float(item))
+    return tuple(texts), tuple(numbers)
+
+
+def _names_apart(value: str, request: str, arguments: dict[str, Any], name: str, words: frozenset[str]) -> bool:
+    """Whether `value`, a piece of the request, can be the name `name` wants (Names)."""
+    texts, numbers = _taken(arguments, name)
+    others = tuple(text for text in texts if text != value.lower())  # the same value twice: see span_grounding
+    return Names(request, words, others, numbers).holds(value)
+
+
 
 
 def span_grounding(arguments: dict[str, Any], tool: ToolSchema, request: str) -> Grounding | None:
     """For the first call of a turn whose required names are not the request's (the model
     wrote "Taiwan" for "大阪の天気", "Sydney" as both origin and destination, "Oslo on", the
-    whole request as a country, "tag1" in a list of tags): those arguments to be chosen from
-    the request's own spans, in one more constrained try. None when every value is fine."""
+    whole request as a country, "tag1" in a list of tags, "The event." as an event's title):
+    those arguments to be chosen from the request's own spans (Names) in one more constrained
+    try, every other argument held to the value it has. None when every value is fine, or the
+    request has no span to choose from."""
     params = parameters(tool)
-    properties = params["properties"]
-    loose, seen = [], set()
-    for name in params.get("required", []):
-        value, spec = arguments.get(name), properties.get(name, {})
-        if name in LONG_TEXT | MADE_UP or {"enum", "const"} & spec.keys():
+    regrounded = _regrounded(arguments, params, request, _names_of(tool, params))
+    if regrounded is None:
+        return None
+    schema, loose = regrounded
+    return Grounding(
+        properties=schema["properties"], note=f"Take {', '.join(loose)} word for word from the user's request."
+    )
+
+
+DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _owner(value: str, names: list[str], properties: dict[str, Any]) -> str:
+    """Of arguments given the same value, the one it belongs to: a date to the one about
+    dates, anything else to the first."""
+    if DATE_LIKE.match(value):
+        for name in names:
+            if "date" in f"{name} {properties.get(name, {}).get('description', '')}".lower():
+                return name
+    return names[0]
+
+
+def _regrounded(
+    arguments: dict[str, Any], params: dict[str, Any], request: str, words: frozenset[str]
+) -> tuple[dict[str, Any], list[str]] | None:
+    """The object schema of a retry for `arguments` (None when none is needed), and the
+    names it asks for again."""
+    properties = params.get("properties", {})
+    required = [name for name in params.get("required", []) if name in arguments]
+    same: dict[str, list[str]] = {}
+    for name in required:
+        if isinstance(arguments[name], str):
+            same.setdefault(arguments[name].lower(), []).append(name)
+    loose: list[str] = []
+    nested: dict[str, dict[str, Any]] = {}
+    for name in required:
+        value, spec = arguments[name], properties.get(name, {})
+        if name in LONG_TEXT | FREE_FORM or {"enum", "const"} & spec.keys():
             continue
-        numbers = [v for v in arguments.values() if isinstance(v, int | float) and not isinstance(v, bool)]
-        if isinstance(value, str):
+        if isinstance(value, dict) and isinstance(spec.get("properties"), dict):
+            inner = _regrounded(value, normalised(spec), request, words)
+            if inner is not None:
+                nested[name] = inner[0]
+                loose.append(name)
+        elif isinstance(value, str):
+            twice = same[value.lower()]
+            owned = len(twice) == 1 or _owner(value, twice, properties) == name
             if (
-                value.lower() not in request.lower()
-                or value.lower() in seen
-                or not _names_apart(value, request, numbers)
+                not owned
+                or value.lower() not in request.lower()
+                or not _names_apart(value, request, arguments, name, words)
             ):
                 loose.append(name)
-            seen.add(value.lower())
         elif isinstance(value, list) and spec.get("items", {}).get("type") == "string":
-            if not value or any(not isinstance(item, str) or item.lower() not in request.lower() for item in value):
+            names = [item for item in value if isinstance(item, str)]
+            fine = all(
+                item.lower() in request.lower() and _names_apart(item, request, arguments, name, words)
+                for item in names
+            )
+            if not names or len(set(names)) < len(value) or not fine:
                 loose.append(name)
-    taken = {str(v).lower() for k, v in arguments.items() if k not in loose and isinstance(v, str)}
-    longest = MOST_OF_REQUEST * len(request.strip())
-    spans = [s for s in request_spans(request) if _could_name(s, taken) and len(s) <= longest][:MAX_SPANS]
-    if not loose or not spans:
+    if not loose:
         return None
-    grounded = {
-        name: (
-            {"type": "array", "items": {"type": "string", "enum": spans}, "minItems": 1, "maxItems": 8}
-            if properties[name].get("type") == "array"
-            else {"type": "string", "enum": spans}
-        )
-        for name in loose
-    }
-    return Grounding(properties=grounded, note=f"Take {', '.join(loose)} word for word from the user's request.")
+    texts, numbers = _taken({k: v for k, v in arguments.items() if k not in loose}, "")
+    spans = Names(request, words, texts, numbers).spans()
+    if not spans:
+        return None
+    schema: dict[str, Any] = {k: {"const": v} for k, v in arguments.items() if k not in loose}
+    for name in loose:
+        if name in nested:
+            schema[name] = nested[name]
+        elif properties[name].get("type") == "array":
+            schema[name] = {"type": "array", "items": {"type": "string", "enum": spans}, "minItems": 1, "maxItems": 8}
+        else:
+            schema[name] = {"type": "string", "enum": spans}
+    return {"type": "object", "properties": schema, "required": list(schema)}, loose

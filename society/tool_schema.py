@@ -27,9 +27,17 @@ ANY_VALUE = ["string", "number", "boolean"]
 # writing on to the token limit (9-17 % of its replies did, and all of them failed).
 # llama.cpp writes a bound as nested optional rules; thousands of them crash its grammar
 # engine (a segfault, measured with 4,000), so text meant to be long is left unbounded.
-MAX_STRING = 200
+# A name (a city, a title) fits in MAX_STRING; an address a model may write itself (a path, a
+# URL, a command) in MAX_ADDRESS; a list item (a tag, a topping) in MAX_ITEM. Japanese runs to
+# two or three tokens a character, so these end a loop before the reply's token limit does.
+MAX_STRING = 80
+MAX_ADDRESS = 200
+MAX_ITEM = 40
 LONG_TEXT = frozenset({"content", "text", "new_text", "old_text", "body", "code", "script", "data", "message"})
-MAX_ITEMS = 16
+# Values a tool may rightly be given in words the request does not use: a file name to write
+# to, a command for "list the files", a search query, an address.
+FREE_FORM = frozenset({"path", "file", "filename", "directory", "dir", "command", "query", "url", "pattern"})
+MAX_ITEMS = 8
 # '"Celsius" or "Fahrenheit"', "one of 'asc', 'desc'": the allowed values a description quotes.
 QUOTED = re.compile(r"""["'`“‘]([^"'`”’]{1,40})["'`”’]""")
 BETWEEN_OPTIONS = re.compile(r"^\s*(,|/|\||or|,\s*or|and)\s*$", re.IGNORECASE)
@@ -74,9 +82,12 @@ def normalised(schema: dict[str, Any], name: str = "") -> dict[str, Any]:
         if options:
             schema["enum"] = options
         elif "maxLength" not in schema and name not in LONG_TEXT:
-            schema["maxLength"] = MAX_STRING
+            schema["maxLength"] = MAX_ADDRESS if name in FREE_FORM else MAX_STRING
     if kind == "array":
-        schema["items"] = normalised(schema.get("items", {}), name)
+        items = normalised(schema.get("items", {}), name)
+        if items.get("type") == "string" and "enum" not in items and name not in LONG_TEXT | FREE_FORM:
+            items["maxLength"] = min(items.get("maxLength", MAX_ITEM), MAX_ITEM)
+        schema["items"] = items
         schema.setdefault("maxItems", MAX_ITEMS)
     if kind == "object" and isinstance(schema.get("properties"), dict):
         required = set(schema.get("required", []))

@@ -40,6 +40,7 @@ from society.grounding import (
     Grounder,
     Grounding,
     directed,
+    distinct,
     grounded_arguments,
     span_grounding,
     with_stated_numbers,
@@ -53,6 +54,7 @@ ANSWER = "answer"
 TOOL_KEY = "tool"  # measured: SmolLM2-135M picks the right tool more often with "tool" than "name"
 MAX_RESULT_CHARS = 2000  # of one tool result, as the model reads it back
 MIN_TOOL_TOKENS = 384  # room for a call with a file's content in it
+MAX_REGROUNDINGS = 3  # retries of a first call whose names are not the request's
 
 
 def schemas(tools: Sequence[Tool | ToolSchema]) -> list[ToolSchema]:
@@ -360,8 +362,9 @@ class ToolCallClient(ChatCompletionClient):
     already made this turn answered by the result it got.
 
     `prepare` fits the final prompt to the model (the gate's window and reasoning
-    instruction); after each call, `last_prompt` is what was sent and `valid` whether a text
-    reply was a valid call or answer (None when the backend validates its own calls)."""
+    instruction); after each call, `last_prompt` is what was sent, `valid` whether a text
+    reply was a valid call or answer and `cut_off` whether it reached the token limit (None
+    when the backend validates its own calls)."""
 
     def __init__(
         self,
@@ -381,6 +384,7 @@ class ToolCallClient(ChatCompletionClient):
         self.constrain = constrain
         self.last_prompt: list[LLMMessage] = []
         self.valid: bool | None = None
+        self.cut_off: bool | None = None
 
     async def create(
         self,
@@ -522,6 +526,7 @@ class ToolCallClient(ChatCompletionClient):
         if not isinstance(result.content, str):
             return result
         content, self.valid = parse(result.content, offered, repair=self.constrain)
+        self.cut_off = result.finish_reason == "length"  # repaired or not, the model was looping
         if isinstance(content, list) and not acted(messages):
             # The first call of a turn takes its values from the request; later ones may take
             # them from tool results, which the request does not contain.
@@ -559,21 +564,42 @@ class ToolCallClient(ChatCompletionClient):
     ) -> tuple[list[FunctionCall], CreateResult]:
         """One more constrained try for a call whose arguments its tool's grounder corrects
         (an edit whose old_text is not in the file: choose it from the file's own text), or,
-        on a turn's first call, whose required names are not the request's (span_grounding).
-        The retry's prompt is the conversation and the grounding's note, without the tool
-        list, whose examples a small model copies. The first call stands when the grounder
-        has nothing better or the retry fails."""
-        from society.clients import output_schema_args
-
+        on a turn's first call, whose required names are not the request's (span_grounding;
+        asked again while names stay loose, at most MAX_REGROUNDINGS times, since two loose
+        names may take the same span). The retry's prompt is the conversation and the
+        grounding's note, without the tool list, whose examples a small model copies. The
+        call stands as it was when nothing better is known or a retry fails."""
         call = calls[0]
+        tool = next((t for t in offered if t["name"] == call.name), None)
         grounder = self.grounders.get(call.name)
         request = last_request(messages)
-        grounding = grounder(call_arguments(call), request) if grounder else None
-        tool = next((t for t in offered if t["name"] == call.name), None)
-        if grounding is None and tool is not None and request and not acted(messages):
-            grounding = span_grounding(call_arguments(call), tool, request)
-        if grounding is None or tool is None:
-            return calls, result
+        spans = tool is not None and bool(request) and not acted(messages)
+        for _ in range(1 if grounder else MAX_REGROUNDINGS):
+            grounding = grounder(call_arguments(call), request) if grounder else None
+            if grounding is None and spans:
+                grounding = span_grounding(call_arguments(call), tool, request)
+            if grounding is None or tool is None:
+                break
+            again, result = await self._retry(messages, tool, call, grounding, args, result, cancellation_token)
+            if again is None or again.arguments == call.arguments:
+                break
+            call = again
+        return [call], result
+
+    async def _retry(
+        self,
+        messages: list[LLMMessage],
+        tool: ToolSchema,
+        call: FunctionCall,
+        grounding: Grounding,
+        args: dict[str, Any],
+        result: CreateResult,
+        cancellation_token: CancellationToken | None,
+    ) -> tuple[FunctionCall | None, CreateResult]:
+        """The call made again within `grounding` (None when the reply is no valid call);
+        `result` with the retry's tokens added."""
+        from society.clients import output_schema_args
+
         prompt = as_text(messages)
         prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=grounding.note))
         # The same request, held to the grounded schema instead.
@@ -587,14 +613,17 @@ class ToolCallClient(ChatCompletionClient):
         )
         result = result.model_copy(update={"usage": usage})
         if not isinstance(again.content, str):
-            return calls, result
+            return None, result
         content, valid = parse(again.content, [tool], repair=True)
         if not valid or not isinstance(content, list):
-            return calls, result
-        # The grounded values from the retry; the rest as the first call made them.
+            return None, result
+        # The grounded values from the retry; the rest as the call made them.
         retried = call_arguments(content[0])
         merged = {**call_arguments(call), **{k: retried[k] for k in grounding.properties if k in retried}}
-        return [FunctionCall(id=call.id, name=call.name, arguments=json.dumps(merged, ensure_ascii=False))], result
+        merged = directed(distinct(merged), last_request(messages))
+        if not valid_arguments(merged, tool):
+            return None, result
+        return FunctionCall(id=call.id, name=call.name, arguments=json.dumps(merged, ensure_ascii=False)), result
 
     # -- the rest of the ChatCompletionClient interface, from the wrapped client ---------------
 

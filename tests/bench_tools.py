@@ -130,7 +130,7 @@ async def function_calling(split: str, limit: int) -> None:
     from society.config import load_entries
     from society.gate import ModelGate, Turn, in_turn
     from society.tool_schema import valid_arguments
-    from society.toolcalls import MIN_TOOL_TOKENS, tool_calls
+    from society.toolcalls import tool_calls
     from tests.function_cases import call_matches, cases
 
     items = cases(split)[: limit or None]
@@ -141,7 +141,7 @@ async def function_calling(split: str, limit: int) -> None:
     for case in items:
         started = time.perf_counter()
         messages = [SystemMessage(content=FUNCTION_SYSTEM), UserMessage(content=case["question"], source="user")]
-        with in_turn(Turn()):
+        with in_turn(Turn()) as turn:
             result = await gate.create("executor", messages, tools=case["functions"])
         seconds = time.perf_counter() - started
         called = result.content[0] if isinstance(result.content, list) else None
@@ -153,7 +153,7 @@ async def function_calling(split: str, limit: int) -> None:
             and called.name == case["expected"]["name"]
             and call_matches(case["expected"]["arguments"], arguments, schema["parameters"])
         )
-        loop = result.finish_reason == "length" or result.usage.completion_tokens >= MIN_TOOL_TOKENS
+        loop = bool(turn.calls["executor"].cut_off)  # cut off at the token limit: a reply that repeated itself
         rows.append({**case, "right": right, "valid": valid, "loop": loop, "seconds": seconds})
         if os.environ.get("BENCH_VERBOSE"):
             mark = "ok " if right else "BAD"
