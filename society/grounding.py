@@ -422,8 +422,6 @@ def _names_apart(value: str, request: str, arguments: dict[str, Any], name: str,
     return Names(request, words, others, numbers).holds(value)
 
 
-
-
 def span_grounding(arguments: dict[str, Any], tool: ToolSchema, request: str) -> Grounding | None:
     """For the first call of a turn whose required names are not the request's (the model
     wrote "Taiwan" for "大阪の天気", "Sydney" as both origin and destination, "Oslo on", the

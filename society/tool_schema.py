@@ -6,9 +6,14 @@ them; society/grounding.py holds arguments to the request by them), and whether 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from autogen_core.tools import ToolSchema
+from autogen_core.tools import Tool, ToolSchema
+
+
+def schemas(tools: Sequence[Tool | ToolSchema]) -> list[ToolSchema]:
+    return [tool.schema if isinstance(tool, Tool) else tool for tool in tools]
 
 
 def parameters(schema: ToolSchema) -> dict[str, Any]:
@@ -30,9 +35,9 @@ ANY_VALUE = ["string", "number", "boolean"]
 # A name (a city, a title) fits in MAX_STRING; an address a model may write itself (a path, a
 # URL, a command) in MAX_ADDRESS; a list item (a tag, a topping) in MAX_ITEM. Japanese runs to
 # two or three tokens a character, so these end a loop before the reply's token limit does.
-MAX_STRING = 80
+MAX_STRING = 60
 MAX_ADDRESS = 200
-MAX_ITEM = 40
+MAX_ITEM = 30
 LONG_TEXT = frozenset({"content", "text", "new_text", "old_text", "body", "code", "script", "data", "message"})
 # Values a tool may rightly be given in words the request does not use: a file name to write
 # to, a command for "list the files", a search query, an address.

@@ -45,7 +45,7 @@ from society.grounding import (
     span_grounding,
     with_stated_numbers,
 )
-from society.tool_schema import parameters, valid_arguments
+from society.tool_schema import parameters, schemas, valid_arguments
 
 if TYPE_CHECKING:
     from society.config import ModelEntry
@@ -53,12 +53,10 @@ if TYPE_CHECKING:
 ANSWER = "answer"
 TOOL_KEY = "tool"  # measured: SmolLM2-135M picks the right tool more often with "tool" than "name"
 MAX_RESULT_CHARS = 2000  # of one tool result, as the model reads it back
-MIN_TOOL_TOKENS = 384  # room for a call with a file's content in it
+# Room for a call with a file's content in it, and for the longest call the schema bounds allow
+# in Japanese (two or three tokens a character): a reply that repeats itself ends at a bound.
+MIN_TOOL_TOKENS = 512
 MAX_REGROUNDINGS = 3  # retries of a first call whose names are not the request's
-
-
-def schemas(tools: Sequence[Tool | ToolSchema]) -> list[ToolSchema]:
-    return [tool.schema if isinstance(tool, Tool) else tool for tool in tools]
 
 
 def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True) -> dict[str, Any]:
@@ -419,6 +417,12 @@ class ToolCallClient(ChatCompletionClient):
                 calls, valid = parse(result.content, offered, repair=False)
                 if valid and isinstance(calls, list):
                     result = result.model_copy(update={"content": calls, "finish_reason": "function_calls"})
+            if isinstance(result.content, list) and not acted(messages):
+                # A 7B copies the request better than a 135M model, not perfectly: the same
+                # holding of the first call to the request's numbers and words.
+                request = last_request(messages)
+                held = [self._as_stated(call, offered, request) for call in result.content]
+                result = result.model_copy(update={"content": held})
             if must_act and self.entry.backend == "ollama" and isinstance(result.content, str):
                 # Ollama has no tool_choice: "required" is dropped and the model may answer
                 # in prose. Ask once more with the output held to a call (Ollama `format`).

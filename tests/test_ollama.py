@@ -179,6 +179,36 @@ async def test_a_tool_turn_sends_the_tools_and_forces_a_call_ollama_cannot_requi
     assert calls and "Tama" in calls[0].content
 
 
+async def test_native_tools_reach_ollama_whole_and_the_call_is_held_to_the_request(ollama, tmp_path):
+    """The function-calling path on a model with native calls: Ollama receives each tool
+    with its lists' items, its choices and its objects' fields (autogen-ext sent only types
+    and descriptions), and the 7B's call is held to the request like the 135M's."""
+    from autogen_core.models import SystemMessage, UserMessage
+
+    from tests.function_cases import FUNCTIONS
+
+    offered = {f["name"]: f for f, _ in FUNCTIONS if f["name"] in ("convert_currency", "get_weather", "create_event")}
+    entries = [e for e in ladder(tmp_path, ollama.url) if e.model == QWEN2_7B.name]
+    call = {"name": "convert_currency", "arguments": {"amount": 2, "from_currency": "USD", "to_currency": "JPY"}}
+    ollama.replies.append({"content": "", "tool_calls": [{"function": call}]})
+    gate = gate_over(ollama, entries)
+    request = UserMessage(content="How much is 2,000,000 JPY in USD?", source="user")
+    with in_turn(Turn()):
+        result = await gate.create(
+            "executor", [SystemMessage(content="Call a function."), request], tools=[*offered.values()]
+        )
+    body = ollama.chats()[-1]
+    sent = {tool["function"]["name"]: tool["function"]["parameters"] for tool in body["tools"]}
+    assert set(sent) == set(offered)
+    assert sent["get_weather"]["properties"]["unit"]["enum"] == ["celsius", "fahrenheit"]  # quoted in its description
+    assert 'Default "celsius"' in sent["get_weather"]["properties"]["unit"]["description"]
+    event = sent["create_event"]["properties"]["event"]
+    assert event["type"] == "object" and '"attendees"' in event["description"]  # its fields, for the model to read
+    assert sent["convert_currency"]["required"] == ["amount", "from_currency", "to_currency"]
+    made = json.loads(result.content[0].arguments)
+    assert made == {"amount": 2_000_000, "from_currency": "JPY", "to_currency": "USD"}  # as the request says
+
+
 async def test_background_work_does_not_keep_a_model_the_chat_has_not_loaded(ollama, tmp_path):
     store = Store()
     entries = ladder(tmp_path, ollama.url)
