@@ -168,6 +168,7 @@ async def follow(shown_ids: set[int], after_id: int) -> None:
             if message.id not in shown.ids:
                 await show(message, shown)
             after_id = max(after_id, message.id)
+        shown.ids.difference_update([i for i in shown.ids if i <= after_id])  # read past: no need to remember
 
 
 @cl.on_chat_start
