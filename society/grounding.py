@@ -442,6 +442,18 @@ def span_grounding(arguments: dict[str, Any], tool: ToolSchema, request: str) ->
 DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
+WORDS = re.compile(r"[A-Za-z]{3,}|[\u30a0-\u30ff\u4e00-\u9fff]{2,}")
+
+
+def _elaborates(value: str, request: str) -> bool:
+    """Whether a value the request does not hold is built on its words, each once: the
+    timezone "Asia/Tokyo" for "what time is it in Tokyo", which no span of the request could
+    replace ("Tokyo-Tokyo-Tokyo" repeats itself, "Taiwan" for 大阪 shares nothing)."""
+    words = [w.lower() for w in WORDS.findall(value)]
+    said = {w.lower() for w in WORDS.findall(request)}
+    return bool(words) and len(set(words)) == len(words) and any(w in said for w in words)
+
+
 def _owner(value: str, names: list[str], properties: dict[str, Any]) -> str:
     """Of arguments given the same value, the one it belongs to: a date to the one about
     dates, anything else to the first."""
@@ -477,11 +489,11 @@ def _regrounded(
         elif isinstance(value, str):
             twice = same[value.lower()]
             owned = len(twice) == 1 or _owner(value, twice, properties) == name
-            if (
-                not owned
-                or value.lower() not in request.lower()
-                or not _names_apart(value, request, arguments, name, words)
-            ):
+            if value.lower() not in request.lower():
+                fits = _elaborates(value, request)
+            else:
+                fits = _names_apart(value, request, arguments, name, words)
+            if not owned or not fits:
                 loose.append(name)
         elif isinstance(value, list) and spec.get("items", {}).get("type") == "string":
             names = [item for item in value if isinstance(item, str)]

@@ -252,6 +252,11 @@ def test_a_name_the_request_does_not_give_is_chosen_again_from_its_own_words():
     assert all(not s.lower().startswith(("to ", "a ")) for s in twice.properties["destination"]["enum"])
     japanese = grounding.span_grounding({"origin": "Taiwan", "destination": "那覇"}, flight, "東京から那覇への便")
     assert "東京" in japanese.properties["origin"]["enum"] and "から那覇" not in japanese.properties["origin"]["enum"]
+    # A value built on the request's words is the model's knowledge, not a slip: kept.
+    clock = {"name": "time", "parameters": {"type": "object", "required": ["timezone"], "properties": {
+        "timezone": {"type": "string"}}}}  # fmt: skip
+    assert grounding.span_grounding({"timezone": "Asia/Tokyo"}, clock, "What time is it in Tokyo?") is None
+    assert grounding.span_grounding({"timezone": "Tokyo-Tokyo"}, clock, "What time is it in Tokyo?") is not None
     assert grounding.directed({"origin": "Perth", "destination": "Sydney"}, request) == fine
     assert grounding.directed({"from_currency": "USD", "to_currency": "JPY"}, "2,000 JPY in USD") == {
         "from_currency": "JPY", "to_currency": "USD"}  # fmt: skip
