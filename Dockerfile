@@ -1,6 +1,6 @@
 # The society in a container: the chat page and the API on port 8765, on the embedded
 # SmolLM2-135M (shipped in a PyPI package: nothing is downloaded at run time), or on an Ollama
-# server named by OLLAMA_HOST (docker-compose.yml starts one with `--profile ollama`).
+# server named by OLLAMA_HOST (docs/docker-compose.yml starts one with `--profile ollama`).
 #
 #   docker build -t society .
 #   docker run -p 8765:8765 -e SOCIETY_API_TOKEN=choose-one -v society-data:/data society

@@ -10,14 +10,14 @@ request's own spans (society/toolcalls.py makes that retry).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from autogen_core.tools import ToolSchema
 
 from society.memory.keywords import STOP as STOP_WORDS
-from society.tool_schema import FREE_FORM, LONG_TEXT, normalised, parameters
+from society.tool_schema import FREE_FORM, LONG_TEXT, MAX_ITEMS, normalised, parameters
 
 
 @dataclass
@@ -167,8 +167,7 @@ def _grounded_object(
                 snapped = _snapped(value, request, SNAP_LONG_AT if name in LONG_TEXT else SNAP_AT)
                 if snapped is None and optional and name not in LONG_TEXT:
                     continue  # a guess at something the request never mentions
-                quoted = _quoted(request)
-                if snapped is None and name in LONG_TEXT and len(quoted) == 1:
+                if snapped is None and name in LONG_TEXT and len(quoted := _quoted(request)) == 1:
                     snapped = quoted[0]  # 「いただきます」を英語に: the text is what the request quotes
                 value = snapped or value
             elif optional and name not in LONG_TEXT and not _names_apart(value, request, arguments, name, words):
@@ -283,7 +282,7 @@ def _pieces(request: str) -> list[tuple[int, int]]:
     for match in PIECE.finditer(request):
         start, end = match.span()
         text = match.group()
-        ending = next((p for p in PARTICLE_ENDINGS if text.endswith(p)), "") if "\u3040" <= text[0] <= "\u309f" else ""
+        ending = next((p for p in PARTICLE_ENDINGS if text.endswith(p)), "") if _hiragana(text) else ""
         if ending and len(text) > len(ending):
             found += [(start, end - len(ending)), (end - len(ending), end)]
         else:
@@ -291,14 +290,21 @@ def _pieces(request: str) -> list[tuple[int, int]]:
     return found
 
 
-def request_spans(request: str, longest: int = 8) -> list[str]:
-    """Runs of up to `longest` pieces of the request, as it writes them ("Ursula Le Guin",
-    "洗濯物を取り込む"), shortest first."""
+LONGEST_SPAN = 8  # pieces
+
+
+def _runs(count: int) -> Iterator[tuple[int, int]]:
+    """(first, last) of every run of up to LONGEST_SPAN of `count` pieces, shortest first."""
+    for n in range(1, LONGEST_SPAN + 1):
+        for i in range(count - n + 1):
+            yield i, i + n - 1
+
+
+def request_spans(request: str) -> list[str]:
+    """Runs of pieces of the request, as it writes them ("Ursula Le Guin", "洗濯物を取り込む"),
+    shortest first."""
     pieces = _pieces(request)
-    runs = (
-        request[pieces[i][0] : pieces[i + n - 1][1]] for n in range(1, longest + 1) for i in range(len(pieces) - n + 1)
-    )
-    return list(dict.fromkeys(runs))
+    return list(dict.fromkeys(request[pieces[i][0] : pieces[j][1]] for i, j in _runs(len(pieces))))
 
 
 @dataclass
@@ -322,9 +328,7 @@ class Names:
 
     def spans(self) -> list[str]:
         pieces = _pieces(self.request)
-        found = (
-            (i, j) for n in range(1, 9) for i in range(len(pieces) - n + 1) if self._fits(pieces, i, j := i + n - 1)
-        )
+        found = (run for run in _runs(len(pieces)) if self._fits(pieces, *run))
         return list(dict.fromkeys(self.request[pieces[i][0] : pieces[j][1]] for i, j in found))[:MAX_SPANS]
 
     def holds(self, value: str) -> bool:
@@ -370,16 +374,21 @@ class Names:
         return not (set(stated) & set(self.numbers)) and not (stated and len(words) == 1)
 
 
-def _cjk(text: str) -> bool:
-    return bool(text) and all("\u4e00" <= c <= "\u9fff" or "\u30a0" <= c <= "\u30ff" or c == "\u3005" for c in text)
+HIRAGANA = re.compile(r"[\u3040-\u309f]+")
+KANJI = re.compile(r"[\u4e00-\u9fff\u3005]+")
+CJK = re.compile(r"[\u4e00-\u9fff\u3005\u30a0-\u30ff]+")  # kanji and katakana
 
 
 def _hiragana(text: str) -> bool:
-    return bool(text) and all("\u3040" <= c <= "\u309f" for c in text)
+    return HIRAGANA.fullmatch(text) is not None
 
 
 def _kanji(text: str) -> bool:
-    return bool(text) and all("\u4e00" <= c <= "\u9fff" or c == "\u3005" for c in text)
+    return KANJI.fullmatch(text) is not None
+
+
+def _cjk(text: str) -> bool:
+    return CJK.fullmatch(text) is not None
 
 
 def _names_of(tool: ToolSchema | None, params: dict[str, Any]) -> frozenset[str]:
@@ -514,7 +523,8 @@ def _regrounded(
         if name in nested:
             schema[name] = nested[name]
         elif properties[name].get("type") == "array":
-            schema[name] = {"type": "array", "items": {"type": "string", "enum": spans}, "minItems": 1, "maxItems": 8}
+            items = {"type": "string", "enum": spans}
+            schema[name] = {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_ITEMS}
         else:
             schema[name] = {"type": "string", "enum": spans}
     return {"type": "object", "properties": schema, "required": list(schema)}, loose

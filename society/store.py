@@ -183,11 +183,14 @@ class Store:
             ).all()
         return [Message(*row) for row in reversed(rows)]
 
-    def messages_between(self, after_id: int, through_id: int) -> list[Message]:
+    def messages_between(self, after_id: int, through_id: int | None = None, limit: int = -1) -> list[Message]:
+        """Messages with after_id < id <= through_id (no upper bound when None), oldest
+        first, at most `limit` (-1: all)."""
+        bound = "" if through_id is None else " AND id <= :b"
         with self.engine.connect() as conn:
             rows = conn.execute(
-                text(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > :a AND id <= :b ORDER BY id"),
-                {"a": after_id, "b": through_id},
+                text(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > :a{bound} ORDER BY id LIMIT :n"),
+                {"a": after_id, "b": through_id, "n": limit},
             ).all()
         return [Message(*row) for row in rows]
 

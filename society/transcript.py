@@ -160,11 +160,11 @@ def checked(data: Any) -> dict[str, Any]:
     return data
 
 
-def import_data(store: Store, data: Any) -> tuple[int, int]:
-    """The export's turns added after what the store holds, each in one transaction;
-    (turns, messages) added."""
+def import_data(store: Store, data: dict[str, Any]) -> tuple[int, int]:
+    """The turns of `data` (as `parse` returns it, checked) added after what the store
+    holds, each in one transaction; (turns, messages) added."""
     turns = messages = 0
-    for turn in checked(data)["turns"]:
+    for turn in data["turns"]:
         store.import_turn(
             {key: turn.get(key) for key in TURN_FIELDS},
             [{key: m.get(key) for key in MESSAGE_FIELDS} for m in turn["messages"]],

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from autogen_core import FunctionCall
 from autogen_core.models import (
     AssistantMessage,
@@ -59,12 +60,22 @@ def made(name: str, arguments: str, result: str) -> list:
     ]
 
 
-def test_a_repeated_call_returns_the_result_it_already_got():
-    history = made("write_file", '{"path": "a", "content": "b"}', "wrote 1 bytes to a")
-    again = FunctionCall(id="2", name="write_file", arguments='{"content": "b", "path": "a"}')
-    assert toolcalls.repeated_result(history, [again]) == "wrote 1 bytes to a"
-    other = FunctionCall(id="3", name="write_file", arguments='{"path": "c", "content": "b"}')
-    assert toolcalls.repeated_result(history, [other]) is None
+@pytest.mark.parametrize(
+    ("answered", "name", "made_with", "result", "again", "other"),
+    [
+        # A call repeated (its arguments in any order) answers with the result it already got.
+        (toolcalls.repeated_result, "write_file", '{"path": "a", "content": "b"}', "wrote 1 bytes to a",
+         '{"content": "b", "path": "a"}', '{"path": "c", "content": "b"}'),
+        # A call that would undo this turn's edit answers with the edit.
+        (toolcalls.undone_result, "edit_file", '{"path": "a", "old_text": "hello", "new_text": "bye"}',
+         "replaced 1 occurrence in a", '{"path": "a", "old_text": "bye", "new_text": "hello"}',
+         '{"path": "a", "old_text": "cat", "new_text": "dog"}'),
+    ],
+)  # fmt: skip
+def test_a_call_already_answered_this_turn_is_answered_again(answered, name, made_with, result, again, other):
+    history = made(name, made_with, result)
+    assert answered(history, [FunctionCall(id="2", name=name, arguments=again)]) == result
+    assert answered(history, [FunctionCall(id="3", name=name, arguments=other)]) is None
 
 
 async def test_a_model_without_native_calls_is_constrained_and_its_reply_becomes_a_call():
@@ -260,14 +271,6 @@ def test_a_name_the_request_does_not_give_is_chosen_again_from_its_own_words():
     assert grounding.directed({"origin": "Perth", "destination": "Sydney"}, request) == fine
     assert grounding.directed({"from_currency": "USD", "to_currency": "JPY"}, "2,000 JPY in USD") == {
         "from_currency": "JPY", "to_currency": "USD"}  # fmt: skip
-
-
-def test_a_call_that_would_undo_this_turns_edit_answers_with_the_edit():
-    history = made("edit_file", '{"path": "a", "old_text": "hello", "new_text": "bye"}', "replaced 1 occurrence in a")
-    back = FunctionCall(id="2", name="edit_file", arguments='{"path": "a", "old_text": "bye", "new_text": "hello"}')
-    assert toolcalls.undone_result(history, [back]) == "replaced 1 occurrence in a"
-    other = FunctionCall(id="3", name="edit_file", arguments='{"path": "a", "old_text": "cat", "new_text": "dog"}')
-    assert toolcalls.undone_result(history, [other]) is None
 
 
 async def test_a_call_that_slipped_from_the_request_is_sent_as_the_request_says():

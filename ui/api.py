@@ -101,7 +101,7 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
-def as_text(content: str | list[dict[str, Any]] | None) -> str:
+def message_text(content: str | list[dict[str, Any]] | None) -> str:
     """An OpenAI message's content as text (its text parts, when it has parts)."""
     if isinstance(content, str):
         return content
@@ -315,8 +315,10 @@ def create_app(
         said = [m for m in body.messages if m.role == "user"]
         if not said:
             raise HTTPException(400, "messages has no user message")
-        text = as_text(said[-1].content)
-        instructions = "\n".join(as_text(m.content) for m in body.messages if m.role in ("system", "developer")) or None
+        text = message_text(said[-1].content)
+        instructions = (
+            "\n".join(message_text(m.content) for m in body.messages if m.role in ("system", "developer")) or None
+        )
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.stream:

@@ -20,7 +20,6 @@ from ui import hub as hubs
 HISTORY_MESSAGES = 30
 REFRESH_SECONDS = 3
 FOLLOW_SECONDS = 1.0  # how soon a message said through another door appears
-MAX_ID = 2**62
 COMMANDS = "/think (reasoning on or off), /good [comment], /bad [comment]"
 
 
@@ -161,7 +160,7 @@ async def follow(shown_ids: set[int], after_id: int) -> None:
         try:
             # In the event loop, not a worker thread: an indexed read of a few rows, and the
             # worker threads may all be busy with a turn's work (recall, consolidation).
-            new = store.messages_between(after_id, MAX_ID)
+            new = store.messages_between(after_id, limit=500)
         except Exception:  # noqa: BLE001 - a busy database: the next poll tries again
             continue
         for message in new:
