@@ -161,6 +161,9 @@ def cycle(topics: dict, evaluations: int | None) -> None:
     for name in report.adapters:
         gguf = export_gguf(Path(lineage.adapter(name).path), adapters_dir() / f"{name}.gguf")
         rows[f"parent {name[-2:]}"] = (answered(questions, str(gguf)), None, evolution.parents[name])
+    if evolution.merged:  # the merge itself, before it was healed on the parents' examples
+        gguf = export_gguf(Path(lineage.adapter(evolution.merged).path), adapters_dir() / f"{evolution.merged}.gguf")
+        rows["merge"] = (answered(questions, str(gguf)), None, evolution.merged_scores)
     child_lora = deployed_lora() if report.deployed else None
     if child_lora is None:  # not deployed: still measure the child
         child = lineage.adapter(evolution.child)
@@ -169,23 +172,27 @@ def cycle(topics: dict, evaluations: int | None) -> None:
     topic_names = list(topics)
     print(
         f"learning cycle: {minutes:.1f} minutes (goal < 5) for {len(slices)} adapters of {settings.rank}-rank LoRA"
-        f" and {evolution.evaluations} CMA-ES evaluations; deployed: {report.deployed or 'nothing'}"
+        f" and {evolution.evaluations} CMA-ES evaluations, the merge healed {settings.heal_steps} steps;"
+        f" deployed: {report.deployed or 'nothing'}"
     )
     print(f"taught facts asked in an unseen wording, without memory ({len(questions)}: {', '.join(topic_names)}):")
     print(
         "  model        all facts       "
         + "  ".join(f"{t:<14}" for t in topic_names)
-        + "  held-out recall  LL      retention recall  LL"
+        + "  held-out recall  LL      retention recall"
     )
     for label, (right, _, scores) in rows.items():
         per_topic = [[r for r, (t, _, _) in zip(right, asked, strict=True) if t == topic] for topic in topic_names]
         print(
             f"  {label:<12} {share(right):<15} "
             + "  ".join(f"{share(p):<14}" for p in per_topic)
-            + f"  {scores.recall:<15.1%}  {scores.heldout:+.3f}"
-            + f"  {scores.retention_recall:<16.1%}  {scores.retention:+.3f}"
+            + f"  {scores.recall:<15.1%}  {likelihood(scores.heldout)}  {scores.retention_recall:.1%}"
         )
     print(f"general questions (retention): before {share(before_general)}, after {share(rows['child'][1])}")
+
+
+def likelihood(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:+.3f}"
 
 
 def memory_plan() -> None:

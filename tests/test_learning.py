@@ -1,11 +1,13 @@
 """Learning and the evolution breeder: LoRA training, merging, CMA-ES, GGUF export into
 llama.cpp, lineage, deployment and rollback, and that failed training changes nothing."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,6 +112,27 @@ def test_a_lora_trains_on_the_cpu_and_its_loss_falls(base, tmp_path):
     assert (tmp_path / "t" / "adapter_model.safetensors").exists() and not (tmp_path / "t.partial").exists()
 
 
+def test_the_answer_loss_and_scorer_match_the_models_own_loss_over_the_answer_tokens(base):
+    """The loss applies the output head at the answer's tokens only (a third of a CPU step
+    was the head over prompt positions); it must be the same number the model's own
+    cross-entropy gives with the prompt masked out, and the scorer its negative."""
+    import torch
+
+    from training.fitness import Scorer
+    from training.lora import answer_loss
+
+    model, tokenizer, _ = base
+    rows = ROWS[:3]
+    scorer = Scorer(tokenizer, rows, batch_size=3)
+    ((input_ids, attention, scored),) = scorer.batches
+    labels = input_ids.masked_fill(~scored, -100)
+    with torch.no_grad():
+        expected = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        ours = answer_loss(model, {"input_ids": input_ids, "attention_mask": attention, "labels": labels})
+    assert torch.allclose(ours, expected, atol=1e-4)
+    assert abs(scorer.score(model) + float(expected)) < 1e-4
+
+
 def test_recall_scores_the_answers_key_words_not_their_phrasing(base):
     """The base model's own greedy answers as references score 1; facts it cannot know score
     0; a reference word the question already says, or a stop word, is not a key word; a word
@@ -162,6 +185,28 @@ def test_a_merge_with_weight_one_on_one_parent_reproduces_it(base, tmp_path):
         assert not torch.allclose(differs, logits("second"), atol=1e-3)
     finally:
         model.unload()
+
+
+@pytest.mark.slow
+def test_a_cycle_merges_its_adapters_then_heals_the_merge_on_the_real_model(base, tmp_path):
+    """The product's cycle, small: two adapters on two slices, CMA-ES children that answer
+    the held-out questions, the chosen merge kept, then trained on the parents' examples."""
+    from training.cycle import learn
+
+    slices = [ROWS[0:6], ROWS[6:12]]
+    heldout = [chat(f"Tell me secret word number {i}.", f"The secret word number {i} is plum{i}.") for i in (1, 7)]
+    settings = LearningSettings(steps=2, population=2, evaluations=2, heal_steps=2, retention_share=0.0)
+    report = learn(slices=slices, heldout=heldout, settings=settings, progress=False, deploy_winner=False)
+    evolution, lineage = report.evolution, Lineage()
+    assert evolution.evaluations == 2 and len(lineage.individuals(evolution.run)) == 2
+    merged, child = lineage.adapter(evolution.merged), lineage.adapter(evolution.child)
+    assert merged.kind == "merged" and merged.parents == report.adapters
+    assert child.kind in ("healed", "merged") and child.parents == report.adapters
+    assert evolution.merged_scores.retention_recall is not None and evolution.child_scores.heldout is not None
+    assert evolution.child_scores.fitness >= evolution.merged_scores.fitness  # the better of the two is the child
+    meta = json.loads((Path(child.path) / "meta.json").read_text())
+    assert "healed 2 steps" in meta["method"] or "not healed" in meta["method"]
+    assert (Path(child.path) / "adapter_model.safetensors").exists()
 
 
 @pytest.mark.slow

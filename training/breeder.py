@@ -8,6 +8,11 @@ words (training/fitness.py Recall), less a penalty when its answers to general q
 (the retention set) fall by more than the tolerance. Every individual is stored; the best
 child is kept as an adapter and is deployed only if it beats its best parent and the current
 model. Log-likelihoods are computed for the base, the parents and the child, for reports.
+
+Merge, then heal: a merge of adapters that each learned half of the user's facts keeps most
+of both halves but not all (measured: 11/12 and 5/12 of two parents' 12/12 and 8/12), so the
+chosen child then trains a few steps on all its parents' examples (`heal_steps`). The merged
+child is kept beside it (`runN-merge`) and whichever of the two scores better is the child.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ class Scores:
     recall: float  # share of the held-out answers' key words the model's own answers hold
     retention_recall: float | None  # the same on the retention set (general chat); None: not needed
     fitness: float
-    heldout: float | None = None  # log-likelihood per token of the held-out reference answers
-    retention: float | None = None  # the same on the retention set
+    # Log-likelihood per token of the held-out reference answers, for reports (that of the
+    # retention set is no longer computed: the recall there is what guards general chat).
+    heldout: float | None = None
 
     def columns(self) -> dict[str, float | None]:
-        return {k: getattr(self, k) for k in ("heldout", "retention", "recall", "retention_recall", "fitness")}
+        return {k: getattr(self, k) for k in ("heldout", "recall", "retention_recall", "fitness")}
 
 
 @dataclass
@@ -58,6 +64,8 @@ class Evolution:
     evaluations: int
     seconds: float
     history: list[float] = field(default_factory=list)  # best fitness after each generation
+    merged: str | None = None  # the merge before healing, when the child was healed
+    merged_scores: Scores | None = None
 
 
 def fitness_of(recall: float, retention: float, base_retention: float, tolerance: float) -> float:
@@ -108,7 +116,10 @@ def evolve(
     lineage: Lineage | None = None,
     base=None,
     progress: bool = True,
+    heal_rows: list[dict[str, Any]] | None = None,
 ) -> Evolution:
+    """Evolve a child of `parents`; with `heal_rows` (what the parents trained on, together)
+    and `settings.heal_steps`, the chosen merge then trains on them."""
     from peft import PeftModel
     from tqdm import tqdm
 
@@ -134,7 +145,6 @@ def evolve(
         heldout = Recall(tokenizer, heldout_rows, answer_batch)
         retention = Recall(tokenizer, retention_rows, answer_batch)
         heldout_ll = Scorer(tokenizer, heldout_rows, settings.max_length, settings.scorer_batch)
-        retention_ll = Scorer(tokenizer, retention_rows, settings.max_length, settings.scorer_batch)
         tolerance = settings.retention_tolerance
 
         def measure(model, base_retention=None, likelihood=True, to_beat=-float("inf")) -> Scores:
@@ -146,7 +156,7 @@ def evolve(
             r = retention.score(model)
             scores = Scores(h, r, fitness_of(h, r, r if base_retention is None else base_retention, tolerance))
             if likelihood:
-                scores.heldout, scores.retention = heldout_ll.score(model), retention_ll.score(model)
+                scores.heldout = heldout_ll.score(model)
             return scores
 
         with peft_model.disable_adapter():
@@ -206,31 +216,52 @@ def evolve(
         bar.close()
         # A genome and its DARE seed make one child: rebuild the best once and save it.
         child_name = f"run{run}-child"
-        child_path = folder / child_name
         breed(peft_model, parents, decode(best["x"], groups, count), CANDIDATE, seed=best["seed"])
-        child_scores: Scores = best["scores"]
-        peft_model.set_adapter(CANDIDATE)
-        child_scores.heldout, child_scores.retention = heldout_ll.score(peft_model), retention_ll.score(peft_model)
-        _save_adapter(peft_model, CANDIDATE, child_path)
+        merged_scores: Scores = best["scores"]
+        child_scores, merged_name, healed = merged_scores, None, 0
+        if heal_rows and settings.heal_steps:
+            merged_name = f"run{run}-merge"
+            _save_adapter(peft_model, CANDIDATE, folder / merged_name)
+            healed = _heal(peft_model, tokenizer, heal_rows, settings, folder)
+            peft_model.eval()  # the trainer left it in training mode
+            peft_model.set_adapter(CANDIDATE)
+            healed_scores = scores_of(CANDIDATE)
+            if healed_scores.fitness >= merged_scores.fitness:
+                child_scores = healed_scores
+            else:  # the heal did harm: the merge is the child
+                breed(peft_model, parents, decode(best["x"], groups, count), CANDIDATE, seed=best["seed"])
+                healed = 0
+        if child_scores.heldout is None:  # the merge is the child: its likelihoods, for reports
+            peft_model.set_adapter(CANDIDATE)
+            child_scores.heldout = heldout_ll.score(peft_model)
+        _save_adapter(peft_model, CANDIDATE, folder / child_name)
     finally:
         peft_model.unload()
 
     generation = 1 + max(found[name].generation for name in parents)
     genome = [[[g.weight, g.density] for g in row] for row in decode(best["x"], groups, count)]
+    method = "merge (cat, DARE per parent)"
+    if merged_name is not None:
+        lineage.add_adapter(
+            merged_name, "merged", base_name, folder / merged_name, parents, genome, generation,
+            **merged_scores.columns(),
+        )  # fmt: skip
+        method += f", healed {healed} steps" if healed else ", not healed (the heal scored lower)"
     meta = {
         "name": child_name,
         "base": base_name,
-        "method": "merge (cat, DARE per parent)",
+        "method": method,
         "parents": parents,
         "genome": genome,
         "run": run,
         "generation": generation,
         **child_scores.columns(),
     }
+    child_path = folder / child_name
     (child_path / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     lineage.add_adapter(
         child_name,
-        "merged",
+        "healed" if merged_name is not None and healed else "merged",
         base_name,
         child_path,
         parents,
@@ -257,4 +288,17 @@ def evolve(
         evaluations,
         time.perf_counter() - started,
         history,
+        merged_name,
+        merged_scores if merged_name is not None else None,
     )
+
+
+def _heal(peft_model, tokenizer, rows: list[dict[str, Any]], settings: LearningSettings, folder: Path) -> int:
+    """Train the active adapter (the chosen merge) `settings.heal_steps` steps on `rows`, at
+    `heal_learning_rate`; returns the steps."""
+    from training.lora import sft
+
+    gentle = settings.model_copy(update={"learning_rate": settings.heal_learning_rate})
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        sft(peft_model, tokenizer, rows, gentle, Path(scratch), steps=settings.heal_steps)
+    return settings.heal_steps

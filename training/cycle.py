@@ -125,14 +125,16 @@ def learn(
         else:
             base = load_base(None)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        names = []
+        names, taught = [], []
         for i, chunk in enumerate(slices):
             mixed = with_retention(chunk, settings.retention_share, settings.seed + i)
-            trained = train_adapter(f"{stamp}-s{i}", mixed, heldout, adapters_dir(), settings, base=base)
+            taught += mixed
+            # No eval rows: evolution scores every parent on the held-out rows anyway.
+            trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base)
             lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
             names.append(trained.name)
         evolution = evolve(
-            names, heldout, retention_rows(), settings, adapters_dir(), lineage, base=base, progress=progress
+            names, heldout, retention_rows(), settings, adapters_dir(), lineage, base, progress, heal_rows=taught
         )
     deployed = None
     if evolution.deployed and deploy_winner:
