@@ -175,6 +175,12 @@ def cycle(topics: dict, evaluations: int | None) -> None:
         f" and {evolution.evaluations} CMA-ES evaluations, the merge healed {settings.heal_steps} steps;"
         f" deployed: {report.deployed or 'nothing'}"
     )
+    trained = [json.loads((Path(lineage.adapter(n).path) / "meta.json").read_text()) for n in report.adapters]
+    print(
+        f"  of which training {sum(m['seconds'] for m in trained):.0f} s"
+        f" ({sum(m['seconds'] for m in trained) / sum(m['steps'] for m in trained):.2f} s a step: the machine's pace),"
+        f" evolution with the heal {evolution.seconds:.0f} s"
+    )
     print(f"taught facts asked in an unseen wording, without memory ({len(questions)}: {', '.join(topic_names)}):")
     print(
         "  model        all facts       "
