@@ -6,6 +6,7 @@ the prompts only conditioning; reported beside it, and the trainer's eval loss).
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 MIN_SHARED = 8  # tokens: a shorter common prefix is not worth a separate pass
@@ -125,10 +126,9 @@ class Recall:
             raise ValueError("no chat whose answer says something its question does not")
         # Every prompt starts with the same system prompt and chat markup (26 of 37 tokens
         # here): it is run once per scoring and its cache shared by the whole batch.
-        shared = 0
-        while all(len(ids) > shared + 1 and ids[shared] == items[0][0][shared] for ids, _, _ in items):
-            shared += 1
-        self.prefix = items[0][0][:shared]
+        prompts = [ids for ids, _, _ in items]
+        shared = min(len(os.path.commonprefix(prompts)), min(map(len, prompts)) - 1)  # each keeps a token
+        self.prefix = prompts[0][:shared]
         documents = [set(keys) for _, keys, _ in items]
         self.items = [
             (ids[shared:], {k: math.log(1 + len(documents) / sum(k in d for d in documents)) for k in keys}, budget)
