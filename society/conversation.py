@@ -34,15 +34,15 @@ from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
 from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
 from society.memory.recall import SocietyMemory
-from society.paths import turn_lock_path
 from society.prompt_book import PromptBook, PromptVersion
-from society.store import USER, Message, Store
+from society.store import HEARTBEAT_S, USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
 from society.tokens import estimate_tokens
 from society.tools.approval import Approver, Guard, refuse_all
 from society.tools.files import save_in_workspace
 from society.tools.secrets import redact
 from society.tools.settings import load_settings
+from society.turn_lock import turn_lock
 
 MAX_INPUT_CHARS = 32_000
 TURN_WAIT_S = 300.0  # how long a message waits for another door's turn before it is refused
@@ -195,19 +195,15 @@ class Conversation:
                 self.gate.notify(f"could not restore the team state ({type(err).__name__}); starting fresh")
 
     async def _take_turn(self):
-        """The conversation's turn lock, shared by every process over this data folder: turns
-        from different doors never interleave. Waits (saying so) while another door's turn
-        runs, up to TURN_WAIT_S; polled, so a cancelled wait never leaves the lock taken."""
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(turn_lock_path()), thread_local=False)
+        """The conversation's turn lock (society/turn_lock.py), shared by every process over
+        this conversation: turns from different doors never interleave. Waits (saying so)
+        while another door's turn runs, up to TURN_WAIT_S; polled, so a cancelled wait never
+        leaves the lock taken."""
+        lock = turn_lock(self.store)
         waited = 0.0
         while True:
-            try:
-                lock.acquire(timeout=0)
+            if lock.try_acquire():
                 return lock
-            except Timeout:
-                pass
             if waited == 0.0:
                 self.gate.notify("waiting: another door (terminal, page, API or a headless run) is in a turn")
             if waited >= TURN_WAIT_S:
@@ -262,6 +258,7 @@ class Conversation:
         """The turn itself: every message onto `said` once stored, then an error if one
         ended it, then the end; the turn lock is released when the turn is over. While it
         plays, background model work waits (society/model_queue.py)."""
+        heartbeat = asyncio.create_task(self._renew_lease(user.turn_id))
         try:
             with self.gate.queue.turn():
                 async for message in self._run(turn, user, text):
@@ -273,10 +270,21 @@ class Conversation:
         except Exception as err:  # noqa: BLE001 - handed to whoever listens; the database has it either way
             said.put_nowait(err)
         finally:
+            heartbeat.cancel()
             self._stopping = False
             self.gate.resume()
             lock.release()
             said.put_nowait(_TURN_OVER)
+
+    async def _renew_lease(self, turn_id: int) -> None:
+        """The running turn's heartbeat: a turn whose lease runs out was interrupted
+        (Store.mark_interrupted_turns), whichever host it ran on."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await asyncio.to_thread(self.store.renew_lease, turn_id)
+            except Exception as err:  # noqa: BLE001 - a missed beat must not end the turn
+                self.gate.notify(f"could not renew the turn's lease ({type(err).__name__})")
 
     def stop(self) -> bool:
         """Stop the turn being played (Stop on the page, Ctrl-C in the terminal, a client

@@ -1,23 +1,28 @@
-"""The SQLite engine: WAL, `BEGIN IMMEDIATE` writes, a busy timeout, and migrations on open.
+"""The database engine, by URL: the SQLite file in the data folder (the default), or a
+Postgres server (`SOCIETY_DATABASE_URL=postgresql+psycopg://...`) that several processes,
+hosts and users share. Migrations run on open, on either.
 
-Several processes (terminal, web page, API, headless runs) write the same file; WAL lets
-readers go on while one writer commits, and BEGIN IMMEDIATE takes the write lock up front so
-two writers queue instead of failing half-way with "database is locked".
+SQLite: several processes (terminal, web page, API, headless runs) write the same file; WAL
+lets readers go on while one writer commits, and BEGIN IMMEDIATE takes the write lock up
+front so two writers queue instead of failing half-way with "database is locked".
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
-from society.errors import SocietyError
+from society.errors import SocietyError, UnavailableError
 from society.migrations import migrate
 
 BUSY_TIMEOUT_S = 30
+DATABASE_URL_ENV = "SOCIETY_DATABASE_URL"
 
 _engines: dict[str, Engine] = {}
 
@@ -26,6 +31,15 @@ class DatabaseDamaged(SocietyError):
     """The conversation's database cannot be read; it is left exactly as it is."""
 
     http_status = 500
+
+
+def database_url() -> str | None:
+    """The configured server database (`SOCIETY_DATABASE_URL`), or None for the SQLite file."""
+    return os.environ.get(DATABASE_URL_ENV) or None
+
+
+def is_postgres(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 def _set_aside_if_empty(path: Path) -> None:
@@ -39,16 +53,11 @@ def _set_aside_if_empty(path: Path) -> None:
         )
 
 
-def engine_for(path: Path) -> Engine:
-    """One engine per database file per process, migrated to the latest schema; a damaged
-    file is one line (DatabaseDamaged) and is never changed."""
-    key = str(path.resolve())
-    if key in _engines:
-        return _engines[key]
+def _sqlite_engine(path: Path) -> Engine:
     if path.is_dir():
         raise DatabaseDamaged(f"{path} is a folder, not the conversation's database; move it aside")
     _set_aside_if_empty(path)
-    engine = create_engine(f"sqlite:///{key}", connect_args={"timeout": BUSY_TIMEOUT_S})
+    engine = create_engine(f"sqlite:///{path.resolve()}", connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -65,14 +74,60 @@ def engine_for(path: Path) -> Engine:
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    return engine
+
+
+def _server_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SocietyError(f"{DATABASE_URL_ENV} is not a URL; write postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() != "postgresql":
+        raise SocietyError(f"{DATABASE_URL_ENV} names {parsed.get_backend_name()}; use postgresql+psycopg://...")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the one installed
+    # pre_ping: a server restarted under a long-running page is reconnected, not an error.
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def engine_for(path: Path | None = None, url: str | None = None) -> Engine:
+    """One engine per database per process, migrated to the latest schema: the server at
+    `url` when given, else the SQLite file at `path`. A damaged database is one line
+    (DatabaseDamaged) and is never changed."""
+    key = url or str(Path(path).resolve())
+    if key in _engines:
+        return _engines[key]
+    engine = _server_engine(url) if url else _sqlite_engine(Path(path))
     try:
         migrate(engine)
     except DatabaseError as err:
         engine.dispose()
-        reason = str(err.orig).splitlines()[0] if err.orig else type(err).__name__
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
+        if url and isinstance(err, OperationalError):  # refused, unknown host or database, wrong password
+            raise UnavailableError(f"cannot reach the database at {engine.url.render_as_string()} ({reason})") from None
         raise DatabaseDamaged(
-            f"the database {path} cannot be read ({reason}); it is left as it is: move it aside to start a new "
-            "conversation, or restore a copy"
+            f"the database {url and engine.url.render_as_string() or path} cannot be read ({reason}); it is left"
+            " as it is: move it aside to start a new conversation, or restore a copy"
         ) from None
     _engines[key] = engine
     return engine
+
+
+def forget_engine(url: str) -> None:
+    """Close and drop the engine of `url` (a test's throwaway database before it is dropped)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def reserve_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """`count` new ids for rows of `table` inserted with explicit ids (many at once). SQLite:
+    after the largest (the write lock is held: BEGIN IMMEDIATE); Postgres: from the table's
+    identity sequence, so concurrent writers never take the same ids."""
+    if is_postgres(conn):
+        rows = conn.execute(
+            text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"), {"n": count}
+        )
+        return [row[0] for row in rows]
+    first = (conn.execute(text(f"SELECT max(id) FROM {table}")).scalar() or 0) + 1
+    return list(range(first, first + count))

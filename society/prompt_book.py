@@ -144,7 +144,10 @@ class PromptBook:
         with self.store.engine.begin() as conn:
             if locked:
                 conn.execute(
-                    text("INSERT OR REPLACE INTO prompt_locks (role, locked_at) VALUES (:r, :at)"),
+                    text(
+                        "INSERT INTO prompt_locks (role, locked_at) VALUES (:r, :at)"
+                        " ON CONFLICT (role) DO UPDATE SET locked_at = excluded.locked_at"
+                    ),
                     {"r": role, "at": now()},
                 )
             else:

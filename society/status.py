@@ -131,7 +131,7 @@ def collect(sections: Sequence[Callable[..., dict[str, Any]]] = ()) -> dict[str,
             "ram_total_mb": readings.ram_total_mb,
         },
         "last_answer": last_answer(store),
-        "database": {"path": str(store.path), **store.counts()},
+        "database": {"path": store.where, **store.counts()},
     }
     for section in sections:  # the learning side's (society/assemble.py adds them)
         info.update(section(entries=entries, readings=readings, reachable=reachable, roles=roles, store=store))

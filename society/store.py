@@ -1,4 +1,5 @@
-"""The conversation log: SQLite through SQLAlchemy, the source of truth for everything said.
+"""The conversation log: SQLite (or Postgres, society/db.py) through SQLAlchemy, the source
+of truth for everything said.
 
 Every write is its own short transaction, committed before the caller shows anything, so a
 process killed at any point loses nothing it has acknowledged. Nothing is ever deleted.
@@ -8,17 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from society.db import engine_for
+from society.db import database_url, engine_for, is_postgres
 from society.paths import database_path
 
 USER = "user"
+HOST = socket.gethostname()
+# A running turn renews its lease every HEARTBEAT_S; one not renewed for LEASE_S was
+# interrupted, whichever host ran it (a process on another host cannot be asked directly).
+HEARTBEAT_S = 20.0
+LEASE_S = 90.0
 
 
 def now() -> str:
@@ -71,11 +78,18 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 class Store:
-    """All reads and writes of the conversation database."""
+    """All reads and writes of the conversation database: the SQLite file at `path` (default:
+    the data folder's), or the server `SOCIETY_DATABASE_URL` names when no path is given."""
 
     def __init__(self, path: Path | None = None):
-        self.path = path or database_path()
-        self.engine = engine_for(self.path)
+        self.url = None if path else database_url()
+        self.path = None if self.url else path or database_path()
+        self.engine = engine_for(self.path, self.url)
+
+    @property
+    def where(self) -> str:
+        """Where the conversation is kept, for the user (a server's password left out)."""
+        return self.engine.url.render_as_string() if self.url else str(self.path)
 
     # -- turns and messages -------------------------------------------------------------
 
@@ -84,13 +98,16 @@ class Store:
         at = now()
         with self.engine.begin() as conn:
             turn_id = conn.execute(
-                text("INSERT INTO turns (status, pid, entry_point, started_at) VALUES ('running', :pid, :ep, :at)"),
-                {"pid": os.getpid(), "ep": entry_point, "at": at},
-            ).lastrowid
+                text(
+                    "INSERT INTO turns (status, pid, host, entry_point, started_at, heartbeat_at)"
+                    " VALUES ('running', :pid, :host, :ep, :at, :at) RETURNING id"
+                ),
+                {"pid": os.getpid(), "host": HOST, "ep": entry_point, "at": at},
+            ).scalar_one()
             message_id = conn.execute(
-                text("INSERT INTO messages (turn_id, role, content, created_at) VALUES (:t, :r, :c, :at)"),
+                text("INSERT INTO messages (turn_id, role, content, created_at) VALUES (:t, :r, :c, :at) RETURNING id"),
                 {"t": turn_id, "r": USER, "c": user_text, "at": at},
-            ).lastrowid
+            ).scalar_one()
         return Message(id=message_id, turn_id=turn_id, role=USER, content=user_text, created_at=at)
 
     def add_message(self, turn_id: int, role: str, content: str, **fields: Any) -> Message:
@@ -117,10 +134,10 @@ class Store:
                     "INSERT INTO messages (turn_id, role, content, reasoning, model, prompt_tokens,"
                     " completion_tokens, latency_ms, created_at, kind, prompt_version, first_token_ms, generation_ms)"
                     " VALUES (:turn_id, :role, :content, :reasoning, :model, :prompt_tokens, :completion_tokens,"
-                    " :latency_ms, :created_at, :kind, :prompt_version, :first_token_ms, :generation_ms)"
+                    " :latency_ms, :created_at, :kind, :prompt_version, :first_token_ms, :generation_ms) RETURNING id"
                 ),
                 row,
-            ).lastrowid
+            ).scalar_one()
         return Message(**row)
 
     def end_turn(self, turn_id: int, status: str, stop_reason: str | None = None) -> None:
@@ -130,12 +147,26 @@ class Store:
                 {"s": status, "r": stop_reason, "at": now(), "id": turn_id},
             )
 
-    def mark_interrupted_turns(self) -> list[int]:
-        """Turns left 'running' by a process that no longer exists were interrupted (killed or
-        crashed); say so, so that history shows the user's message as unanswered."""
+    def renew_lease(self, turn_id: int) -> None:
+        """The running turn's heartbeat (society/conversation.py renews it while it plays)."""
         with self.engine.begin() as conn:
-            rows = conn.execute(text("SELECT id, pid FROM turns WHERE status = 'running'")).all()
-            dead = [turn_id for turn_id, pid in rows if not _pid_alive(pid)]
+            conn.execute(
+                text("UPDATE turns SET heartbeat_at = :at WHERE id = :id AND status = 'running'"),
+                {"at": now(), "id": turn_id},
+            )
+
+    def mark_interrupted_turns(self) -> list[int]:
+        """Turns left 'running' by a process that no longer exists (on this host), or whose
+        lease ran out (on any host), were interrupted (killed or crashed); say so, so that
+        history shows the user's message as unanswered."""
+        expired = (datetime.now(UTC) - timedelta(seconds=LEASE_S)).isoformat(timespec="microseconds")
+        with self.engine.begin() as conn:
+            rows = conn.execute(text("SELECT id, pid, host, heartbeat_at FROM turns WHERE status = 'running'")).all()
+            dead = [
+                turn_id
+                for turn_id, pid, host, beat in rows
+                if (host in (None, HOST) and not _pid_alive(pid)) or (beat is not None and beat < expired)
+            ]
             for turn_id in dead:
                 conn.execute(
                     text("UPDATE turns SET status = 'interrupted', ended_at = :at WHERE id = :id"),
@@ -187,9 +218,10 @@ class Store:
         """Messages with after_id < id <= through_id (no upper bound when None), oldest
         first, at most `limit` (-1: all)."""
         bound = "" if through_id is None else " AND id <= :b"
+        most = " LIMIT :n" if limit >= 0 else ""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                text(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > :a{bound} ORDER BY id LIMIT :n"),
+                text(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > :a{bound} ORDER BY id{most}"),
                 {"a": after_id, "b": through_id, "n": limit},
             ).all()
         return [Message(*row) for row in rows]
@@ -255,7 +287,7 @@ class Store:
             turn_id = conn.execute(
                 text(
                     "INSERT INTO turns (status, entry_point, stop_reason, started_at, ended_at)"
-                    " VALUES (:status, :entry_point, :stop_reason, :started_at, :ended_at)"
+                    " VALUES (:status, :entry_point, :stop_reason, :started_at, :ended_at) RETURNING id"
                 ),
                 {
                     "status": "interrupted" if status == "running" else status,
@@ -264,7 +296,7 @@ class Store:
                     "started_at": turn.get("started_at") or at,
                     "ended_at": turn.get("ended_at") or at,
                 },
-            ).lastrowid
+            ).scalar_one()
             columns = [c.strip() for c in MESSAGE_COLUMNS.split(",") if c.strip() not in ("id", "turn_id")]
             for message in messages:
                 row = {column: message.get(column) for column in columns}
@@ -308,6 +340,7 @@ class Store:
             **row,
             "created_at": now(),
         }
+        row["ok"] = int(row["ok"])  # an INTEGER column: Postgres takes no bool for it
         with self.engine.begin() as conn:
             conn.execute(
                 text(
@@ -355,7 +388,11 @@ class Store:
         """Keep the latest team state only: it is derivable, unlike the conversation."""
         with self.engine.begin() as conn:
             conn.execute(
-                text("INSERT OR REPLACE INTO team_state (id, turn_id, state, created_at) VALUES (1, :t, :s, :at)"),
+                text(
+                    "INSERT INTO team_state (id, turn_id, state, created_at) VALUES (1, :t, :s, :at)"
+                    " ON CONFLICT (id) DO UPDATE"
+                    " SET turn_id = excluded.turn_id, state = excluded.state, created_at = excluded.created_at"
+                ),
                 {"t": turn_id, "s": json.dumps(state, default=str), "at": now()},
             )
 
@@ -391,5 +428,8 @@ class Store:
         with self.engine.connect() as conn:
             messages = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
             turns = conn.execute(text("SELECT count(*) FROM turns")).scalar_one()
-        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+            if is_postgres(conn):
+                size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+        if not self.url:
+            size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return {"messages": messages, "turns": turns, "database_bytes": size}

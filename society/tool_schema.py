@@ -43,6 +43,13 @@ LONG_TEXT = frozenset({"content", "text", "new_text", "old_text", "body", "code"
 # to, a command for "list the files", a search query, an address.
 FREE_FORM = frozenset({"path", "file", "filename", "directory", "dir", "command", "query", "url", "pattern"})
 MAX_ITEMS = 8
+# Text a tool passes on (a message to send, a reminder, text to translate) is mostly the
+# request's own words, so its bound follows the request's length (and MAX_MESSAGE at least, for
+# a short message the model words itself): a 135M model that looped in a Japanese reminder
+# wrote on to the token limit. Text written to files (content, code) stays unbounded.
+PASSED_TEXT = frozenset({"text", "message", "body"})
+MAX_MESSAGE = 100
+MESSAGE_CEILING = 1000  # characters: bounds are nested grammar rules, and 4,000 crashed llama.cpp
 # '"Celsius" or "Fahrenheit"', "one of 'asc', 'desc'": the allowed values a description quotes.
 QUOTED = re.compile(r"""["'`“‘]([^"'`”’]{1,40})["'`”’]""")
 BETWEEN_OPTIONS = re.compile(r"^\s*(,|/|\||or|,\s*or|and)\s*$", re.IGNORECASE)
@@ -103,6 +110,24 @@ def normalised(schema: dict[str, Any], name: str = "") -> dict[str, Any]:
             return (0 if key in required else 2) + nested
 
         schema["properties"] = {key: props[key] for key in sorted(props, key=order)}
+    return schema
+
+
+def with_message_bounds(schema: dict[str, Any], request: str, name: str = "") -> dict[str, Any]:
+    """`schema` (normalised) with every unbounded passed-on text (PASSED_TEXT) limited to twice
+    the request's length, at least MAX_MESSAGE and at most MESSAGE_CEILING characters."""
+    if not isinstance(schema, dict):
+        return schema
+    schema = dict(schema)
+    if name in PASSED_TEXT and schema.get("type") == "string" and not {"maxLength", "enum", "const"} & schema.keys():
+        schema["maxLength"] = min(MESSAGE_CEILING, max(MAX_MESSAGE, 2 * len(request)))
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list):
+            schema[key] = [with_message_bounds(option, request, name) for option in schema[key]]
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = with_message_bounds(schema["items"], request, name)
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {k: with_message_bounds(v, request, k) for k, v in schema["properties"].items()}
     return schema
 
 

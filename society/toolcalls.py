@@ -45,7 +45,7 @@ from society.grounding import (
     span_grounding,
     with_stated_numbers,
 )
-from society.tool_schema import parameters, schemas, valid_arguments
+from society.tool_schema import parameters, schemas, valid_arguments, with_message_bounds
 
 if TYPE_CHECKING:
     from society.config import ModelEntry
@@ -59,12 +59,16 @@ MIN_TOOL_TOKENS = 512
 MAX_REGROUNDINGS = 3  # retries of a first call whose names are not the request's
 
 
-def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True) -> dict[str, Any]:
-    """The JSON schema every reply must satisfy: one of the tools, or the answer."""
+def call_schema(tools: Sequence[ToolSchema], allow_answer: bool = True, request: str = "") -> dict[str, Any]:
+    """The JSON schema every reply must satisfy: one of the tools, or the answer. With the
+    `request`, text the tools pass on is bounded by its length (with_message_bounds)."""
     options = [
         {
             "type": "object",
-            "properties": {TOOL_KEY: {"const": tool["name"]}, "arguments": parameters(tool)},
+            "properties": {
+                TOOL_KEY: {"const": tool["name"]},
+                "arguments": with_message_bounds(parameters(tool), request) if request else parameters(tool),
+            },
             "required": [TOOL_KEY, "arguments"],
         }
         for tool in tools
@@ -509,7 +513,7 @@ class ToolCallClient(ChatCompletionClient):
             # `answer`, the 135M model made up a tool's result instead in 16 % of such requests.
             allow_answer = False
         self.last_prompt = self.prepare(prompt_with_tools(messages, offered))
-        schema = call_schema(offered, allow_answer=allow_answer) if self.constrain else None
+        schema = call_schema(offered, allow_answer, last_request(messages)) if self.constrain else None
         # A tool call wants the likeliest reading, not variety, and room for a file's content.
         args = request_args(
             self.entry, max_tokens=max(max_tokens, MIN_TOOL_TOKENS), schema=schema, temperature=0.0, extra=extra

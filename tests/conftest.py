@@ -46,6 +46,64 @@ def society_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str]]:
+    """(Postgres admin URL, Chroma server URL): throwaway servers for this test session
+    (tests/servers.py). Without Postgres installed the tests that need them are skipped,
+    except on CI, where they must run."""
+    from tests.servers import start_chroma, start_postgres
+
+    try:
+        admin, stop_postgres = start_postgres()
+    except RuntimeError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(err))
+    try:
+        chroma, stop_chroma = start_chroma()
+    except BaseException:
+        stop_postgres()
+        raise
+    try:
+        yield admin, chroma
+    finally:
+        stop_chroma()
+        stop_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, society_home, monkeypatch) -> Iterator[str]:
+    """Each test of a module that uses this runs twice: on the data folder's SQLite file and
+    local Chroma index (the default), and on a Postgres database of its own with its vectors
+    on the Chroma server (a shared deployment, docs/deploy.md)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from society.db import forget_engine
+    from society.paths import data_dir
+
+    admin, chroma = request.getfixturevalue("servers")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("SOCIETY_DATABASE_URL", url)
+    (data_dir() / "memory.json").write_text(json.dumps({"vector_server": chroma}), encoding="utf-8")
+    try:
+        yield "postgres"
+    finally:
+        forget_engine(url)
+        with server.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        server.dispose()
+
+
 def write_config(path: Path, entries: list, monkeypatch=None) -> Path:
     path.write_text(json.dumps(entries), encoding="utf-8")
     if monkeypatch is not None:

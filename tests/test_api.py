@@ -11,6 +11,9 @@ from society.store import Store
 from tests.conftest import scripted_gate
 from ui.api import MAX_BODY_BYTES, create_app
 
+# Each test runs on SQLite with the local index and on Postgres with a Chroma server.
+pytestmark = pytest.mark.usefixtures("database")
+
 
 def app_for(replies, token=None):
     store = Store()

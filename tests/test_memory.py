@@ -12,9 +12,13 @@ from sqlalchemy import text
 from society.memory.bank import MemoryBank
 from society.memory.consolidate import consolidate
 from society.memory.extract import extract
+from society.memory.index import server_client
 from society.memory.keywords import index_text, query_terms
 from society.store import Store
 from tests.conftest import society
+
+# Each test runs on SQLite with the local index and on Postgres with a Chroma server.
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def bank() -> MemoryBank:
@@ -97,17 +101,22 @@ def test_consolidation_remembers_turns_merges_restatements_and_never_loses_a_rec
     assert [c for c in contents(memories.recall("Which city do I like?", 3)) if "Kyoto" in c] == [restated.content]
 
 
-def test_deleting_the_vector_index_and_reindexing_restores_recall(tmp_path):
+def test_deleting_the_vector_index_and_reindexing_restores_recall(tmp_path, database):
     memories = bank()
     planted = memories.remember("The wifi password is stored in the blue notebook")
-    shutil.rmtree(memories.index_path)
+    if database == "postgres":  # the collection on the Chroma server
+        server_client(memories.settings.vector_server).delete_collection(memories.index().name)
+    else:
+        shutil.rmtree(memories.index_path)
     result = society("memory", "reindex", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "indexed 1 memories" in result.stdout
     assert bank().vector_ids("where is the wifi password?")[:1] == [planted.id]
 
 
-def test_a_corrupt_index_is_reported_in_one_line_and_rebuilt():
+def test_a_corrupt_index_is_reported_in_one_line_and_rebuilt(database):
+    if database == "postgres":
+        pytest.skip("the index's files are the Chroma server's own")
     memories = bank()
     planted = memories.remember("Dentist appointment on Friday at nine")
     index = memories.index_path

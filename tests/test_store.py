@@ -43,7 +43,7 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+def test_two_processes_writing_at_once_lose_nothing(tmp_path, database):
     Store()  # migrate first, as any entry point does on start
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, name], cwd=ROOT) for name in ("alice", "bob")]
     assert [w.wait(timeout=120) for w in writers] == [0, 0]
@@ -55,7 +55,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         assert contents == [f"{name} says {i}" for i in range(200)]
 
 
-def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path):
+def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path, database):
     """SIGKILL a real `society chat` while the embedded model works on a second turn."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     chat = subprocess.Popen(
@@ -91,3 +91,37 @@ def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path):
     assert Store().mark_interrupted_turns() == [second_turn]
     assert Store().turn_status(second_turn) == "interrupted"
     assert contents.count("Say hello.") == 1  # nothing written twice either
+
+
+def test_a_turn_is_interrupted_when_its_process_is_gone_here_or_its_lease_ran_out_anywhere(database):
+    from datetime import UTC, datetime, timedelta
+
+    from society import store as store_module
+
+    store = Store()
+    mine = store.begin_turn("asked here", "test").turn_id
+    elsewhere = store.begin_turn("asked on another host", "test").turn_id
+    gone = store.begin_turn("asked by a process that died", "test").turn_id
+    old = (datetime.now(UTC) - timedelta(seconds=store_module.LEASE_S + 5)).isoformat()
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE turns SET host = 'elsewhere', pid = 1 WHERE id = :id"), {"id": elsewhere})
+        conn.execute(text("UPDATE turns SET pid = 999999999 WHERE id = :id"), {"id": gone})
+    assert store.mark_interrupted_turns() == [gone]  # another host's live lease is its own business
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE turns SET heartbeat_at = :old WHERE id = :id"), {"old": old, "id": elsewhere})
+    assert store.mark_interrupted_turns() == [elsewhere]
+    store.renew_lease(mine)
+    assert store.turn_status(mine) == "running"
+
+
+def test_the_turn_lock_is_held_by_one_holder_at_a_time(database):
+    from society.turn_lock import AdvisoryTurnLock, FileTurnLock, turn_lock
+
+    store = Store()
+    first, second = turn_lock(store), turn_lock(store)
+    assert isinstance(first, AdvisoryTurnLock if database == "postgres" else FileTurnLock)
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    second.release()

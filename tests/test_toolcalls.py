@@ -165,6 +165,31 @@ def test_strings_and_arrays_are_bounded_and_quoted_choices_become_an_enum():
     assert props["tags"]["maxItems"] == tool_schema.MAX_ITEMS and props["tags"]["items"]["maxLength"] > 0
 
 
+def test_text_a_tool_passes_on_is_bounded_by_the_request_and_file_content_is_not():
+    """A 135M model repeating itself in a Japanese reminder wrote on to the token limit; a
+    message is mostly the request's words, so the request's length bounds it."""
+    from society.clients import grammar_problem
+
+    note = {"type": "object", "properties": {"text": {"type": "string"}}}
+    tool = {"name": "remind", "description": "Set a reminder.", "parameters": {"type": "object", "properties": {
+        "message": {"type": "string"}, "content": {"type": "string"},
+        "notes": {"type": "array", "items": note}}}}  # fmt: skip
+
+    def arguments(request: str = "") -> dict:
+        return toolcalls.call_schema([tool], request=request)["anyOf"][0]["properties"]["arguments"]["properties"]
+
+    def bounds(request: str) -> dict:
+        props = arguments(request)
+        return {"message": props["message"].get("maxLength"), "content": props["content"].get("maxLength"),
+                "note": props["notes"]["items"]["properties"]["text"].get("maxLength")}  # fmt: skip
+
+    assert bounds("3時間後に洗濯物を取り込むとリマインドして") == {"message": 100, "content": None, "note": 100}
+    assert bounds("x" * 300)["message"] == 600
+    assert bounds("x" * 5000)["message"] == tool_schema.MESSAGE_CEILING
+    assert "maxLength" not in arguments()["message"]
+    assert grammar_problem(toolcalls.call_schema([tool], request="x" * 5000)) is None
+
+
 def test_the_tool_list_shows_choices_defaults_and_what_each_parameter_is():
     tool = {"name": "get_weather", "description": "Weather for a city.",
             "parameters": {"type": "object", "required": ["city"], "properties": {

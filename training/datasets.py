@@ -100,6 +100,7 @@ class Examples:
                 text(
                     "INSERT INTO examples (kind, prompt, completion, rejected, label, source_message_ids, created_by,"
                     " content_hash, created_at, updated_at) VALUES (:k, :p, :c, :r, :l, :s, :by, :h, :at, :at)"
+                    " RETURNING id"
                 ),
                 {
                     "k": kind,
@@ -112,7 +113,7 @@ class Examples:
                     "h": digest,
                     "at": at,
                 },
-            ).lastrowid
+            ).scalar_one()
         return self.get(example_id)
 
     def answer_message(self, message_id: int | None):

@@ -204,9 +204,9 @@ async def run_suite(path: Path, limit: int | None = None, progress=None) -> dict
     report = {"suite": name, "path": str(path), "created_at": now(), "results": results, "summary": summary(results)}
     with store.engine.begin() as conn:
         report["id"] = conn.execute(
-            text("INSERT INTO eval_runs (suite, report, markdown, created_at) VALUES (:s, '{}', '', :at)"),
+            text("INSERT INTO eval_runs (suite, report, markdown, created_at) VALUES (:s, '{}', '', :at) RETURNING id"),
             {"s": name, "at": report["created_at"]},
-        ).lastrowid
+        ).scalar_one()
         conn.execute(
             text("UPDATE eval_runs SET report = :r, markdown = :m WHERE id = :i"),
             {"r": json.dumps(report, ensure_ascii=False), "m": markdown(report), "i": report["id"]},

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from society.db import is_postgres
 from society.errors import NotFoundError
 from society.memory.keywords import trigrams
 from society.store import USER, Store, now
@@ -141,8 +142,8 @@ class Rewards:
         with self.store.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT OR IGNORE INTO rewards (message_id, turn_id, role, prompt_version, weights, created_at,"
-                    " updated_at) VALUES (:m, :t, :r, :v, :w, :at, :at)"
+                    "INSERT INTO rewards (message_id, turn_id, role, prompt_version, weights, created_at,"
+                    " updated_at) VALUES (:m, :t, :r, :v, :w, :at, :at) ON CONFLICT DO NOTHING"
                 ),
                 {
                     "m": answer.id,
@@ -188,13 +189,12 @@ class Rewards:
     def reweigh_judge(self, model: str, judge_weight: float) -> list[Reward]:
         """Give every reward `model` judged the judge weight its calibration earned; the
         rewards whose value changed."""
+        # The judge's model inside the JSON text column, in each engine's JSON functions.
+        postgres = is_postgres(self.store.engine)
+        judge_model = "CAST(judge AS json) ->> 'model'" if postgres else "json_extract(judge, '$.model')"
         with self.store.engine.connect() as conn:
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    text("SELECT message_id FROM rewards WHERE json_extract(judge, '$.model') = :m"), {"m": model}
-                )
-            ]
+            found = conn.execute(text(f"SELECT message_id FROM rewards WHERE {judge_model} = :m"), {"m": model})
+            ids = [row[0] for row in found]
         changed = []
         for message_id in ids:
             before = self._row(message_id)

@@ -7,6 +7,7 @@ then weighted a little by importance and recency, and near-duplicates are droppe
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -106,6 +107,13 @@ class MemoryBank:
     def index_path(self):
         return data_dir() / "chroma"
 
+    def _vector_index(self) -> VectorIndex:
+        """The index of this conversation: the data folder's, or on the Chroma server a
+        collection named after the database, so conversations sharing a server stay apart."""
+        server = self.settings.vector_server
+        collection = f"memories-{hashlib.sha256(self.store.where.encode()).hexdigest()[:16]}" if server else "memories"
+        return VectorIndex(self.index_path, self.settings.embedding_model, server, collection)
+
     # -- the vector index -----------------------------------------------------------------
 
     def index(self) -> VectorIndex:
@@ -115,7 +123,7 @@ class MemoryBank:
             if self._index is not None:
                 return self._index
             model = self.settings.embedding_model
-            index = VectorIndex(self.index_path, model)
+            index = self._vector_index()
             try:
                 stale = index.built_with() != model
             except IndexUnreadable as err:
@@ -125,7 +133,7 @@ class MemoryBank:
             if stale or index.count() < self.items.embedded_count(model):
                 self.items.forget_embeddings()
                 index.reset()
-                index = VectorIndex(self.index_path, model)
+                index = self._vector_index()
             self._index = index
             self.embed_pending()
             return index
@@ -145,7 +153,7 @@ class MemoryBank:
     def reindex(self) -> int:
         """Rebuild the vector index from SQLite; the number of memories indexed."""
         with self._lock:
-            index = VectorIndex(self.index_path, self.settings.embedding_model)
+            index = self._vector_index()
             moved = index.reset()
             if moved:
                 self.notify(f"the old index could not be opened; kept it at {moved}")

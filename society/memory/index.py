@@ -1,6 +1,8 @@
-"""The vector index: a persistent ChromaDB collection in the data folder, holding one vector
-per active memory. It is derived data: `rebuild()` (or `society memory reindex`) makes it
-again from SQLite, and an index that cannot be opened is moved aside and rebuilt."""
+"""The vector index: a persistent ChromaDB collection in the data folder (or on a Chroma
+server that several processes and hosts share: `vector_server` in memory.json), holding one
+vector per active memory. It is derived data: `rebuild()` (or `society memory reindex`)
+makes it again from the database, and an index that cannot be opened is moved aside and
+rebuilt."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from society.errors import UnavailableError
 
 COLLECTION = "memories"
 # ChromaDB's default search breadth (ef 10) missed the nearest memories when many stored
@@ -20,10 +24,32 @@ class IndexUnreadable(RuntimeError):
     """The index folder exists but ChromaDB cannot open it."""
 
 
+class IndexUnavailable(UnavailableError):
+    """The Chroma server named in memory.json does not answer."""
+
+
+def server_client(url: str):
+    """A ChromaDB client of the server at `url` (http://host:port)."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    from chromadb.config import Settings
+
+    parts = urlsplit(url)
+    return chromadb.HttpClient(
+        host=parts.hostname or "localhost",
+        port=parts.port or (443 if parts.scheme == "https" else 8000),
+        ssl=parts.scheme == "https",
+        settings=Settings(anonymized_telemetry=False),
+    )
+
+
 class VectorIndex:
-    def __init__(self, path: Path, model: str):
+    def __init__(self, path: Path, model: str, server: str | None = None, collection: str = COLLECTION):
+        """The index in the folder `path`, or in `collection` on the Chroma `server`."""
         self.path = path
         self.model = model
+        self.server, self.name = server, collection
         self._collection = None
         # Counting costs 13 ms at 100,000 vectors and every search needs the size: counted
         # when opened and after each change, not per search.
@@ -36,10 +62,15 @@ class VectorIndex:
         from chromadb.config import Settings
 
         try:
-            client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
-            collection = client.get_or_create_collection(COLLECTION, metadata={**HNSW, "embedding_model": self.model})
+            if self.server:
+                client = server_client(self.server)
+            else:
+                client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+            collection = client.get_or_create_collection(self.name, metadata={**HNSW, "embedding_model": self.model})
             self._size = collection.count()
         except Exception as err:  # noqa: BLE001 - any failure to open means the files are unusable
+            if self.server:  # a server down is not a broken index: nothing to move aside
+                raise IndexUnavailable(f"the Chroma server at {self.server} cannot be reached ({err})") from err
             raise IndexUnreadable(f"the memory index at {self.path} cannot be read ({type(err).__name__})") from err
         self._client, self._collection = client, collection
         return collection
@@ -51,7 +82,8 @@ class VectorIndex:
         from chromadb.api.client import SharedSystemClient
 
         self._collection = None
-        SharedSystemClient.clear_system_cache()
+        if not self.server:
+            SharedSystemClient.clear_system_cache()
         return self._open()
 
     def _call(self, operation):
@@ -59,7 +91,7 @@ class VectorIndex:
         under this process."""
         try:
             return operation(self._open())
-        except IndexUnreadable:
+        except (IndexUnreadable, IndexUnavailable):
             raise
         except Exception:  # noqa: BLE001 - chromadb's own errors for files replaced under it
             return operation(self._reopened())
@@ -124,6 +156,12 @@ class VectorIndex:
         from chromadb.config import Settings
 
         self._collection = None
+        if self.server:
+            try:
+                server_client(self.server).delete_collection(self.name)
+            except Exception:  # noqa: BLE001 - not there yet: nothing to reset
+                pass
+            return None
         if not self.path.exists():
             return None
         if not broken:

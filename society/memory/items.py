@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from society.db import is_postgres, reserve_ids
 from society.errors import NotFoundError
-from society.memory.keywords import index_text, match_expression
+from society.memory.keywords import index_text, match_expression, query_terms
 from society.store import now
 
 KINDS = ("turn", "fact", "preference", "decision", "tool_result", "note")
@@ -105,10 +106,10 @@ class Items:
                 text(
                     "INSERT INTO memories (kind, content, importance, source_message_ids, turn_id, created_by,"
                     " created_at, updated_at, content_hash, said_at)"
-                    " VALUES (:kind, :content, :importance, :sources, :turn, :by, :at, :at, :hash, :said)"
+                    " VALUES (:kind, :content, :importance, :sources, :turn, :by, :at, :at, :hash, :said) RETURNING id"
                 ),
                 row,
-            ).lastrowid
+            ).scalar_one()
             conn.execute(
                 text("INSERT INTO memory_terms (rowid, terms) VALUES (:id, :terms)"),
                 {"id": memory_id, "terms": index_text(content)},
@@ -119,8 +120,7 @@ class Items:
         """Many memories in one transaction (imports, benchmarks); their ids."""
         at = now()
         with self.engine.begin() as conn:
-            first = (conn.execute(text("SELECT max(id) FROM memories")).scalar() or 0) + 1
-            ids = list(range(first, first + len(contents)))
+            ids = reserve_ids(conn, "memories", len(contents))
             conn.execute(
                 text(
                     "INSERT INTO memories (id, kind, content, importance, created_by, created_at, updated_at,"
@@ -186,23 +186,32 @@ class Items:
     def keyword_search(
         self, query: str, limit: int, said_between: tuple[str, str] | None = None
     ) -> list[tuple[int, float]]:
-        """(id, BM25 score, higher is better) of active memories matching any of the
-        query's terms, best first; with `said_between`, only those said in that period."""
+        """(id, score, higher is better) of active memories matching any of the query's
+        terms, best first; with `said_between`, only those said in that period. The engine's
+        own full-text search ranks them: FTS5's BM25 on SQLite, ts_rank on Postgres."""
         expression = match_expression(query)
         if expression is None:
             return []
         period = " AND m.said_at >= :start AND m.said_at < :end" if said_between else ""
         start, end = said_between or ("", "")
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT m.id, -memory_terms.rank FROM memory_terms JOIN memories m ON m.id = memory_terms.rowid"
-                    f" WHERE memory_terms MATCH :q AND m.status = 'active'{period} ORDER BY memory_terms.rank"
-                    " LIMIT :n"
-                ),
-                {"q": expression, "n": limit, "start": start, "end": end},
+        params = {"q": expression, "n": limit, "start": start, "end": end}
+        if is_postgres(self.engine):
+            # The terms as they are (Japanese bigrams too) or any English word's stem.
+            terms = query_terms(query)
+            params.update(q=" | ".join("'" + t.replace("'", "''") + "'" for t in terms), words=" or ".join(terms))
+            sql = (
+                "SELECT m.id, ts_rank(t.search, q.query) AS score FROM memory_terms t"
+                " JOIN memories m ON m.id = t.rowid,"
+                " (SELECT CAST(:q AS tsquery) || websearch_to_tsquery('english', :words) AS query) q"
+                f" WHERE t.search @@ q.query AND m.status = 'active'{period} ORDER BY score DESC, m.id LIMIT :n"
             )
-            return [(row[0], float(row[1])) for row in rows]
+        else:
+            sql = (
+                "SELECT m.id, -memory_terms.rank FROM memory_terms JOIN memories m ON m.id = memory_terms.rowid"
+                f" WHERE memory_terms MATCH :q AND m.status = 'active'{period} ORDER BY memory_terms.rank LIMIT :n"
+            )
+        with self.engine.connect() as conn:
+            return [(row[0], float(row[1])) for row in conn.execute(text(sql), params)]
 
     def update(self, memory_id: int, **fields: Any) -> MemoryItem:
         allowed = {"content", "importance", "tier", "status", "merged_into", "kind", "embedded_with"}
@@ -313,7 +322,10 @@ class Items:
     def set_progress(self, message_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                text("INSERT OR REPLACE INTO memory_progress (id, through_message_id) VALUES (1, :m)"),
+                text(
+                    "INSERT INTO memory_progress (id, through_message_id) VALUES (1, :m)"
+                    " ON CONFLICT (id) DO UPDATE SET through_message_id = excluded.through_message_id"
+                ),
                 {"m": message_id},
             )
 

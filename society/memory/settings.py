@@ -24,6 +24,16 @@ class MemorySettings(Settings):
     min_score: float = 0.0  # recall leaves out memories scored below this
     fade_after_days: float = 30.0  # unrecalled chat chunks of low importance leave recall after this
     merge_similarity: float = 0.93  # cosine at which two memories of one kind are the same memory
+    # A Chroma server (`chroma run`), e.g. "http://127.0.0.1:8000", instead of the data folder's
+    # index: for a server shared by several processes or hosts (docs/deploy.md)
+    vector_server: str | None = None
+
+    @field_validator("vector_server")
+    @classmethod
+    def _a_server_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be the Chroma server's URL, like http://127.0.0.1:8000")
+        return url
 
     @field_validator("embedding_model")
     @classmethod
