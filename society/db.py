@@ -97,9 +97,18 @@ def engine_for(path: Path | None = None, url: str | None = None) -> Engine:
     key = url or str(Path(path).resolve())
     if key in _engines:
         return _engines[key]
-    engine = _server_engine(url) if url else _sqlite_engine(Path(path))
     try:
-        migrate(engine)
+        if url:
+            engine = _server_engine(url)
+            migrate(engine)
+        else:
+            # Opening a new file, one process at a time: another would take the file a first
+            # process has just created, still empty, for a damaged one and move it aside.
+            from filelock import FileLock
+
+            with FileLock(f"{key}.lock", mode=0o666):
+                engine = _sqlite_engine(Path(path))
+                migrate(engine)
     except DatabaseError as err:
         engine.dispose()
         reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__

@@ -33,6 +33,9 @@ POSTGRES_TERMS = [
 ]
 
 
+MIGRATION_LOCK_KEY = 0x736F6369  # an advisory lock's number, per database ("soci")
+
+
 def in_dialect(statement: str, dialect: str) -> list[str]:
     """`statement` (SQLite's SQL) as the statements that do the same in `dialect`."""
     if dialect != "postgresql":
@@ -52,6 +55,8 @@ def migrate(engine: Engine) -> list[str]:
     """Apply every migration not yet recorded; return the names applied."""
     applied: list[str] = []
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # several processes starting at once migrate one after another
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
         conn.execute(text("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"))
         done = {row[0] for row in conn.execute(text("SELECT name FROM _migrations"))}
         for fn in MIGRATIONS:

@@ -55,7 +55,8 @@ def cache_dir() -> Path:
 # Every file and folder of the data folder, by name: what it holds and, for settings files,
 # the function that reads and checks it ("module:function", imported only when asked).
 DATA_FILES = {
-    "society.db": "the conversation, memories, prompts, rewards, tuning data (SQLite)",
+    "society.db": "the conversation, memories, prompts, rewards, tuning data (SQLite; or SOCIETY_DATABASE_URL)",
+    "society.db.lock": "one process at a time creates and migrates society.db",
     "models.json": "the model ladder, when SOCIETY_CONFIG does not name another list",
     "tools.json": "workspace, read/write roots, approval policies, sandbox limits, search",
     "memory.json": "embedding model and recall settings",

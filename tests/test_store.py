@@ -55,6 +55,16 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, database):
         assert contents == [f"{name} says {i}" for i in range(200)]
 
 
+def test_processes_opening_a_new_database_at_once_migrate_it_once(database):
+    opener = "from society.store import Store; Store().begin_turn('hello', 'test')"
+    openers = [subprocess.Popen([sys.executable, "-c", opener], cwd=ROOT) for _ in range(3)]
+    assert [p.wait(timeout=120) for p in openers] == [0, 0, 0]
+    with Store().engine.connect() as conn:
+        names = [row[0] for row in conn.execute(text("SELECT name FROM _migrations"))]
+    assert sorted(names) == sorted(m.__name__ for m in MIGRATIONS)
+    assert Store().counts()["turns"] == 3
+
+
 def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path, database):
     """SIGKILL a real `society chat` while the embedded model works on a second turn."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
