@@ -369,7 +369,7 @@ def m011_memory_time_and_stems(conn: Connection) -> None:
 @migration
 def m012_turn_leases(conn: Connection) -> None:
     """A running turn holds a lease: the host and process running it, renewed by a heartbeat.
-    A turn whose process is gone from this host, or whose lease ran out on any host (a
+    A turn whose process is gone from this host, or whose lease ran out on another host (a
     server restarted elsewhere), was interrupted."""
     run(conn, "ALTER TABLE turns ADD COLUMN host TEXT")
     run(conn, "ALTER TABLE turns ADD COLUMN heartbeat_at TEXT")

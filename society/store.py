@@ -157,15 +157,17 @@ class Store:
 
     def mark_interrupted_turns(self) -> list[int]:
         """Turns left 'running' by a process that no longer exists (on this host), or whose
-        lease ran out (on any host), were interrupted (killed or crashed); say so, so that
+        lease ran out (on another host), were interrupted (killed or crashed); say so, so that
         history shows the user's message as unanswered."""
         expired = (datetime.now(UTC) - timedelta(seconds=LEASE_S)).isoformat(timespec="microseconds")
         with self.engine.begin() as conn:
             rows = conn.execute(text("SELECT id, pid, host, heartbeat_at FROM turns WHERE status = 'running'")).all()
+            # Here the process itself says (a turn may hold the event loop past its heartbeat
+            # while a model answers); another host's turn, only its lease.
             dead = [
                 turn_id
                 for turn_id, pid, host, beat in rows
-                if (host in (None, HOST) and not _pid_alive(pid)) or (beat is not None and beat < expired)
+                if (not _pid_alive(pid) if host in (None, HOST) else beat is not None and beat < expired)
             ]
             for turn_id in dead:
                 conn.execute(

@@ -103,7 +103,7 @@ def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path, databas
     assert contents.count("Say hello.") == 1  # nothing written twice either
 
 
-def test_a_turn_is_interrupted_when_its_process_is_gone_here_or_its_lease_ran_out_anywhere(database):
+def test_a_turn_is_interrupted_when_its_process_is_gone_here_or_its_lease_ran_out_elsewhere(database):
     from datetime import UTC, datetime, timedelta
 
     from society import store as store_module
@@ -120,6 +120,9 @@ def test_a_turn_is_interrupted_when_its_process_is_gone_here_or_its_lease_ran_ou
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE turns SET heartbeat_at = :old WHERE id = :id"), {"old": old, "id": elsewhere})
     assert store.mark_interrupted_turns() == [elsewhere]
+    with store.engine.begin() as conn:  # a live process here keeps its turn, beat or not
+        conn.execute(text("UPDATE turns SET heartbeat_at = :old WHERE id = :id"), {"old": old, "id": mine})
+    assert store.mark_interrupted_turns() == []
     store.renew_lease(mine)
     assert store.turn_status(mine) == "running"
 
