@@ -277,8 +277,8 @@ class Conversation:
             said.put_nowait(_TURN_OVER)
 
     async def _renew_lease(self, turn_id: int) -> None:
-        """The running turn's heartbeat: a turn whose lease runs out was interrupted
-        (Store.mark_interrupted_turns), whichever host it ran on."""
+        """The running turn's heartbeat: a turn from another host whose lease runs out was
+        interrupted (Store.mark_interrupted_turns)."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
