@@ -258,7 +258,8 @@ class Conversation:
         """The turn itself: every message onto `said` once stored, then an error if one
         ended it, then the end; the turn lock is released when the turn is over. While it
         plays, background model work waits (society/model_queue.py)."""
-        heartbeat = asyncio.create_task(self._renew_lease(user.turn_id))
+        # Leases matter only where other hosts share the database (a SQLite file is one host's).
+        heartbeat = asyncio.create_task(self._renew_lease(user.turn_id)) if self.store.url else None
         try:
             with self.gate.queue.turn():
                 async for message in self._run(turn, user, text):
@@ -270,7 +271,8 @@ class Conversation:
         except Exception as err:  # noqa: BLE001 - handed to whoever listens; the database has it either way
             said.put_nowait(err)
         finally:
-            heartbeat.cancel()
+            if heartbeat is not None:
+                heartbeat.cancel()
             self._stopping = False
             self.gate.resume()
             lock.release()
