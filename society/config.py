@@ -43,6 +43,8 @@ class ModelEntry:
     timeout_s: float = 120.0
     options: dict[str, Any] = field(default_factory=dict)
     keep_alive: str | int = "30m"  # Ollama: how long the chat's model stays loaded after a call
+    parallel: int = 1  # calls its server runs at once (OLLAMA_NUM_PARALLEL, vLLM's batch); remote servers
+    server_vram_mb: int | None = None  # set for a server on another machine: its card's memory (0: no GPU)
 
     def allows(self, role: str) -> bool:
         return "*" in self.roles or role in self.roles
@@ -144,6 +146,8 @@ EXPECTED = {
     "timeout": "a positive number of seconds",
     "options": "a JSON object",
     "keep_alive": 'a duration such as "30m" or "-1" (forever), or seconds',
+    "parallel": "an integer >= 1 (calls the server runs at once)",
+    "server_vram_mb": "an integer >= 0 (the GPU memory of the server's card)",
 }
 
 
@@ -169,6 +173,8 @@ def _entry_model():
         timeout: Annotated[float, Field(gt=0)] = 120.0
         options: dict[str, Any] = {}
         keep_alive: Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?(ns|us|ms|s|m|h)?$")] | int = "30m"
+        parallel: Annotated[int, Field(ge=1)] = 1
+        server_vram_mb: Annotated[int, Field(ge=0)] | None = None
 
         @field_validator("roles")
         @classmethod
@@ -222,4 +228,6 @@ def _parse_entry(path: Path, index: int, item: Any) -> ModelEntry:
         timeout_s=fields.timeout,
         options=fields.options,
         keep_alive=fields.keep_alive,
+        parallel=fields.parallel,
+        server_vram_mb=fields.server_vram_mb,
     )

@@ -44,6 +44,7 @@ from society.errors import UnavailableError
 from society.hardware import Readings, generation_threads, read_machine
 from society.ladder import fallback_reason
 from society.model_queue import ModelQueue
+from society.model_servers import slot_for
 from society.ollama import call_args, described, offloaded
 from society.paths import model_lock_path
 from society.reasoning import REASONING_INSTRUCTION, ReasoningFilter, split_reasoning
@@ -153,7 +154,7 @@ class ModelGate:
         self._reported: set[str] = set()
         self._readings = Readings()  # the last reading a plan was made on
         self.notify = notify or (lambda line: print(f"society: {line}", file=sys.stderr))
-        self.queue = ModelQueue(model_lock_path())
+        self.queue = ModelQueue(model_lock_path(), store.engine if store is not None and store.url else None)
         self._halting = False  # the user pressed Stop: the turn's calls end, none start
         self._read_speed: dict[str, float] = {}  # prompt tokens read per second, per model
         self._served: dict[str, str] = {}  # the model that last answered each role
@@ -225,11 +226,8 @@ class ModelGate:
         token = CancellationToken()
         self._running = token
         try:
-            async with self.queue.model():
-                if self._halting:  # stopped while waiting for the model
-                    raise TurnStopped("the turn was stopped")
-                async for item in self._attempts(role, prompt, stream, dict(kwargs, cancellation_token=token)):
-                    yield item
+            async for item in self._attempts(role, prompt, stream, dict(kwargs, cancellation_token=token)):
+                yield item
         finally:
             self._running = None
 
@@ -279,79 +277,84 @@ class ModelGate:
             # last rung there is nowhere to fall, so the turn's own time limit applies. Once
             # the first token is out, the model is working: no ladder timeout after it.
             timeout = entry.timeout_s if next_model else None
-            started = time.perf_counter()
             first_chunk: float | None = None
             hidden = ReasoningFilter()
             written: list[str] = []
-            try:
-                client = await asyncio.to_thread(self.client_for, entry)
-                wrapped, items = self._ask(role, entry, client, messages, kwargs, stream)
-                async with aclosing(items):
-                    try:
-                        item = await asyncio.wait_for(anext(items), timeout)
-                        while not isinstance(item, CreateResult):
-                            first_chunk = first_chunk or time.perf_counter()
-                            written.append(item)
-                            if visible := hidden.feed(item):
-                                yield visible
-                            item = await anext(items)
-                        async for _ in items:  # let the client finish its own bookkeeping
-                            pass
-                    except asyncio.CancelledError:
-                        task = asyncio.current_task()
-                        if not self._halting or (task is not None and task.cancelling()):
-                            raise
-                        # Stopped by the user (an HTTP client's request closed): what was said.
-                        item = CreateResult(
-                            content="".join(written),
-                            usage=RequestUsage(0, len(written)),
-                            finish_reason="unknown",
-                            cached=False,
-                        )
-                result = item
-            except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
-                reason = fallback_reason(err)
-                if reason is None or first_chunk is not None:
-                    raise
+            # The model's slot (this machine's, or room on its server) is held for the call;
+            # the plan above was made without it, so a slow call elsewhere never holds it up.
+            async with self.queue.model(slot_for(entry, self.entries)):
+                if self._halting and not turn.background:  # stopped while waiting for the model
+                    raise TurnStopped("the turn was stopped")
+                started = time.perf_counter()  # the call's own time, not the wait for its slot
+                try:
+                    client = await asyncio.to_thread(self.client_for, entry)
+                    wrapped, items = self._ask(role, entry, client, messages, kwargs, stream)
+                    async with aclosing(items):
+                        try:
+                            item = await asyncio.wait_for(anext(items), timeout)
+                            while not isinstance(item, CreateResult):
+                                first_chunk = first_chunk or time.perf_counter()
+                                written.append(item)
+                                if visible := hidden.feed(item):
+                                    yield visible
+                                item = await anext(items)
+                            async for _ in items:  # let the client finish its own bookkeeping
+                                pass
+                        except asyncio.CancelledError:
+                            task = asyncio.current_task()
+                            if not self._halting or (task is not None and task.cancelling()):
+                                raise
+                            # Stopped by the user (an HTTP client's request closed): what was said.
+                            item = CreateResult(
+                                content="".join(written),
+                                usage=RequestUsage(0, len(written)),
+                                finish_reason="unknown",
+                                cached=False,
+                            )
+                    result = item
+                except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
+                    reason = fallback_reason(err)
+                    if reason is None or first_chunk is not None:
+                        raise
+                    latency = int((time.perf_counter() - started) * 1000)
+                    self._record_call(role, entry, None, latency, None, error=reason)
+                    if self.store:
+                        self.store.record_fallback(turn.turn_id, role, entry.model, next_model, reason)
+                    fallbacks.append(f"{entry.model}: {reason}")
+                    self.notify(f"{role}: {entry.model} failed ({reason}); trying {next_model or 'nothing else'}")
+                    if reason.startswith("connection"):
+                        self.mark_unreachable(entry.model)
+                    continue
                 latency = int((time.perf_counter() - started) * 1000)
-                self._record_call(role, entry, None, latency, None, error=reason)
-                if self.store:
-                    self.store.record_fallback(turn.turn_id, role, entry.model, next_model, reason)
-                fallbacks.append(f"{entry.model}: {reason}")
-                self.notify(f"{role}: {entry.model} failed ({reason}); trying {next_model or 'nothing else'}")
-                if reason.startswith("connection"):
-                    self.mark_unreachable(entry.model)
-                continue
-            latency = int((time.perf_counter() - started) * 1000)
-            if entry.backend == "ollama":
-                await asyncio.to_thread(self._check_offload, entry)
-            result = self._split(result)
-            prompt = getattr(wrapped, "last_prompt", messages)
-            self._record_call(role, entry, result, latency, prompt)
-            timing = getattr(client, "last_timing", None)
-            self._learn_speed(role, entry, timing)
-            first_ms = (
-                timing.first_token_s * 1000
-                if timing is not None and timing.first_token_s is not None
-                else (first_chunk - started) * 1000
-                if first_chunk is not None
-                else None
-            )
-            turn.calls[role] = CallRecord(
-                model=entry.model,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                latency_ms=latency,
-                reasoning=result.thought,
-                fallbacks=fallbacks,
-                valid_tool_reply=getattr(wrapped, "valid", None),
-                cut_off=getattr(wrapped, "cut_off", None),
-                first_token_ms=None if first_ms is None else int(first_ms),
-                generation_ms=int(timing.generation_s * 1000) if timing is not None else None,
-                reused_tokens=getattr(timing, "reused_tokens", None),
-            )
-            yield result
-            return
+                if entry.backend == "ollama":
+                    await asyncio.to_thread(self._check_offload, entry)
+                result = self._split(result)
+                prompt = getattr(wrapped, "last_prompt", messages)
+                self._record_call(role, entry, result, latency, prompt)
+                timing = getattr(client, "last_timing", None)
+                self._learn_speed(role, entry, timing)
+                first_ms = (
+                    timing.first_token_s * 1000
+                    if timing is not None and timing.first_token_s is not None
+                    else (first_chunk - started) * 1000
+                    if first_chunk is not None
+                    else None
+                )
+                turn.calls[role] = CallRecord(
+                    model=entry.model,
+                    prompt_tokens=result.usage.prompt_tokens,
+                    completion_tokens=result.usage.completion_tokens,
+                    latency_ms=latency,
+                    reasoning=result.thought,
+                    fallbacks=fallbacks,
+                    valid_tool_reply=getattr(wrapped, "valid", None),
+                    cut_off=getattr(wrapped, "cut_off", None),
+                    first_token_ms=None if first_ms is None else int(first_ms),
+                    generation_ms=int(timing.generation_s * 1000) if timing is not None else None,
+                    reused_tokens=getattr(timing, "reused_tokens", None),
+                )
+                yield result
+                return
         turn.failure = f"every model failed for the {role} role: " + "; ".join(fallbacks)
         raise NoModelAvailable(turn.failure)
 
@@ -374,7 +377,7 @@ class ModelGate:
             extra[OUTPUT_SCHEMA] = schema  # structured output (the judge's scores)
         if entry.backend == "ollama":
             turn = current_turn()
-            loaded = self._readings.loaded(entry.model) is not None
+            loaded = self._readings.loaded_of(entry) is not None
             extra.update(call_args(entry, role in turn.reasoning_roles, turn.background, loaded))
         wrapped = wrap(client, entry, lambda prompt: self._prepare(role, entry, client, prompt))
         if stream and hasattr(wrapped, "create_stream"):

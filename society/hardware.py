@@ -23,10 +23,44 @@ class GpuReading:
 
 
 @dataclass(frozen=True)
+class Card:
+    """The GPU a model runs on, as a plan sees it: free memory (None: unknown), the Ollama
+    models loaded on it, and who holds it away from the chat (learning)."""
+
+    free_mb: int | None
+    loaded: dict[str, Loaded]
+    claim: str | None = None
+
+    def holds(self, model: str) -> Loaded | None:
+        """How `model` is loaded on this card (a name without a tag is its `:latest`), or None."""
+        found = self.loaded.get(model)
+        if found is None and ":" not in model:
+            found = self.loaded.get(f"{model}:latest")
+        return found
+
+
+@dataclass(frozen=True)
+class ServerReading:
+    """An Ollama server on another machine: what its `/api/ps` says is loaded, and its
+    card's memory as the model list gives it (`server_vram_mb`: Ollama's API reports what
+    its models take, not what the card has)."""
+
+    loaded: dict[str, Loaded] = field(default_factory=dict)
+    total_mb: int | None = None
+
+    @property
+    def free_mb(self) -> int | None:
+        if self.total_mb is None:
+            return None
+        return max(0, self.total_mb - sum(m.vram_mb for m in self.loaded.values()))
+
+
+@dataclass(frozen=True)
 class Readings:
     """One snapshot. `gpu` is None without an NVIDIA GPU; `ollama_loaded` holds the models
     Ollama has in memory (size, VRAM, context), `ollama_facts` what Ollama says of the
-    configured models (their VRAM need is computed from it)."""
+    configured models (their VRAM need is computed from it); `servers` the model servers on
+    other machines, by `scheme://host:port` (society/model_servers.py)."""
 
     gpu: GpuReading | None = None
     ollama_loaded: dict[str, Loaded] = field(default_factory=dict)
@@ -35,17 +69,29 @@ class Readings:
     cpu_pct: float | None = None
     ram_used_mb: int | None = None
     ram_total_mb: int | None = None
+    servers: dict[str, ServerReading] = field(default_factory=dict)
 
     @property
     def free_vram_mb(self) -> int | None:
         return self.gpu.free_mb if self.gpu else None
 
     def loaded(self, model: str) -> Loaded | None:
-        """How Ollama holds `model` now (a name without a tag is its `:latest`), or None."""
-        found = self.ollama_loaded.get(model)
-        if found is None and ":" not in model:
-            found = self.ollama_loaded.get(f"{model}:latest")
-        return found
+        """How this machine's Ollama holds `model` now, or None."""
+        return Card(None, self.ollama_loaded).holds(model)
+
+    def card(self, entry: ModelEntry) -> Card:
+        """The GPU `entry` runs on: its server's when that is another machine (a learning
+        cycle here does not hold it), else this machine's."""
+        from society.model_servers import is_remote, server_of
+
+        if is_remote(entry):
+            server = self.servers.get(str(server_of(entry)), ServerReading())
+            return Card(server.free_mb, server.loaded)
+        return Card(self.free_vram_mb, self.ollama_loaded, self.gpu_claim)
+
+    def loaded_of(self, entry: ModelEntry) -> Loaded | None:
+        """How the Ollama that serves `entry` holds its model now, or None."""
+        return self.card(entry).holds(entry.model) if entry.backend == "ollama" else None
 
 
 @functools.cache
@@ -94,20 +140,25 @@ def read_machine(entries: list[ModelEntry] = (), cpu_interval: float | None = No
     free but compares with the previous call, so a process's first reading says 0."""
     import psutil
 
+    from society.model_servers import is_remote, server_of
     from society.ollama import read_facts, read_loaded
 
-    servers: dict[str, list[str]] = {}
+    servers: dict[str, list[ModelEntry]] = {}
     for entry in entries:
         if entry.backend == "ollama" and entry.base_url:
-            servers.setdefault(entry.base_url, []).append(entry.model)
+            servers.setdefault(entry.base_url, []).append(entry)
     loaded: dict[str, Loaded] = {}
+    remote: dict[str, ServerReading] = {}
     facts: dict[str, ModelFacts] = {}
-    for url, models in sorted(servers.items()):
+    for url, on_it in sorted(servers.items()):
         now = read_loaded(url)
-        if now is None:
-            continue  # Ollama is down: nothing loaded, nothing to ask
-        loaded.update(now)
-        facts.update(read_facts(url, models))
+        if now is not None:  # else Ollama is down: nothing loaded, nothing to ask
+            facts.update(read_facts(url, [e.model for e in on_it]))
+        if is_remote(on_it[0]):
+            cards = [e.server_vram_mb for e in on_it if e.server_vram_mb is not None]
+            remote[str(server_of(on_it[0]))] = ServerReading(now or {}, max(cards))
+        else:
+            loaded.update(now or {})
     memory = psutil.virtual_memory()
     from society.gpu_claim import claim_of_another
 
@@ -116,6 +167,7 @@ def read_machine(entries: list[ModelEntry] = (), cpu_interval: float | None = No
         gpu_claim=claim_of_another(),
         ollama_loaded=loaded,
         ollama_facts=facts,
+        servers=remote,
         cpu_pct=psutil.cpu_percent(interval=cpu_interval),
         ram_used_mb=int((memory.total - memory.available) // 2**20),
         ram_total_mb=int(memory.total // 2**20),

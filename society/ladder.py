@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from society.config import ModelEntry
 from society.hardware import Readings
+from society.model_servers import is_remote, server_of
 
 # What Ollama keeps free on a CUDA card beyond a model's own need (its "minimum memory",
 # 457 MiB): a model loads wholly on the GPU only when need + this fits in the free VRAM;
@@ -29,8 +30,8 @@ def need_mb(entry: ModelEntry, readings: Readings) -> int | None:
     an entry whose list says `vram_mb: 0` (an Ollama without a GPU); an OpenAI-compatible
     server's own `vram_mb` (0 when left out: it manages its memory). An Ollama model's is
     computed from what Ollama says of it (weights + KV cache + compute buffer), else the
-    list's `vram_mb`; None when nothing says."""
-    if entry.backend == "llama_cpp" or entry.vram_mb == 0:
+    list's `vram_mb`; None when nothing says. 0 on a server elsewhere without a GPU."""
+    if entry.backend == "llama_cpp" or entry.vram_mb == 0 or entry.server_vram_mb == 0:
         return 0
     if entry.backend == "openai":
         return entry.vram_mb or 0
@@ -40,32 +41,37 @@ def need_mb(entry: ModelEntry, readings: Readings) -> int | None:
     return entry.vram_mb
 
 
-def _place(entry: ModelEntry, readings: Readings, others_loaded_mb: int) -> tuple[int, str] | None:
-    """Where `entry` stands on the machine now: (rank, why), lower ranks first; None for a GPU
-    model when there is no GPU reading (loading it would be a guess)."""
-    loaded = readings.loaded(entry.model) if entry.backend == "ollama" else None
+def _place(entry: ModelEntry, readings: Readings) -> tuple[int, str] | None:
+    """Where `entry` stands on its card now (this machine's, or its server's): (rank, why),
+    lower ranks first; None for a GPU model when nothing says what the card has free
+    (loading it would be a guess)."""
+    card = readings.card(entry)
+    loaded = readings.loaded_of(entry)
     need = need_mb(entry, readings)
-    free = readings.free_vram_mb
+    free = card.free_mb
+    remote = is_remote(entry)
     if loaded is not None and not loaded.offloaded and loaded.vram_mb > 0:
-        return 0, "already loaded, all on the GPU"
+        return 0, "already loaded, all on the GPU" + (f" of {server_of(entry)}" if remote else "")
     if need == 0:
         return 4, "runs on the CPU" if entry.backend != "openai" else "served by its own server"
-    if readings.gpu_claim:
+    if card.claim:
         return None  # learning trains on the GPU: a model loaded now would take its memory
     if free is None:
         # No GPU reading: a model Ollama already runs is safe; loading another is a guess.
         return (3, loaded.where()) if loaded is not None else None
     if need is None:
         return 2, "VRAM need unknown (Ollama did not describe it; set vram_mb)"
+    where = f" on {server_of(entry)}" if remote else ""
+    others_loaded_mb = sum(m.vram_mb for m in card.loaded.values()) - (loaded.vram_mb if loaded else 0)
     if need + VRAM_HEADROOM_MB <= free:
-        return 1, f"fits in {free} MB free VRAM (needs {need} MB)"
+        return 1, f"fits in {free} MB free VRAM{where} (needs {need} MB)"
     if need + VRAM_HEADROOM_MB <= free + others_loaded_mb:
-        return 2, f"fits after evicting the loaded model (needs {need} MB)"
+        return 2, f"fits after evicting the loaded model{where} (needs {need} MB)"
     if loaded is not None:
         return 3, loaded.where()
     # Ollama loads it anyway, part of it on the CPU: slow, yet a 7B model's answer beats the
     # embedded model's, so it stays ahead of the CPU rung.
-    return 3, f"would be partly offloaded (needs {need} MB, {free} MB free)"
+    return 3, f"would be partly offloaded{where} (needs {need} MB, {free} MB free)"
 
 
 def plan(
@@ -87,14 +93,12 @@ def plan(
     3. partly offloaded to the CPU, loaded so or bound to be (slow: it does not fit);
     4. CPU models (VRAM need 0), always usable, the last resort.
     Ties keep the ladder's order. With no GPU reading, only CPU entries and models Ollama
-    reports loaded are used.
+    reports loaded are used. A model on a server elsewhere is placed on that server's card.
     """
     usable = [e for e in entries if e.model in reachable and e.allows(role)]
     ranked = []
     for index, entry in enumerate(usable):
-        mine = readings.loaded(entry.model) if entry.backend == "ollama" else None
-        others = sum(m.vram_mb for m in readings.ollama_loaded.values()) - (mine.vram_mb if mine else 0)
-        placed = _place(entry, readings, others)
+        placed = _place(entry, readings)
         if placed is None:
             continue
         rank, why = placed
@@ -112,10 +116,13 @@ def skipped(role: str, entries: list[ModelEntry], readings: Readings, reachable:
         if entry.model in chosen or not entry.allows(role):
             continue
         need = need_mb(entry, readings) or "an unknown amount of"
+        card = readings.card(entry)
         if entry.model not in reachable:
             lines.append(f"{entry.model}: unreachable")
-        elif readings.gpu_claim:
-            lines.append(f"{entry.model}: the GPU is held by {readings.gpu_claim}")
+        elif card.claim:
+            lines.append(f"{entry.model}: the GPU is held by {card.claim}")
+        elif is_remote(entry):
+            lines.append(f"{entry.model}: needs {need} MB VRAM, {card.free_mb} MB free on {server_of(entry)}")
         elif readings.gpu is None:
             lines.append(f"{entry.model}: needs {need} MB VRAM and no NVIDIA GPU was found")
         else:

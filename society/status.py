@@ -37,6 +37,7 @@ def live(conversation=None) -> dict[str, Any]:
     readings = read_machine(entries)
     gpu = readings.gpu
     loaded = list(readings.ollama_loaded)
+    loaded += [f"{model} on {server}" for server, held in readings.servers.items() for model in held.loaded]
     if conversation is not None:
         loaded += [model for model in conversation.gate.models_in_process() if model not in loaded]
     store = conversation.store if conversation is not None else Store()
@@ -64,7 +65,7 @@ def rung(entry, readings, why_not: str | None) -> dict[str, Any]:
     context, and what Ollama says the model is."""
     facts = readings.ollama_facts.get(entry.model)
     entry = described(entry, facts)
-    loaded = readings.loaded(entry.model) if entry.backend == "ollama" else None
+    loaded = readings.loaded_of(entry)
     if why_not:
         state = why_not
     elif loaded is not None:

@@ -171,6 +171,9 @@ class OllamaStandin:
         self.replies: list[Reply | Callable[[dict], Reply]] = []
         self.lock = threading.Lock()
         self.url = ""
+        self.generation_s = 0.0  # how long each chat takes to answer, beside the others
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most chats it was answering at once
 
     # -- what a test looks at ------------------------------------------------------------
 
@@ -318,6 +321,13 @@ class OllamaStandin:
                 body = json.loads(raw)
             except ValueError:
                 return 400, {"error": "invalid JSON"}, False
+        if path == "/api/chat" and self.generation_s:  # a server that answers several at once
+            with self.lock:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            time.sleep(self.generation_s)
+            with self.lock:
+                self.in_flight -= 1
         with self.lock:
             self.received.append({"method": method, "path": path, "headers": headers, "body": body})
             if path == "/api/chat" and method == "POST":
