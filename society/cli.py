@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from society.assemble import register_commands
-from society.commands import config, mcp, memory, prompts, talk, tools, transcript
+from society.commands import config, mcp, memory, prompts, talk, tools, transcript, users
 from society.errors import SocietyError
 
 
@@ -40,6 +40,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(memory.app, name="memory")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(config.app, name="config")
+app.add_typer(users.app, name="users")
 register_commands(app)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from roles import ROLE_NAMES  # names only: importing roles loads no AutoGen
 from society.errors import SocietyError
-from society.paths import data_dir
+from society.paths import settings_dir
 
 CONFIG_ENV = "SOCIETY_CONFIG"
 CONFIG_NAME = "OAI_CONFIG_LIST.json"
@@ -89,7 +89,7 @@ def config_path() -> Path:
     override = os.environ.get(CONFIG_ENV)
     if override:
         return Path(override).expanduser()
-    user_copy = data_dir() / CONFIG_NAME
+    user_copy = settings_dir() / CONFIG_NAME
     if user_copy.exists():
         return user_copy
     repo_copy = Path(__file__).resolve().parent.parent / CONFIG_NAME

@@ -38,6 +38,15 @@ def database_url() -> str | None:
     return os.environ.get(DATABASE_URL_ENV) or None
 
 
+def database_schema() -> str | None:
+    """On a server database, the schema of the user being served (their tables, apart from
+    every other user's); None for the single-user default (the public schema)."""
+    from society.paths import current_user
+
+    user = current_user()
+    return f"user_{user}" if user else None
+
+
 def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
 
@@ -77,7 +86,7 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
-def _server_engine(url: str) -> Engine:
+def _server_engine(url: str, schema: str | None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -87,20 +96,22 @@ def _server_engine(url: str) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the one installed
     # pre_ping: a server restarted under a long-running page is reconnected, not an error.
-    return create_engine(parsed, pool_pre_ping=True)
+    # A user's schema alone on the search path: their tables, and no other user's by mistake.
+    options = {"options": f"-csearch_path={schema}"} if schema else {}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=options)
 
 
-def engine_for(path: Path | None = None, url: str | None = None) -> Engine:
+def engine_for(path: Path | None = None, url: str | None = None, schema: str | None = None) -> Engine:
     """One engine per database per process, migrated to the latest schema: the server at
-    `url` when given, else the SQLite file at `path`. A damaged database is one line
-    (DatabaseDamaged) and is never changed."""
-    key = url or str(Path(path).resolve())
+    `url` when given (in `schema`, a user's, when given), else the SQLite file at `path`. A
+    damaged database is one line (DatabaseDamaged) and is never changed."""
+    key = f"{url}#{schema or ''}" if url else str(Path(path).resolve())
     if key in _engines:
         return _engines[key]
     try:
         if url:
-            engine = _server_engine(url)
-            migrate(engine)
+            engine = _server_engine(url, schema)
+            migrate(engine, schema)
         else:
             # Opening a new file, one process at a time: another would take the file a first
             # process has just created, still empty, for a damaged one and move it aside.
@@ -123,10 +134,10 @@ def engine_for(path: Path | None = None, url: str | None = None) -> Engine:
 
 
 def forget_engine(url: str) -> None:
-    """Close and drop the engine of `url` (a test's throwaway database before it is dropped)."""
-    engine = _engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    """Close and drop the engines of `url`, every schema's (a test's throwaway database
+    before it is dropped)."""
+    for key in [k for k in _engines if k.partition("#")[0] == url]:
+        _engines.pop(key).dispose()
 
 
 def reserve_ids(conn: Connection, table: str, count: int) -> list[int]:

@@ -51,12 +51,15 @@ def run(conn: Connection, statement: str) -> None:
         conn.execute(text(each))
 
 
-def migrate(engine: Engine) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied."""
+def migrate(engine: Engine, schema: str | None = None) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied. `schema`: a user's
+    own schema on a shared Postgres (the engine's search path), made when missing."""
     applied: list[str] = []
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # several processes starting at once migrate one after another
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            if schema:  # a checked name (society/users.py)
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         conn.execute(text("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"))
         done = {row[0] for row in conn.execute(text("SELECT name FROM _migrations"))}
         for fn in MIGRATIONS:

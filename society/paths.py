@@ -1,15 +1,49 @@
-"""Where the society keeps its data: one folder per user, shared by every entry point."""
+"""Where the society keeps its data: one folder per user, shared by every entry point.
+
+On a shared server each user (society/users.py) has a folder of their own inside it,
+`users/NAME/` (their conversation, memories, workspace, adapters), while the server's
+settings (the model list, tools, memory, learning, MCP servers) stay in the folder itself.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
 HOME_ENV = "SOCIETY_HOME"
+USER_ENV = "SOCIETY_USER"  # a process that works for one user (a learning cycle started for them)
 _DATA_DIR: ContextVar[Path | None] = ContextVar("society_data_dir", default=None)
+_USER: ContextVar[str | None] = ContextVar("society_user", default=None)
+
+
+# Lowercase: a folder name on every file system and a Postgres schema name without quoting.
+USER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def current_user() -> str | None:
+    """The user whose data the calls inside work on (society/users.py as_user), else
+    `$SOCIETY_USER`; None: the single-user default, the data folder itself."""
+    user = _USER.get() or os.environ.get(USER_ENV) or None
+    if user is not None and not USER_NAME.match(user):
+        from society.errors import SocietyError
+
+        raise SocietyError(f"{USER_ENV}={user!r}: a user name is 1-32 lowercase letters, digits or _ (e.g. alice)")
+    return user
+
+
+@contextmanager
+def working_for(user: str | None) -> Iterator[None]:
+    """Work on `user`'s data for the calls inside and the tasks they start (checked names
+    only: society/users.py as_user)."""
+    token = _USER.set(user)
+    try:
+        yield
+    finally:
+        _USER.reset(token)
 
 
 @contextmanager
@@ -25,11 +59,21 @@ def using_data_dir(folder: Path) -> Iterator[Path]:
 
 def data_dir() -> Path:
     """The data folder: the one `using_data_dir` set, else `$SOCIETY_HOME`, else the
-    platform's user data folder.
+    platform's user data folder; for a user of a shared server, their folder inside it.
 
     Every entry point (terminal, web page, API, headless run) from any working directory
     resolves to the same folder, which is what makes the conversation one conversation.
     """
+    user = current_user()
+    if user:
+        path = settings_dir() / "users" / user
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return settings_dir()
+
+
+def settings_dir() -> Path:
+    """The folder of the settings files, the server's whichever user is served."""
     override = _DATA_DIR.get() or os.environ.get(HOME_ENV)
     if override:
         path = Path(override).expanduser()
@@ -72,6 +116,8 @@ DATA_FILES = {
     "evals/": "evaluation reports",
     "adapters/": "LoRA adapters trained by the learning cycle",
     "ui/": "the chat page's settings and uploads (Chainlit)",
+    "users.json": "a shared server's users and their token digests (society users)",
+    "users/": "each user's own data folder on a shared server (their society.db, chroma/, workspace/...)",
 }
 SETTINGS_FILES = {
     "tools": ("tools.json", "society.tools.settings:load_settings"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from society.db import database_url, engine_for, is_postgres
+from society.db import database_schema, database_url, engine_for, is_postgres
 from society.paths import database_path
 
 USER = "user"
@@ -84,12 +84,15 @@ class Store:
     def __init__(self, path: Path | None = None):
         self.url = None if path else database_url()
         self.path = None if self.url else path or database_path()
-        self.engine = engine_for(self.path, self.url)
+        self.schema = database_schema() if self.url else None  # a user's own, on a shared server
+        self.engine = engine_for(self.path, self.url, self.schema)
 
     @property
     def where(self) -> str:
         """Where the conversation is kept, for the user (a server's password left out)."""
-        return self.engine.url.render_as_string() if self.url else str(self.path)
+        if not self.url:
+            return str(self.path)
+        return self.engine.url.render_as_string() + (f" (schema {self.schema})" if self.schema else "")
 
     # -- turns and messages -------------------------------------------------------------
 

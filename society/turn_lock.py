@@ -40,10 +40,12 @@ class AdvisoryTurnLock:
     def __init__(self, store: Store) -> None:
         self._engine = store.engine
         self._conn = None
+        # One conversation per user: each user's turns are serialized, not everyone's.
+        self._key = TURN_LOCK_KEY ^ zlib.crc32((store.schema or "").encode())
 
     def try_acquire(self) -> bool:
         conn = self._engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": TURN_LOCK_KEY}).scalar_one()
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one()
         conn.commit()  # the lock is the session's, not the transaction's: held until released
         if not got:
             conn.close()
@@ -55,7 +57,7 @@ class AdvisoryTurnLock:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": TURN_LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
                 conn.commit()
             finally:
                 conn.close()

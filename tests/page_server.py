@@ -1,11 +1,12 @@
 """`python -m tests.page_server PORT`: the real `society ui` app (API and Chainlit page on one
 port) over a scripted planner whose answer carries reasoning, with a tool call and its result
-already in the history (`--empty`: none). The browser test drives it with Playwright and
+already in the history (`--empty`: none; `--users`: each user's own, behind a login). The browser test drives it with Playwright and
 Debian chromium."""
 
 import sys
 
 from society.assemble import open_conversation
+from society.paths import current_user
 from society.store import Store
 from tests.conftest import scripted_gate
 from ui.api import create_app
@@ -14,7 +15,22 @@ from ui.limits import serve
 REPLY = "<think>The user asks for a capital; France's capital city is Paris.</think>The capital of France is Paris."
 
 
-def main(port: int, empty: bool = False) -> None:
+def for_users() -> None:
+    """Each user's own conversation over a scripted planner (`--users`: the server of
+    tests/test_page.py's login test; its users are in users.json already)."""
+
+    def conversation():
+        store = Store()  # the logged-in user's
+        gate, _ = scripted_gate([f"Hello {current_user()}, noted."] * 5, store)
+        return open_conversation(store, gate, entry_point="web", enabled=["planner"])
+
+    return conversation
+
+
+def main(port: int, empty: bool = False, users: bool = False) -> None:
+    if users:
+        serve(create_app(for_users(), page=True), "127.0.0.1", port)
+        return
     store = Store()
     if not empty:
         earlier = store.begin_turn("list my workspace", "cli")
@@ -30,4 +46,4 @@ def main(port: int, empty: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), empty="--empty" in sys.argv)
+    main(int(sys.argv[1]), empty="--empty" in sys.argv, users="--users" in sys.argv)

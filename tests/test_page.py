@@ -219,3 +219,46 @@ def test_export_then_import_into_a_fresh_data_folder(tmp_path):
         page.get_by_text("France's capital city is Paris.").wait_for()
         shot(page, tmp_path, "page-imported-ja.png")
     assert Store(fresh / "society.db").export_turns() == Store().export_turns()
+
+
+def test_each_user_logs_in_to_their_own_conversation(tmp_path):
+    """A shared server's page asks who you are: a user's name and token open their own
+    conversation, and another user's words are never on it."""
+    from society import users
+
+    alice, bob = users.add("alice"), users.add("bob")
+    port = free_port()
+
+    def log_in(page, name: str, token: str) -> None:
+        page.goto(f"{base}/ui")
+        page.get_by_label("Email address").fill(name)
+        page.get_by_label("Password").fill(token)
+        page.get_by_role("button", name="Sign In").click()
+
+    def opened(page) -> None:
+        """The conversation is open (its monitoring panel shows): what is said now is sent."""
+        page.locator("#chat-input").wait_for(timeout=60_000)
+        page.get_by_text("Monitoring").wait_for(timeout=60_000)
+
+    with server("-m", "tests.page_server", str(port), "--users", port=port, cwd=tmp_path) as base:
+        with browser() as page:
+            log_in(page, "alice", bob)  # bob's token is not alice's
+            page.wait_for_timeout(2_000)
+            assert page.locator("#chat-input").count() == 0
+            log_in(page, "alice", alice)
+            opened(page)
+            say(page, "My cat is called Tama.")
+            page.get_by_text("Hello alice, noted.").wait_for(timeout=60_000)
+            shot(page, tmp_path, "page-alice.png")
+        with browser() as page:
+            log_in(page, "bob", bob)
+            opened(page)
+            say(page, "私の犬はポチです。")
+            page.get_by_text("Hello bob, noted.").wait_for(timeout=60_000)
+            page.wait_for_timeout(2_500)  # a poll of the conversation would show alice's words by now
+            text = page.locator("body").inner_text()
+            assert "Tama" not in text and "alice" not in text
+        with browser() as page:  # alice again: her conversation, and only hers
+            log_in(page, "alice", alice)
+            page.get_by_text("My cat is called Tama.").wait_for(timeout=60_000)
+            assert "ポチ" not in page.locator("body").inner_text()

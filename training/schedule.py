@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from society.listeners import TurnEvent, TurnListener
-from society.paths import data_dir
+from society.paths import USER_ENV, current_user, data_dir
 from society.store import Store
 
 STATE = "learning-state.json"
@@ -48,11 +48,14 @@ def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -
     if every <= 0 or turns_done - state.get("at_turn", 0) < every or running(state):
         return None
     log = open(data_dir() / "learning.log", "ab")  # noqa: SIM115 - the child process owns it
+    # The cycle learns from, and for, the user whose conversation this is (a shared server).
+    user = {USER_ENV: current_user()} if current_user() else {}
     process = subprocess.Popen(
         command or [sys.executable, "-m", "society.cli", "learn"],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **user},
         **low_priority(),
     )
     (data_dir() / STATE).write_text(json.dumps({"at_turn": turns_done, "pid": process.pid}), encoding="utf-8")

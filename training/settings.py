@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from society.paths import data_dir
+from society.paths import settings_dir
 from society.settings import Settings, load
 
 SETTINGS_NAME = "learning.json"
@@ -41,4 +41,4 @@ class LearningSettings(Settings):
 
 
 def load_settings() -> LearningSettings:
-    return load(data_dir() / SETTINGS_NAME, LearningSettings)
+    return load(settings_dir() / SETTINGS_NAME, LearningSettings)

@@ -8,7 +8,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from society.paths import data_dir
+from society.paths import settings_dir
 
 HERE = Path(__file__).parent
 PAGE_PATH = "/ui"
@@ -18,7 +18,7 @@ def mount_page(app) -> None:
     """Mount the page on `app`. Chainlit reads its settings at import time from the folder in
     CHAINLIT_APP_ROOT and writes uploads and translations there, so that folder is in the
     user's data folder (the package stays read-only) and is set before chainlit is imported."""
-    root = data_dir() / "ui"
+    root = settings_dir() / "ui"
     (root / ".chainlit").mkdir(parents=True, exist_ok=True)
     # Copied at each start so an upgrade's settings apply.
     shutil.copyfile(HERE / "config.toml", root / ".chainlit" / "config.toml")

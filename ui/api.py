@@ -11,7 +11,6 @@ clear line, never a trace.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -30,8 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from society.conversation import MAX_INPUT_CHARS, Chunk, Conversation
 from society.errors import SocietyError
 from society.store import USER, Message
+from society.users import as_user
 from ui import PAGE_PATH
-from ui.hub import Hub
+from ui.hub import Hub, Hubs
 from ui.limits import RATE_PER_MINUTE
 
 MAX_BODY_BYTES = 256_000
@@ -160,12 +160,16 @@ def create_app(
     from society.tools.secrets import register_secret
 
     register_secret("SOCIETY_API_TOKEN", token)  # never shown in a tool result, however it got there
-    hub = Hub(conversation_factory, token, rate_per_minute)
+    hubs = Hubs(conversation_factory, token, rate_per_minute)
+
+    def hub() -> Hub:
+        """The hub of the user this request works for (the guard below says who)."""
+        return hubs.current()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
-        await hub.close()
+        await hubs.close()
 
     # The API's own page (/docs) with its scripts served from here: it works offline.
     app = FastAPIOffline(
@@ -174,12 +178,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def conversation() -> Conversation:
-        return hub.conversation()
-
-    def authorised(supplied: str | None) -> bool:
-        # Bytes: compare_digest refuses non-ASCII strings, and a header may carry anything.
-        given = (supplied or "").encode("utf-8", "surrogateescape")
-        return token is None or (supplied is not None and hmac.compare_digest(given, token.encode("utf-8")))
+        return hub().conversation()
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -191,12 +190,14 @@ def create_app(
         if request.url.path in PUBLIC_PATHS or request.url.path.startswith(DOCS_ASSETS):
             return await call_next(request)  # the API's description; calls from /docs still need the token
         bearer = request.headers.get("authorization", "")
-        if not authorised(bearer.removeprefix("Bearer ").strip() or None):
+        allowed, user = hubs.who(bearer.removeprefix("Bearer ").strip() or None)
+        if not allowed:
             return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
-        if refused := hub.budget.refusal("API", request.client.host if request.client else "unknown"):
+        if refused := hubs.budget.refusal("API", request.client.host if request.client else "unknown"):
             return problem(429, refused, refused.retry_after)
         try:
-            return await call_next(request)
+            with as_user(user):  # the request, and the tasks it starts, work on this user's conversation
+                return await call_next(request)
         except Exception as err:  # noqa: BLE001 - never a stack trace to the client
             logging.getLogger("society.api").exception("%s %s failed", request.method, request.url.path)
             return problem(500, f"internal error ({type(err).__name__}); the traceback is in society.log")
@@ -219,7 +220,7 @@ def create_app(
         text: str, think: bool = False, stream: bool = False, instructions: str | None = None
     ) -> AsyncIterator[Message | Chunk]:
         try:
-            async with aclosing(hub.turn(text, think, "api", stream, instructions)) as said:
+            async with aclosing(hub().turn(text, think, "api", stream, instructions)) as said:
                 async for message in said:
                     yield message
         except SocietyError as err:
@@ -231,7 +232,7 @@ def create_app(
 
     @app.post("/chat/stop", summary="Stop the turn being played; what was said so far is kept")
     async def stop() -> dict[str, Any]:
-        return {"stopped": hub.stop()}
+        return {"stopped": hub().stop()}
 
     @app.post("/chat", summary="Say something; the team's messages of the turn come back")
     async def chat(body: ChatRequest) -> dict[str, Any]:
@@ -250,7 +251,7 @@ def create_app(
     @app.post("/feedback", summary="Thumbs up or down on the last answer")
     async def feedback(body: FeedbackRequest) -> dict[str, Any]:
         try:
-            reward = hub.feedback(body.good, body.comment, body.message_id)
+            reward = hub().feedback(body.good, body.comment, body.message_id)
         except SocietyError as err:
             raise HTTPException(err.http_status, str(err)) from None
         if reward is None:
@@ -280,22 +281,22 @@ def create_app(
         except UnicodeDecodeError:
             raise HTTPException(400, "the body is not UTF-8 text; send the file society export wrote") from None
         data = transcript.parse(raw)
-        async with hub.turn_lock:  # not in the middle of a turn
+        async with hub().turn_lock:  # not in the middle of a turn
             turns, messages = await asyncio.to_thread(transcript.import_data, conversation().store, data)
         return {"turns": turns, "messages": messages}
 
     @app.get("/monitoring/status", summary="GPU, VRAM, CPU, RAM, the model loaded and tokens per second")
     async def monitoring() -> dict[str, Any]:
-        return await hub.live()
+        return await hub().live()
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     async def prometheus() -> PlainTextResponse:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        hub.conversation()  # the counters start from the database when it opens
-        await hub.live()  # VRAM gauges as of this scrape
+        hub().conversation()  # the counters start from the database when it opens
+        await hub().live()  # VRAM gauges as of this scrape
 
-        return PlainTextResponse(generate_latest(hub.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(generate_latest(hubs.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models", summary="OpenAI-compatible: the one model this API answers as")
     async def models() -> dict[str, Any]:
@@ -388,13 +389,19 @@ def create_app(
 
     @app.websocket("/ws")
     async def socket(websocket: WebSocket, token_param: str | None = Query(None, alias="token")):
-        if not authorised(
+        allowed, user = hubs.who(
             token_param or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
-        ):
+        )
+        if not allowed:
             await websocket.close(code=4401, reason="missing or wrong API token")
             return
+        with as_user(user):
+            await converse(websocket)
+
+    async def converse(websocket: WebSocket) -> None:
+        """One socket's turns, for the user the socket said it is."""
         client = websocket.client.host if websocket.client else "unknown"
-        if refused := hub.budget.refusal("WebSocket", client):
+        if refused := hubs.budget.refusal("WebSocket", client):
             await websocket.close(code=4429, reason=refused)
             return
         await websocket.accept()
@@ -407,7 +414,7 @@ def create_app(
             while True:
                 frame = await websocket.receive()
                 if playing.is_set() and (frame["type"] == "websocket.disconnect" or is_stop(frame)):
-                    hub.stop()
+                    hub().stop()
                 frames.put_nowait(frame)
                 if frame["type"] == "websocket.disconnect":
                     return
@@ -420,7 +427,7 @@ def create_app(
                     return
                 if is_stop(frame):
                     continue  # nothing (more) to stop
-                if refused := hub.budget.refusal("WebSocket", client):
+                if refused := hubs.budget.refusal("WebSocket", client):
                     await websocket.send_json({"type": "error", "detail": refused})
                     continue
                 raw = frame.get("text")
@@ -452,9 +459,9 @@ def create_app(
             reader.cancel()
 
     if page:
-        from ui import hub as hubs
+        from ui import hub as page_hubs
         from ui import mount_page
 
-        hubs.current = hub
+        page_hubs.current = hubs
         mount_page(app)
     return app

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
+import functools
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import chainlit as cl
 
 from society.conversation import Chunk
 from society.errors import EXIT_FAILED, SocietyError
 from society.store import USER, Message
+from society.users import as_user
 from ui import hub as hubs
 
 HISTORY_MESSAGES = 30
@@ -24,18 +27,38 @@ COMMANDS = "/think (reasoning on or off), /good [comment], /bad [comment]"
 
 
 def hub() -> hubs.Hub:
+    """The hub of the user logged in on this page (every handler works for them: `for_user`)."""
     if hubs.current is None:
         raise RuntimeError("the page runs inside `society ui`, which opens the conversation")
-    return hubs.current
+    return hubs.current.current()
 
 
-if hubs.current is not None and hubs.current.token:
-    # Served beyond this machine: the page asks for the API token (any user name).
+def page_user() -> str | None:
+    """Whose conversation this page shows: the logged-in user's; None, the default one."""
+    user = cl.user_session.get("user")
+    return (user.metadata or {}).get("society_user") if user is not None else None
+
+
+def for_user(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Run a page handler, and the tasks it starts, for the logged-in user."""
+
+    @functools.wraps(handler)  # keeps the signature: Chainlit passes arguments by name
+    async def run(*args: Any, **kwargs: Any) -> None:
+        with as_user(page_user()):
+            await handler(*args, **kwargs)
+
+    return run
+
+
+if hubs.current is not None and hubs.current.guarded:
+    # Served to others: the page asks who you are. A user gives their name and their token;
+    # the owner any name and SOCIETY_API_TOKEN (the default conversation).
     @cl.password_auth_callback
     def login(username: str, password: str) -> cl.User | None:
-        if hmac.compare_digest(password, hubs.current.token):
-            return cl.User(identifier=username or "user")
-        return None
+        allowed, user = hubs.current.who(password)
+        if not allowed or (user is not None and user != username.strip().lower()):
+            return None
+        return cl.User(identifier=user or username or "owner", metadata={"society_user": user})
 
 
 def footer(message: Message) -> str:
@@ -171,6 +194,7 @@ async def follow(shown_ids: set[int], after_id: int) -> None:
 
 
 @cl.on_chat_start
+@for_user
 async def opened() -> None:
     cl.user_session.set("think", False)
     shown = Shown()
@@ -183,6 +207,7 @@ async def opened() -> None:
 
 
 @cl.on_stop
+@for_user
 async def stopped() -> None:
     """Stop: the model stops writing at once; what it wrote is kept, marked as stopped."""
     hub().stop()
@@ -226,11 +251,13 @@ async def rate(good: bool, comment: str | None, message_id: int | None) -> None:
 
 
 @cl.action_callback("feedback")
+@for_user
 async def feedback(action: cl.Action) -> None:
     await rate(bool(action.payload["good"]), None, int(action.payload["message_id"]))
 
 
 @cl.on_message
+@for_user
 async def said(message: cl.Message) -> None:
     text = message.content.strip()
     if text.startswith("/"):

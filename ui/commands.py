@@ -40,8 +40,13 @@ def ui(
 ) -> None:
     """Serve the chat page (/ui) and the API on one port: REST, WebSocket, OpenAI-compatible
     completions, monitoring, Prometheus metrics and the API docs (/docs)."""
-    if host not in LOOPBACK and not token:
-        raise fail(f"binding {host} exposes the conversation; set --token (or SOCIETY_API_TOKEN), or use 127.0.0.1")
+    from society import users
+
+    if host not in LOOPBACK and not token and not users.names():
+        raise fail(
+            f"binding {host} exposes the conversation; set --token (or SOCIETY_API_TOKEN), add users"
+            " (society users add NAME), or use 127.0.0.1"
+        )
     from society.paths import log_to_file
     from ui.api import create_app
     from ui.limits import serve

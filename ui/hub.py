@@ -1,18 +1,24 @@
 """One conversation served to many clients in one process: the HTTP API, its WebSocket and
 the Chainlit page all speak through the same Hub, which runs one turn at a time (the
-conversation is one thread) and keeps the Prometheus figures of the process."""
+conversation is one thread). On a server with users (society/users.py) each user has a Hub
+of their own, over their own conversation; `Hubs` finds a request's, and keeps the
+Prometheus figures and the request budget of the process."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
+from society import users
 from society.assemble import open_conversation
 from society.conversation import Chunk, Conversation, InputError
 from society.listeners import TurnEvent, TurnListener
+from society.paths import current_user
 from society.store import Message, Store
+from society.users import as_user
 from ui.limits import RATE_PER_MINUTE, Budget
 
 
@@ -93,23 +99,28 @@ class MetricsListener(TurnListener):
 
 
 class Hub:
-    """The process's one conversation, opened on first use; `token` guards non-loopback use;
-    `budget` is every door's request budget per client."""
+    """One user's conversation (None: the default one), opened on first use; `budget` is
+    every door's request budget per client."""
 
     def __init__(
         self,
         conversation_factory: Callable[[], Conversation] | None = None,
-        token: str | None = None,
-        rate_per_minute: int = RATE_PER_MINUTE,
+        user: str | None = None,
+        metrics: Metrics | None = None,
+        budget: Budget | None = None,
     ):
         self._factory = conversation_factory or (lambda: open_conversation(entry_point="api"))
         self._conversation: Conversation | None = None
-        self.token = token
+        self.user = user
         self.turn_lock = asyncio.Lock()
-        self.metrics = Metrics()
-        self.budget = Budget(rate_per_minute)
+        self.metrics = metrics or Metrics()
+        self.budget = budget or Budget(RATE_PER_MINUTE)
 
     def conversation(self) -> Conversation:
+        # Every call comes from a request or page event already working for this hub's user;
+        # a mismatch would let one user's words into another's conversation: refuse it.
+        if current_user() != self.user:
+            raise RuntimeError(f"hub of {self.user!r} asked while working for {current_user()!r}")
         if self._conversation is None:
             self._conversation = self._factory()
             self.metrics.start_from(self._conversation.store)
@@ -167,7 +178,57 @@ class Hub:
 
     async def close(self) -> None:
         if self._conversation is not None:
-            await self._conversation.close()
+            with as_user(self.user):
+                await self._conversation.close()
 
 
-current: Hub | None = None  # the hub the Chainlit page (ui/app.py) talks through
+class Hubs:
+    """The hubs of one server process, one per user; the owner's (the default conversation,
+    user None) is reached with `token` (SOCIETY_API_TOKEN), or by anyone when there is
+    neither a token nor users (one person's machine, loopback only)."""
+
+    def __init__(
+        self,
+        conversation_factory: Callable[[], Conversation] | None = None,
+        token: str | None = None,
+        rate_per_minute: int = RATE_PER_MINUTE,
+    ):
+        self._factory = conversation_factory
+        self.token = token
+        self.metrics = Metrics()
+        self.budget = Budget(rate_per_minute)
+        self._hubs: dict[str | None, Hub] = {}
+
+    def of(self, user: str | None) -> Hub:
+        if user not in self._hubs:
+            self._hubs[user] = Hub(self._factory, user, self.metrics, self.budget)
+        return self._hubs[user]
+
+    def current(self) -> Hub:
+        """The hub of the user the running request works for."""
+        return self.of(current_user())
+
+    @property
+    def guarded(self) -> bool:
+        """Whether a client must say who it is (a token, or users to tell apart)."""
+        return self.token is not None or bool(users.names())
+
+    def who(self, supplied: str | None) -> tuple[bool, str | None]:
+        """(allowed, user) for a client presenting `supplied` as its token."""
+        if not self.guarded:
+            return True, None
+        given = (supplied or "").encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII str
+        if self.token is not None and supplied is not None and hmac.compare_digest(given, self.token.encode()):
+            return True, None
+        user = users.by_token(supplied)
+        return user is not None, user
+
+    def opened(self) -> list[Hub]:
+        return list(self._hubs.values())
+
+    async def close(self) -> None:
+        for hub in self._hubs.values():
+            await hub.close()
+
+
+current: Hubs | None = None  # the hubs the Chainlit page (ui/app.py) talks through

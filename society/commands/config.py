@@ -24,9 +24,9 @@ def _reader(group: str):
 
 
 def _path(group: str) -> Path:
-    from society.paths import SETTINGS_FILES, data_dir
+    from society.paths import SETTINGS_FILES, settings_dir
 
-    return data_dir() / SETTINGS_FILES[group][0]
+    return settings_dir() / SETTINGS_FILES[group][0]
 
 
 def _flat(prefix: str, value: Any) -> dict[str, Any]:

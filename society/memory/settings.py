@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import field_validator
 
 from society.memory.embed import DEFAULT_MODEL, SHIPPED
-from society.paths import data_dir
+from society.paths import settings_dir
 from society.settings import Settings, load
 
 SETTINGS_NAME = "memory.json"
@@ -47,4 +47,4 @@ class MemorySettings(Settings):
 
 
 def load_settings() -> MemorySettings:
-    return load(data_dir() / SETTINGS_NAME, MemorySettings)
+    return load(settings_dir() / SETTINGS_NAME, MemorySettings)

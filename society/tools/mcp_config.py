@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from society.config import ConfigError, read_json_object
-from society.paths import data_dir
+from society.paths import data_dir, settings_dir
 
 MCP_FILE = "mcp.json"
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -52,7 +52,7 @@ class McpServer:
 
 
 def mcp_path() -> Path:
-    return data_dir() / MCP_FILE
+    return settings_dir() / MCP_FILE
 
 
 # What each field must be, as the one-line error says it.

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from society.config import ConfigError
-from society.paths import data_dir
+from society.paths import data_dir, settings_dir
 from society.settings import Settings, load, save
 
 SETTINGS_NAME = "tools.json"
@@ -105,7 +105,7 @@ class ToolSettings(Settings):
 
 
 def settings_path() -> Path:
-    return data_dir() / SETTINGS_NAME
+    return settings_dir() / SETTINGS_NAME
 
 
 def load_settings() -> ToolSettings:
