@@ -1,7 +1,7 @@
 """`python -m tests.page_server PORT`: the real `society ui` app (API and Chainlit page on one
 port) over a scripted planner whose answer carries reasoning, with a tool call and its result
-already in the history (`--empty`: none; `--users`: each user's own, behind a login). The browser test drives it with Playwright and
-Debian chromium."""
+already in the history (`--empty`: none; `--users`: each user's own, behind a login). The
+browser test drives it with Playwright and Debian chromium."""
 
 import sys
 
