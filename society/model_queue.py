@@ -13,8 +13,8 @@ cycle) only shares the machine lock.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -37,7 +37,6 @@ class ModelQueue:
         from filelock import FileLock
 
         self._shared = shared
-        self._in_process: dict[str, asyncio.Semaphore] = {}
         # thread_local=False: the lock is taken in a worker thread and released in another;
         # mode 0o666: one lock for every user of the machine, as there is one GPU.
         self._machine = FileLock(str(lock_path), thread_local=False, mode=0o666)
@@ -68,39 +67,40 @@ class ModelQueue:
 
     @asynccontextmanager
     async def model(self, slot: Slot = THIS_MACHINE) -> AsyncIterator[None]:
-        """Hold `slot` (this machine's models, or room on a server elsewhere) for one call."""
-        waiting = self._in_process.setdefault(slot.key, asyncio.Semaphore(slot.capacity))
-        async with waiting:
-            if slot.remote:
-                slots = AdvisorySlots(slot, self._shared) if self._shared is not None else FileSlots(slot)
-                acquire, release = slots.acquire, slots.release
+        """Hold `slot` (this machine's models, or room on a server elsewhere) for one call.
+        Waiting holds no thread: a server serving many users' conversations has many calls
+        waiting at once, and the few that hold a slot need the worker threads to finish."""
+        async with _room(slot):
+            if slot.remote and self._shared is not None:
+                advisory = AdvisorySlots(slot, self._shared)
+                try_once, release, off_loop = (lambda: advisory.try_acquire() or None), advisory.release, True
+            elif slot.remote:
+                files = FileSlots(slot)
+                try_once, release, off_loop = (lambda: files.try_acquire() or None), files.release, False
             else:
-                acquire, release = self._acquire, self._machine.release
-            held = await _taken(acquire, release, time.monotonic() + LOCK_TIMEOUT_S)
+                try_once, release, off_loop = self._try_machine, self._machine.release, False
+            held = await _taken(try_once, release, time.monotonic() + LOCK_TIMEOUT_S, off_loop)
             try:
                 yield
             finally:
                 if held:
                     release()  # at once, even in a task being cancelled
 
-    def _acquire(self, deadline: float, stop: threading.Event) -> bool:
-        """Take the machine lock; False (not taken) while a learning cycle holds the GPU
-        with it (the ladder then offers only CPU rungs, which need no lock against it), or
-        once the caller gave up (`stop`)."""
+    def _try_machine(self) -> bool | None:
+        """Take the machine lock now (True); False (not taken, and not to be) while a
+        learning cycle holds the GPU with it: the ladder then offers only CPU rungs, which
+        need no lock against it; None: another call holds it."""
         from filelock import Timeout
 
         from society.gpu_claim import claim_of_another
 
-        while not stop.is_set():
-            if claim_of_another():
-                return False
-            try:
-                self._machine.acquire(timeout=SLOT_POLL_S)
-                return True
-            except Timeout:
-                if time.monotonic() > deadline:
-                    raise
-        return False
+        if claim_of_another():
+            return False
+        try:
+            self._machine.acquire(timeout=0)
+        except Timeout:
+            return None
+        return True
 
     def closing(self) -> None:
         """The conversation is closing (a headless run's end, Ctrl-C): background work runs
@@ -142,23 +142,41 @@ class ModelQueue:
                 self._background.discard(task)
 
 
+# This process's calls waiting for each slot, whichever conversation makes them (one
+# server process serves many users), per event loop.
+_ROOMS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+
+
+def _room(slot: Slot) -> asyncio.Semaphore:
+    rooms = _ROOMS.setdefault(asyncio.get_running_loop(), {})
+    return rooms.setdefault(slot.key, asyncio.Semaphore(slot.capacity))
+
+
 async def _taken(
-    acquire: Callable[[float, threading.Event], bool], release: Callable[[], object], deadline: float
+    try_once: Callable[[], bool | None], release: Callable[[], object], deadline: float, off_loop: bool
 ) -> bool:
-    """`acquire(deadline, stop)` in a worker thread: whether it took the lock. A caller
-    cancelled while it waits (the user spoke over background work, a client went away)
-    leaves at once: the thread stops polling, and what it took meanwhile is given back, so
-    no process waits on a lock nobody holds."""
-    stop = threading.Event()
-    waiting = asyncio.ensure_future(asyncio.to_thread(acquire, deadline, stop))
-    try:
-        return await asyncio.shield(waiting)
-    except asyncio.CancelledError:
-        stop.set()
+    """Try a lock every SLOT_POLL_S until `try_once()` says: True (taken), False (go on
+    without it); None is "not yet". A try that makes a round trip runs `off_loop`, in a
+    worker thread; if its caller is cancelled meanwhile (the user spoke over background work,
+    a client went away), what it took is given back, so no process waits on a lock nobody
+    holds."""
+    while True:
+        if off_loop:
+            attempt = asyncio.ensure_future(asyncio.to_thread(try_once))
+            try:
+                got = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
 
-        def give_back(done: asyncio.Future) -> None:
-            if not done.cancelled() and done.exception() is None and done.result():
-                release()
+                def give_back(done: asyncio.Future) -> None:
+                    if not done.cancelled() and done.exception() is None and done.result():
+                        release()
 
-        waiting.add_done_callback(give_back)
-        raise
+                attempt.add_done_callback(give_back)
+                raise
+        else:
+            got = try_once()
+        if got is not None:
+            return got
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {LOCK_TIMEOUT_S} s for a model that stayed busy")
+        await asyncio.sleep(SLOT_POLL_S)

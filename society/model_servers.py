@@ -13,8 +13,6 @@ host of a household server reaches.
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
     from society.config import ModelEntry
 
 LOCAL = "local"
-SLOT_POLL_S = 0.25
+SLOT_POLL_S = 0.05  # how often a waiting call tries its slot again
 
 
 @dataclass(frozen=True)
@@ -87,21 +85,17 @@ class FileSlots:
         ]
         self._held = None
 
-    def acquire(self, deadline: float, stop: threading.Event | None = None) -> bool:
-        """Take a free slot (True); False once `stop` is set (the caller gave up)."""
+    def try_acquire(self) -> bool:
+        """Take a free slot now (a non-blocking lock: cheap enough for the event loop)."""
         from filelock import Timeout
 
-        while stop is None or not stop.is_set():
-            for lock in self._locks:
-                try:
-                    lock.acquire(timeout=0)
-                    self._held = lock
-                    return True
-                except Timeout:
-                    continue
-            if time.monotonic() > deadline:
-                raise TimeoutError("every slot of the model server stayed taken")
-            time.sleep(SLOT_POLL_S)
+        for lock in self._locks:
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            self._held = lock
+            return True
         return False
 
     def release(self) -> None:
@@ -120,22 +114,18 @@ class AdvisorySlots:
         self._capacity = slot.capacity
         self._held = None
 
-    def acquire(self, deadline: float, stop: threading.Event | None = None) -> bool:
-        """Take a free slot (True); False once `stop` is set (the caller gave up)."""
+    def try_acquire(self) -> bool:
+        """Take a free slot now (one round trip per slot; run it off the event loop)."""
         from sqlalchemy import text
 
-        while stop is None or not stop.is_set():
-            conn = self._engine.connect()
-            for index in range(self._capacity):
-                args = {"server": self._server, "slot": index}
-                if conn.execute(text("SELECT pg_try_advisory_lock(:server, :slot)"), args).scalar_one():
-                    conn.commit()  # the lock is the session's: held until released
-                    self._held = (conn, args)
-                    return True
-            conn.close()
-            if time.monotonic() > deadline:
-                raise TimeoutError("every slot of the model server stayed taken")
-            time.sleep(SLOT_POLL_S)
+        conn = self._engine.connect()
+        for index in range(self._capacity):
+            args = {"server": self._server, "slot": index}
+            if conn.execute(text("SELECT pg_try_advisory_lock(:server, :slot)"), args).scalar_one():
+                conn.commit()  # the lock is the session's: held until released
+                self._held = (conn, args)
+                return True
+        conn.close()
         return False
 
     def release(self) -> None:

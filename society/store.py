@@ -26,6 +26,7 @@ HOST = socket.gethostname()
 # interrupted, whichever host ran it (a process on another host cannot be asked directly).
 HEARTBEAT_S = 20.0
 LEASE_S = 90.0
+MESSAGES_CHANNEL = "society_messages"  # Postgres NOTIFY: a message was stored (payload: whose)
 
 
 def now() -> str:
@@ -111,6 +112,7 @@ class Store:
                 text("INSERT INTO messages (turn_id, role, content, created_at) VALUES (:t, :r, :c, :at) RETURNING id"),
                 {"t": turn_id, "r": USER, "c": user_text, "at": at},
             ).scalar_one()
+            self._ring(conn)
         return Message(id=message_id, turn_id=turn_id, role=USER, content=user_text, created_at=at)
 
     def add_message(self, turn_id: int, role: str, content: str, **fields: Any) -> Message:
@@ -141,7 +143,16 @@ class Store:
                 ),
                 row,
             ).scalar_one()
+            self._ring(conn)
         return Message(**row)
+
+    def _ring(self, conn) -> None:
+        """On a server database, tell every process and host that follows this conversation
+        that a message was stored (Postgres NOTIFY, sent when the transaction commits): open
+        pages show it at once instead of at their next poll (ui/bell.py)."""
+        if self.url:
+            whose = {"channel": MESSAGES_CHANNEL, "who": self.schema or ""}
+            conn.execute(text("SELECT pg_notify(:channel, :who)"), whose)
 
     def end_turn(self, turn_id: int, status: str, stop_reason: str | None = None) -> None:
         with self.engine.begin() as conn:

@@ -98,3 +98,16 @@ def test_the_users_command_adds_lists_and_removes_and_a_users_conversation_is_re
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "lowercase letters" in bad.stderr
     assert society("users", "remove", "dave", cwd=tmp_path).returncode == 0
     assert users.by_token(token) is None
+
+
+async def test_each_user_has_their_own_request_budget_whatever_address_they_share():
+    """Behind one proxy or one household router every user has the same address: the budget
+    is counted per user, so one busy user does not lock the others out."""
+    alice_token, bob_token = users.add("alice"), users.add("bob")
+    app = create_app(conversation_factory, OWNER, rate_per_minute=3)
+    async with http(app, alice_token) as alice, http(app, bob_token) as bob:
+        for _ in range(3):
+            assert (await alice.get("/history")).status_code == 200
+        refused = await alice.get("/history")
+        assert refused.status_code == 429 and "user alice" in refused.json()["error"]["detail"]
+        assert (await bob.get("/history")).status_code == 200

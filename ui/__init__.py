@@ -14,10 +14,11 @@ HERE = Path(__file__).parent
 PAGE_PATH = "/ui"
 
 
-def mount_page(app) -> None:
-    """Mount the page on `app`. Chainlit reads its settings at import time from the folder in
-    CHAINLIT_APP_ROOT and writes uploads and translations there, so that folder is in the
-    user's data folder (the package stays read-only) and is set before chainlit is imported."""
+def prepare_page() -> None:
+    """Chainlit reads its settings at import time from the folder in CHAINLIT_APP_ROOT and
+    writes uploads and translations there, so that folder is in the data folder (the package
+    stays read-only) and is set before chainlit is imported. Once per server: several
+    workers inherit it (and the login cookie's secret, so any worker accepts a login)."""
     root = settings_dir() / "ui"
     (root / ".chainlit").mkdir(parents=True, exist_ok=True)
     # Copied at each start so an upgrade's settings apply.
@@ -30,6 +31,12 @@ def mount_page(app) -> None:
     # Signs the login cookie when the page asks for the API token; a fresh one per start
     # only means logging in again after a restart.
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", secrets.token_urlsafe(32))
+
+
+def mount_page(app, prepared: bool = False) -> None:
+    """Mount the page on `app` (prepared first unless the serving process did)."""
+    if not prepared:
+        prepare_page()
     from chainlit.utils import mount_chainlit
 
     mount_chainlit(app=app, target=str(HERE / "app.py"), path=PAGE_PATH)

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from society.conversation import MAX_INPUT_CHARS, Chunk, Conversation
 from society.errors import SocietyError
+from society.paths import current_user
 from society.store import USER, Message
 from society.users import as_user
 from ui import PAGE_PATH
@@ -153,6 +154,7 @@ def create_app(
     token: str | None = None,
     page: bool = False,
     rate_per_minute: int = RATE_PER_MINUTE,
+    page_prepared: bool = False,
 ) -> FastAPI:
     """The API over one conversation; `token`, when set, is required on every request (the
     page asks for it at login). `page` mounts the Chainlit chat at /ui; Chainlit is one
@@ -193,7 +195,9 @@ def create_app(
         allowed, user = hubs.who(bearer.removeprefix("Bearer ").strip() or None)
         if not allowed:
             return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
-        if refused := hubs.budget.refusal("API", request.client.host if request.client else "unknown"):
+        # A user's budget is theirs, whatever address (one proxy, one household NAT) they come from.
+        client = f"user {user}" if user else request.client.host if request.client else "unknown"
+        if refused := hubs.budget.refusal("API", client):
             return problem(429, refused, refused.retry_after)
         try:
             with as_user(user):  # the request, and the tasks it starts, work on this user's conversation
@@ -291,12 +295,12 @@ def create_app(
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     async def prometheus() -> PlainTextResponse:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
         hub().conversation()  # the counters start from the database when it opens
         await hub().live()  # VRAM gauges as of this scrape
 
-        return PlainTextResponse(generate_latest(hubs.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(hubs.metrics.exposition().decode(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models", summary="OpenAI-compatible: the one model this API answers as")
     async def models() -> dict[str, Any]:
@@ -400,7 +404,8 @@ def create_app(
 
     async def converse(websocket: WebSocket) -> None:
         """One socket's turns, for the user the socket said it is."""
-        client = websocket.client.host if websocket.client else "unknown"
+        user = current_user()
+        client = f"user {user}" if user else websocket.client.host if websocket.client else "unknown"
         if refused := hubs.budget.refusal("WebSocket", client):
             await websocket.close(code=4429, reason=refused)
             return
@@ -463,5 +468,5 @@ def create_app(
         from ui import mount_page
 
         page_hubs.current = hubs
-        mount_page(app)
+        mount_page(app, page_prepared)
     return app

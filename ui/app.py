@@ -19,6 +19,7 @@ from society.errors import EXIT_FAILED, SocietyError
 from society.store import USER, Message
 from society.users import as_user
 from ui import hub as hubs
+from ui.bell import next_message
 
 HISTORY_MESSAGES = 30
 REFRESH_SECONDS = 3
@@ -171,13 +172,14 @@ async def refresh_monitor() -> None:
 
 async def follow(shown_ids: set[int], after_id: int) -> None:
     """The one conversation, live: what any other door (the terminal, the API, a headless
-    run, another page) says appears here within FOLLOW_SECONDS, read from the database, so
-    doors in other processes count too. While this page plays a turn it shows that turn
+    run, another page, another worker) says appears here, read from the database, so doors
+    in other processes count too: at once on Postgres (ui/bell.py), within FOLLOW_SECONDS on
+    SQLite. While this page plays a turn it shows that turn
     itself; messages it already shows are skipped by id."""
     store = hub().conversation().store
     shown = Shown(ids=shown_ids)
     while True:
-        await asyncio.sleep(FOLLOW_SECONDS)
+        await next_message(store, FOLLOW_SECONDS)  # at once on Postgres (any worker or host), else polled
         if cl.user_session.get("playing"):
             continue
         try:
@@ -263,7 +265,8 @@ async def said(message: cl.Message) -> None:
     if text.startswith("/"):
         await command(text)
         return
-    client = (cl.context.session.environ or {}).get("REMOTE_ADDR") or "unknown"
+    user = page_user()
+    client = f"user {user}" if user else (cl.context.session.environ or {}).get("REMOTE_ADDR") or "unknown"
     if refused := hub().budget.refusal("page", client):
         await cl.Message(content=f"⚠ {refused}", author="society").send()
         return

@@ -7,9 +7,12 @@ Prometheus figures and the request budget of the process."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any
 
 from society import users
@@ -21,9 +24,19 @@ from society.store import Message, Store
 from society.users import as_user
 from ui.limits import RATE_PER_MINUTE, Budget
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `society ui --workers N` for its workers
+
+
+def shared_metrics_dir() -> Path | None:
+    """Where the workers of one server write their figures (prometheus_client's multiprocess
+    mode); None for a server of one process."""
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    return Path(folder) if folder else None
+
 
 class Metrics:
-    """Prometheus figures of this process."""
+    """Prometheus figures of this process; with several workers, each writes its own and a
+    scrape of any of them adds them up (prometheus_client's multiprocess mode)."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -34,7 +47,11 @@ class Metrics:
             "society_turn_seconds", "Seconds per turn", registry=self.registry, buckets=(1, 2, 5, 10, 30, 60, 120, 300)
         )
         self.tokens_per_second = Gauge(
-            "society_tokens_per_second", "Last answer's generation speed", ["model"], registry=self.registry
+            "society_tokens_per_second",
+            "Last answer's generation speed",
+            ["model"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.first_token = Histogram(
             "society_first_token_seconds",
@@ -48,8 +65,21 @@ class Metrics:
         self.rewards = Histogram(
             "society_reward", "Rewards of answers", registry=self.registry, buckets=(-1, -0.5, 0, 0.5, 1)
         )
-        self.vram_used = Gauge("society_vram_used_mb", "VRAM in use (0 without a GPU)", registry=self.registry)
-        self.vram_total = Gauge("society_vram_total_mb", "VRAM in all (0 without a GPU)", registry=self.registry)
+        last = {"registry": self.registry, "multiprocess_mode": "mostrecent"}
+        self.vram_used = Gauge("society_vram_used_mb", "VRAM in use (0 without a GPU)", **last)
+        self.vram_total = Gauge("society_vram_total_mb", "VRAM in all (0 without a GPU)", **last)
+
+    def exposition(self) -> bytes:
+        """The figures in Prometheus's text format: this process's, or every worker's."""
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        if shared_metrics_dir() is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        everyone = CollectorRegistry()
+        MultiProcessCollector(everyone)
+        return generate_latest(everyone)
 
     def observe_turn(self, status: str, seconds: float, messages: list[Message], fallbacks: list[dict]) -> None:
         self.turns.labels(status).inc()
@@ -64,7 +94,15 @@ class Metrics:
 
     def start_from(self, store: Store) -> None:
         """The counters as the database has them: turns, their seconds, rewards and
-        fallbacks counted before this process started."""
+        fallbacks counted before this server started; with several workers, by the first to
+        open the conversation only (the others' figures are added to its own)."""
+        folder = shared_metrics_dir()
+        if folder is not None:
+            mark = folder / f"counted-{hashlib.sha256(store.where.encode()).hexdigest()[:16]}"
+            try:
+                os.close(os.open(mark, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return  # another worker counted this conversation's past
         stored = store.stored_figures()
         for status, count in stored["turns"].items():
             if status != "running":

@@ -105,8 +105,9 @@ class RequestDeadline(H11Protocol):
             self.transport.close()
 
 
-def serve(app, host: str, port: int) -> None:
-    """Run `app` with uvicorn under these limits."""
+def serve(app, host: str, port: int, workers: int = 1) -> None:
+    """Run `app` with uvicorn under these limits; with several `workers`, `app` is the import
+    string of a factory each worker process calls."""
     import uvicorn
 
     uvicorn.run(
@@ -117,4 +118,6 @@ def serve(app, host: str, port: int) -> None:
         http=RequestDeadline,
         limit_concurrency=MAX_CONNECTIONS,
         timeout_keep_alive=5,
+        workers=workers,
+        factory=isinstance(app, str),
     )
