@@ -262,3 +262,42 @@ def test_each_user_logs_in_to_their_own_conversation(tmp_path):
             log_in(page, "alice", alice)
             page.get_by_text("My cat is called Tama.").wait_for(timeout=60_000)
             assert "ポチ" not in page.locator("body").inner_text()
+
+
+def test_the_page_works_on_society_ui_with_two_workers(tmp_path):
+    """`society ui --workers 2`: log in, talk, see a message sent through the API (to either
+    worker) appear, and the monitoring panel, whichever worker answers what: the page keeps
+    one WebSocket, and the panel is inline, not a file only its worker could serve."""
+    import json
+
+    from society import users
+    from society.paths import data_dir
+    from tests.bench_server import model_server, start_society
+
+    token = users.add("alice")
+    box, url = model_server()
+    ladder = tmp_path / "models.json"
+    model = {"model": "box-7b", "api_type": "openai", "base_url": f"{url}/v1", "api_key": "x"}
+    ladder.write_text(json.dumps([{**model, "server_vram_mb": 24576, "parallel": 4}]), encoding="utf-8")
+    process, base = start_society(data_dir(), {"SOCIETY_CONFIG": str(ladder)}, workers=2)
+    try:
+        with browser() as page:
+            page.goto(f"{base}/ui")
+            page.get_by_label("Email address").fill("alice")
+            page.get_by_label("Password").fill(token)
+            page.get_by_role("button", name="Sign In").click()
+            page.get_by_text("Monitoring").wait_for(timeout=60_000)
+            for index in range(3):
+                say(page, f"Page message {index}.")
+                page.get_by_text(f"Noted: Page message {index}.").wait_for(timeout=60_000)
+            headers = {"authorization": f"Bearer {token}"}
+            sent = httpx.post(f"{base}/chat", json={"message": "Through the API."}, headers=headers, timeout=120)
+            assert sent.status_code == 200
+            page.get_by_text("Noted: Through the API.").wait_for(timeout=30_000)
+            page.get_by_text("Tokens/s", exact=True).wait_for(timeout=15_000)  # the panel's content, fetched by the page
+            assert "error occurred" not in page.locator("body").inner_text()
+            shot(page, tmp_path, "page-two-workers.png")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        box.shutdown()

@@ -11,6 +11,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import chainlit as cl
 
@@ -166,7 +167,10 @@ async def refresh_monitor() -> None:
             text = monitor_text(await hub().live())
         except Exception as err:  # noqa: BLE001 - the panel says so and tries again
             text = f"monitoring failed ({type(err).__name__}); retrying"
-        await cl.ElementSidebar.set_elements([cl.Text(name="Monitoring", content=text, display="side")])
+        # Inline (a data: URL), not a file the browser fetches from the worker that wrote it:
+        # with several workers another may answer, and a file every few seconds piles up.
+        inline = "data:text/plain;charset=utf-8," + quote(text)
+        await cl.ElementSidebar.set_elements([cl.Text(name="Monitoring", url=inline, display="side")])
         await asyncio.sleep(REFRESH_SECONDS)
 
 
