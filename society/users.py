@@ -41,7 +41,8 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _read() -> dict[str, dict[str, str]]:
+def table() -> dict[str, dict[str, str]]:
+    """The users and their token digests, as users.json has them now."""
     from society.config import read_json_object
 
     return read_json_object(settings_dir() / USERS_FILE)
@@ -54,7 +55,7 @@ def _write(users: dict[str, dict[str, str]]) -> None:
 
 
 def names() -> list[str]:
-    return sorted(_read())
+    return sorted(table())
 
 
 def add(name: str) -> str:
@@ -62,7 +63,7 @@ def add(name: str) -> str:
     token, shown this once."""
     check_name(name)
     token = secrets.token_urlsafe(24)
-    users = _read()
+    users = table()
     users[name] = {"token_sha256": _digest(token)}
     _write(users)
     return token
@@ -70,20 +71,21 @@ def add(name: str) -> str:
 
 def remove(name: str) -> None:
     """Take `name`'s token away; their conversation stays where it is (nothing is deleted)."""
-    users = _read()
+    users = table()
     if name not in users:
         raise UserError(f"no user {name!r}; see: society users list")
     del users[name]
     _write(users)
 
 
-def by_token(token: str | None) -> str | None:
-    """The user whose token `token` is, or None. Every digest is compared in constant time."""
+def by_token(token: str | None, known: dict[str, dict[str, str]] | None = None) -> str | None:
+    """The user whose token `token` is, or None (`known`: the table, when already read).
+    Every digest is compared in constant time."""
     if not token:
         return None
     given = _digest(token)
     found = None
-    for name, entry in _read().items():
+    for name, entry in (table() if known is None else known).items():
         if hmac.compare_digest(given, str(entry.get("token_sha256", ""))):
             found = name
     return found

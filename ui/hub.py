@@ -252,13 +252,15 @@ class Hubs:
         return self.token is not None or bool(users.names())
 
     def who(self, supplied: str | None) -> tuple[bool, str | None]:
-        """(allowed, user) for a client presenting `supplied` as its token."""
-        if not self.guarded:
+        """(allowed, user) for a client presenting `supplied` as its token; users.json is
+        read once per request (users may be added while the server runs)."""
+        known = users.table()
+        if self.token is None and not known:
             return True, None
         given = (supplied or "").encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII str
         if self.token is not None and supplied is not None and hmac.compare_digest(given, self.token.encode()):
             return True, None
-        user = users.by_token(supplied)
+        user = users.by_token(supplied, known)
         return user is not None, user
 
     def opened(self) -> list[Hub]:
