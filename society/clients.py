@@ -135,14 +135,18 @@ def _grammar_problem(schema: str) -> str | None:
     return None
 
 
-def output_schema_args(backend: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """How each backend is told to hold its output to a JSON schema."""
+def output_schema_args(backend: str, schema: dict[str, Any], fill: bool = False) -> dict[str, Any]:
+    """How each backend is told to hold its output to a JSON schema. `fill`: the embedded
+    model writes only the schema's open parts, its fixed ones are written for it
+    (society/json_fill.py); for a reply whose schema holds most of it."""
     if backend == "llama_cpp":
         if problem := grammar_problem(schema):
             import sys
 
             print(f"society: the output cannot be held to its JSON schema ({problem}); any JSON goes", file=sys.stderr)
-        return {"response_format": {"type": "json_object", "schema": schema}}
+        from society.json_fill import FILL
+
+        return {"response_format": {"type": "json_object", "schema": schema}, **({FILL: True} if fill else {})}
     if backend == "ollama":
         return {"format": schema}
     return {"response_format": {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema}}}

@@ -36,7 +36,8 @@ from autogen_core.models import (
 )
 from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 
-from society import kv_reuse
+from society import greedy_grammar, json_fill, kv_reuse
+from society.hardware import generation_threads
 from society.role_client import final_result
 
 STATE_CACHE_BYTES = 256 * 2**20  # model states kept in RAM (a 135M model's is ~25 KB per token)
@@ -110,6 +111,7 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         self._abort_reading()
         self._reused: list[int] = []  # per generation, tokens not read again (society/kv_reuse.py)
         kv_reuse.install(self.llm, self._reused)
+        greedy_grammar.install(self.llm)
 
     def _keep_states(self) -> None:
         """Keep the model's state after each call in RAM, keyed by its tokens: when other
@@ -209,8 +211,15 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
 
     def _generate(self, messages: list[dict[str, str]], args: dict[str, Any], stop: threading.Event, put) -> _Done:
         llm = self.llm
+        threads = generation_threads()  # by what other processes use now, not when the model loaded
+        llm._ctx.set_n_threads(threads, threads)
         self._reused.clear()
         started = time.perf_counter()
+        schema = (args.get("response_format") or {}).get("schema")
+        if args.pop(json_fill.FILL, False) and schema is not None and json_fill.fillable(schema):
+            prompt_tokens = json_fill.chat_prompt(llm, messages)
+            if prompt_tokens is not None:
+                return self._fill(prompt_tokens, schema, int(args.get("max_tokens") or 512), stop, started)
         first: float | None = None
         parts: list[str] = []
         finish = "stop"
@@ -248,3 +257,23 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
             generation_s=(ended - first) if first else 0.0,
         )
         return _Done("".join(parts), finish, timing)
+
+    def _fill(self, prompt: list[int], schema: dict[str, Any], max_tokens: int, stop: threading.Event, started) -> _Done:
+        """A reply held to `schema` with its fixed parts written, not generated (society/json_fill.py)."""
+        self._stop = stop
+        try:
+            filled = json_fill.fill(self.llm, prompt, schema, max_tokens, stop)
+        except RuntimeError:
+            if not stop.is_set():
+                raise
+            filled = json_fill.Filled("", 0, "unknown", None)  # stopped while reading the prompt
+        finally:
+            self._stop = None
+        timing = Timing(
+            prompt_tokens=len(prompt),
+            reused_tokens=min(self._reused[0] if self._reused else 0, len(prompt)),
+            completion_tokens=filled.completion_tokens,
+            first_token_s=(filled.first_at - started) if filled.first_at else None,
+            generation_s=(time.perf_counter() - filled.first_at) if filled.first_at else 0.0,
+        )
+        return _Done(filled.text, filled.finish, timing)

@@ -651,8 +651,9 @@ class ToolCallClient(ChatCompletionClient):
 
         prompt = as_text(messages)
         prompt.insert(max(0, len(prompt) - 1), SystemMessage(content=grounding.note))
-        # The same request, held to the grounded schema instead.
-        retry_args = {**args, **output_schema_args(self.entry.backend, grounded_schema(tool, grounding))}
+        # The same request, held to the grounded schema instead; every argument but the loose
+        # ones is fixed there, so the embedded model writes only those (society/json_fill.py).
+        retry_args = {**args, **output_schema_args(self.entry.backend, grounded_schema(tool, grounding), fill=True)}
         again = await self.inner.create(
             self.prepare(prompt), extra_create_args=retry_args, cancellation_token=cancellation_token
         )

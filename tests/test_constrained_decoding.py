@@ -1,0 +1,146 @@
+"""Constrained decoding on the real embedded model: the grammar asked about the best tokens
+first (society/greedy_grammar.py) gives what llama-cpp-python's own sampler gives; a reply
+filled around its fixed parts (society/json_fill.py) is valid for its schema and holds the
+fixed values; the thread count follows what other processes use, not this one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import jsonschema
+import pytest
+
+from society import greedy_grammar, json_fill
+from society.clients import output_schema_args
+from tests.conftest import EMBEDDED
+
+pytestmark = pytest.mark.slow
+
+CALL = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "tool": {"const": "get_weather"},
+                "arguments": {
+                    "type": "object",
+                    "properties": {
+                        "city": {"type": "string", "maxLength": 40},
+                        "unit": {"enum": ["celsius", "fahrenheit"]},
+                        "days": {"type": "integer"},
+                    },
+                    "required": ["city", "unit"],
+                },
+            },
+            "required": ["tool", "arguments"],
+        },
+        {
+            "type": "object",
+            "properties": {
+                "tool": {"const": "answer"},
+                "arguments": {"type": "object", "properties": {"text": {"type": "string", "maxLength": 80}}},
+            },
+            "required": ["tool", "arguments"],
+        },
+    ]
+}
+MESSAGES = [
+    {"role": "system", "content": 'Tools: get_weather(city, unit, days). Reply with JSON: {"tool": ..., "arguments": {...}}'},
+    {"role": "user", "content": "What's the weather in Osaka in celsius for 3 days?"},
+]
+
+
+def load():
+    from llama_cpp import Llama
+
+    from society.config import ModelEntry
+
+    path = ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"]).resolved_model_path()
+    return Llama(model_path=str(path), n_ctx=2048, n_threads=2, n_threads_batch=2, seed=0, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return load()
+
+
+def test_asking_the_grammar_about_the_best_tokens_first_gives_the_same_calls(llm):
+    from llama_cpp import LlamaGrammar
+
+    from society.clients import grammar_problem
+
+    assert grammar_problem(CALL) is None
+    grammar = LlamaGrammar.from_json_schema(json.dumps(CALL), verbose=False)
+    questions = ["What's the weather in Osaka in celsius?", "大阪の天気を華氏で", "Tell me a joke."]
+
+    def replies(model) -> list[str]:
+        out = []
+        for question in questions:
+            model.reset()
+            messages = [MESSAGES[0], {"role": "user", "content": question}]
+            reply = model.create_chat_completion(messages=messages, max_tokens=60, temperature=0.0, grammar=grammar)
+            out.append(reply["choices"][0]["message"]["content"])
+        return out
+
+    plain = replies(llm)
+    fast = load()
+    greedy_grammar.install(fast)
+    assert replies(fast) == plain
+    for reply in plain:
+        jsonschema.validate(json.loads(reply), CALL)
+
+
+def test_a_filled_reply_is_valid_for_its_schema_and_holds_its_fixed_values(llm):
+    held = json.loads(json.dumps(CALL["anyOf"][0]))
+    held["properties"]["arguments"]["properties"]["unit"] = {"const": "celsius"}
+    held["properties"]["arguments"]["properties"]["city"] = {"enum": ["Osaka", "weather", "days"]}
+    prompt = json_fill.chat_prompt(llm, MESSAGES)
+    assert prompt is not None and json_fill.fillable(held) and json_fill.fillable(CALL)
+    filled = json_fill.fill(llm, prompt, held, 64, threading.Event())
+    call = json.loads(filled.text)
+    jsonschema.validate(call, held)
+    assert call["tool"] == "get_weather" and call["arguments"]["unit"] == "celsius"
+    assert filled.finish == "stop"
+    # Only the open parts were generated: far fewer tokens than the reply has.
+    assert 0 < filled.completion_tokens < len(llm.tokenize(filled.text.encode(), add_bos=False)) / 2
+
+    whole = json_fill.fill(llm, prompt, CALL, 64, threading.Event())
+    jsonschema.validate(json.loads(whole.text), CALL)
+
+
+def test_a_filled_reply_out_of_tokens_or_stopped_says_so(llm):
+    prompt = json_fill.chat_prompt(llm, MESSAGES)
+    short = json_fill.fill(llm, prompt, CALL, 1, threading.Event())
+    assert short.finish == "length"
+    stop = threading.Event()
+    stop.set()
+    assert json_fill.fill(llm, prompt, CALL, 64, stop).finish == "unknown"
+
+
+def test_only_the_embedded_model_is_asked_to_fill():
+    assert output_schema_args("llama_cpp", CALL, fill=True)[json_fill.FILL] is True
+    assert json_fill.FILL not in output_schema_args("llama_cpp", CALL)
+    for backend in ("ollama", "openai"):
+        assert json_fill.FILL not in json.dumps(output_schema_args(backend, CALL, fill=True))
+
+
+def test_other_processes_count_as_busy_and_this_one_does_not():
+    from society.hardware import _OthersLoad
+
+    load = _OthersLoad()
+    load.cores()
+    ends = time.monotonic() + 1.0
+    while time.monotonic() < ends:  # this process keeps a core busy
+        sum(range(1000))
+    assert load.cores() < 0.6
+    burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 3\nwhile time.time() < t: pass"])
+    try:
+        time.sleep(1.2)
+        assert load.cores() > 0.5
+    finally:
+        burner.kill()
+        burner.wait()
