@@ -258,7 +258,9 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         )
         return _Done("".join(parts), finish, timing)
 
-    def _fill(self, prompt: list[int], schema: dict[str, Any], max_tokens: int, stop: threading.Event, started) -> _Done:
+    def _fill(
+        self, prompt: list[int], schema: dict[str, Any], max_tokens: int, stop: threading.Event, started: float
+    ) -> _Done:
         """A reply held to `schema` with its fixed parts written, not generated (society/json_fill.py)."""
         self._stop = stop
         try:

@@ -48,8 +48,9 @@ CALL = {
         },
     ]
 }
+SYSTEM = 'Tools: get_weather(city, unit, days). Reply with JSON: {"tool": ..., "arguments": ...}'
 MESSAGES = [
-    {"role": "system", "content": 'Tools: get_weather(city, unit, days). Reply with JSON: {"tool": ..., "arguments": {...}}'},
+    {"role": "system", "content": SYSTEM},
     {"role": "user", "content": "What's the weather in Osaka in celsius for 3 days?"},
 ]
 
