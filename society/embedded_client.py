@@ -218,8 +218,9 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         schema = (args.get("response_format") or {}).get("schema")
         if args.pop(json_fill.FILL, False) and schema is not None and json_fill.fillable(schema):
             prompt_tokens = json_fill.chat_prompt(llm, messages)
-            if prompt_tokens is not None:
-                return self._fill(prompt_tokens, schema, int(args.get("max_tokens") or 512), stop, started)
+            max_tokens = int(args.get("max_tokens") or 512)
+            if prompt_tokens is not None and (done := self._fill(prompt_tokens, schema, max_tokens, stop, started)):
+                return done
         first: float | None = None
         parts: list[str] = []
         finish = "stop"
@@ -260,14 +261,17 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
 
     def _fill(
         self, prompt: list[int], schema: dict[str, Any], max_tokens: int, stop: threading.Event, started: float
-    ) -> _Done:
-        """A reply held to `schema` with its fixed parts written, not generated (society/json_fill.py)."""
+    ) -> _Done | None:
+        """A reply held to `schema` with its fixed parts written, not generated (society/json_fill.py);
+        None when a piece could not be asked for (a grammar llama.cpp refused): then the reply
+        is generated whole."""
         self._stop = stop
         try:
             filled = json_fill.fill(self.llm, prompt, schema, max_tokens, stop)
-        except RuntimeError:
+        except Exception as err:  # noqa: BLE001 - llama.cpp's grammar parser and decode fail alike
             if not stop.is_set():
-                raise
+                logging.getLogger(__name__).warning("filling a reply failed (%s); generating it whole", err)
+                return None
             filled = json_fill.Filled("", 0, "unknown", None)  # stopped while reading the prompt
         finally:
             self._stop = None

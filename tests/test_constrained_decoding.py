@@ -145,3 +145,29 @@ def test_other_processes_count_as_busy_and_this_one_does_not():
     finally:
         burner.kill()
         burner.wait()
+
+
+async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_fill_fails(monkeypatch):
+    from autogen_core.models import SystemMessage, UserMessage
+
+    from society.clients import build_client
+    from society.config import ModelEntry
+
+    client = build_client(ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"], context_window=2048))
+    held = json.loads(json.dumps(CALL["anyOf"][0]))
+    held["properties"]["arguments"]["properties"]["unit"] = {"const": "fahrenheit"}
+    messages = [SystemMessage(content=SYSTEM), UserMessage(content=MESSAGES[1]["content"], source="user")]
+    args = {"max_tokens": 64, "temperature": 0.0, **output_schema_args("llama_cpp", held, fill=True)}
+    filled = await client.create(messages, extra_create_args=args)
+    jsonschema.validate(json.loads(filled.content), held)
+    assert filled.usage.completion_tokens < len(client.llm.tokenize(filled.content.encode(), add_bos=False)) / 2
+
+    def broken(*args, **kwargs):
+        raise ValueError("a grammar llama.cpp refused")
+
+    monkeypatch.setattr(json_fill, "fill", broken)
+    whole = await client.create(messages, extra_create_args=args)
+    call = json.loads(whole.content)
+    jsonschema.validate(call, held)
+    assert call["arguments"]["unit"] == "fahrenheit"
+    assert whole.usage.completion_tokens > filled.usage.completion_tokens  # every token generated
