@@ -171,3 +171,33 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     jsonschema.validate(call, held)
     assert call["arguments"]["unit"] == "fahrenheit"
     assert whole.usage.completion_tokens > filled.usage.completion_tokens  # every token generated
+
+
+def test_guessed_tokens_checked_in_batches_give_the_greedy_constrained_reply(llm):
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from society import draft_decoding
+
+    grammar = json_schema_to_gbnf(json.dumps(CALL))
+    drafter = draft_decoding.Drafter()
+    rounds = []
+    guess = drafter.guess
+    drafter.guess = lambda prompt, generated: rounds.append(1) or guess(prompt, generated)
+    for question in ["What's the weather in Osaka in celsius?", "Weather in Paris in fahrenheit for 2 days?"]:
+        messages = [MESSAGES[0], {"role": "user", "content": question}]
+        llm.reset()
+        plain = llm.create_chat_completion(
+            messages=messages, max_tokens=60, temperature=0.0, grammar=LlamaGrammar.from_string(grammar, verbose=False)
+        )["choices"][0]["message"]["content"]
+        rounds.clear()
+        tokens, finish = draft_decoding.generate(
+            llm, json_fill.chat_prompt(llm, messages), grammar, 60, threading.Event(), drafter
+        )
+        assert llm.detokenize(tokens).decode() == plain
+        assert finish == "stop"
+    assert len(rounds) < len(tokens) * 0.8  # the second call took several tokens a round from the first
+    stop = threading.Event()
+    stop.set()
+    prompt = json_fill.chat_prompt(llm, MESSAGES)
+    assert draft_decoding.generate(llm, prompt, grammar, 60, stop, drafter)[1] == "unknown"
