@@ -7,6 +7,7 @@ Heavy client libraries (llama_cpp, openai, ollama) are imported here, inside fun
 from __future__ import annotations
 
 import importlib.util
+import json
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,21 +119,23 @@ TEXT_REPEAT_PENALTY = 1.15
 def grammar_problem(schema: dict[str, Any]) -> str | None:
     """Why llama.cpp cannot build a grammar from `schema`, or None. llama-cpp-python then
     falls back to any JSON for the whole call without a word; the cause is said instead."""
-    import json
+    return _grammar(json.dumps(schema))[1]
 
-    return _grammar_problem(json.dumps(schema, sort_keys=True))
+
+def grammar_of(schema: dict[str, Any]) -> str | None:
+    """llama.cpp's grammar (GBNF) for `schema`, or None when it cannot build one."""
+    return _grammar(json.dumps(schema))[0]  # key order kept: it is the order of the reply
 
 
 @cache
-def _grammar_problem(schema: str) -> str | None:
-    """Once per distinct schema: a role offers the same tools turn after turn."""
+def _grammar(schema: str) -> tuple[str | None, str | None]:
+    """(grammar, why not), once per distinct schema: a role offers the same tools turn after turn."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        json_schema_to_gbnf(schema)
+        return json_schema_to_gbnf(schema), None
     except Exception as err:  # noqa: BLE001 - its converter raises assertions and key errors alike
-        return f"{type(err).__name__}: {err}"[:200]
-    return None
+        return None, f"{type(err).__name__}: {err}"[:200]
 
 
 def output_schema_args(backend: str, schema: dict[str, Any], fill: bool = False) -> dict[str, Any]:

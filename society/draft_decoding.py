@@ -12,14 +12,16 @@ is the greedy constrained output (up to the rounding differences of batched arit
 
 from __future__ import annotations
 
-import ctypes
 import threading
+import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
+
+from society.greedy_grammar import best_allowed, logits_at
 
 GUESS = 6  # tokens guessed at a time
 MATCH = (4, 3, 2, 1)  # lengths of the generated ending looked up, longest first
-TOP = 64  # tokens asked about before the whole vocabulary (society/greedy_grammar.py)
 REMEMBERED = 32  # earlier replies kept to guess from
 
 
@@ -58,64 +60,48 @@ def _find(source: list[int], ending: list[int], exclude_end: bool) -> int | None
 
 
 class _Choice:
-    """Greedy choice under a grammar: the best allowed token, from logits."""
+    """Greedy choice under a grammar of its own (society/greedy_grammar.py), token by token."""
 
     def __init__(self, llm: Any, grammar: str):
         import llama_cpp
-        import numpy as np
 
-        self.llama_cpp = llama_cpp
-        self.np = np
+        self.llm = llm
         self.sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode("utf-8"), b"root")
         if not self.sampler:
             raise ValueError("llama.cpp refused the grammar")
-        self.vocabulary = llm.n_vocab()
-        self.ctx = llm.ctx
-        self.kind = np.dtype([("id", np.intc), ("logit", np.float32), ("p", np.float32)], align=True)
 
     def close(self) -> None:
-        self.llama_cpp.llama_sampler_free(self.sampler)
+        import llama_cpp
 
-    def _allowed(self, ids: Any, logits: Any) -> Any:
-        """`logits` with the grammar's refusals at -inf."""
-        np, llama_cpp = self.np, self.llama_cpp
-        data = np.empty(len(ids), dtype=self.kind)
-        data["id"], data["logit"], data["p"] = ids, logits, 0.0
-        candidates = llama_cpp.llama_token_data_array(
-            data=data.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
-            size=len(ids),
-            selected=-1,
-            sorted=False,
-        )
-        llama_cpp.llama_sampler_apply(self.sampler, ctypes.byref(candidates))
-        return data["logit"]
+        llama_cpp.llama_sampler_free(self.sampler)
 
     def pick(self, index: int) -> int:
         """The best allowed token after the batch position `index`, accepted by the grammar."""
-        np = self.np
-        logits = np.ctypeslib.as_array(self.llama_cpp.llama_get_logits_ith(self.ctx, index), shape=(self.vocabulary,))
-        top = np.argpartition(logits, -TOP)[-TOP:]
-        allowed = self._allowed(top, logits[top])
-        if np.isinf(allowed).all():
-            top = np.arange(self.vocabulary, dtype=np.intc)
-            allowed = self._allowed(top, logits)
-        token = int(top[int(allowed.argmax())])
-        self.llama_cpp.llama_sampler_accept(self.sampler, token)
+        import llama_cpp
+
+        token = best_allowed(self.sampler, logits_at(self.llm, index))
+        llama_cpp.llama_sampler_accept(self.sampler, token)
         return token
+
+
+@dataclass
+class Decoded:
+    tokens: list[int]  # the end-of-generation token left out
+    finish: str  # "stop", "length" or "unknown" (stopped)
+    reused: int  # prompt tokens not read again
+    first_at: float | None  # time.perf_counter() when the first token was picked
 
 
 def generate(
     llm: Any, prompt: list[int], grammar: str, max_tokens: int, stop: threading.Event, drafter: Drafter
-) -> tuple[list[int], str]:
-    """Greedy tokens under `grammar` after `prompt` (the end-of-generation token left out) and
-    how it ended: "stop", "length" or "unknown" (stopped)."""
+) -> Decoded:
+    """Greedy tokens under `grammar` after `prompt`."""
     import llama_cpp
 
-    from society.kv_reuse import best_state, reuse
+    from society import kv_reuse
 
-    if (state := best_state(llm, prompt)) is not None:
-        llm.load_state(state)
-    kept = reuse(llm, prompt) if llm.n_tokens > 0 else 0
+    kv_reuse.resume(llm, prompt)
+    kept = kv_reuse.reuse(llm, prompt) if llm.n_tokens > 0 else 0
     llm.n_tokens = min(kept, len(prompt) - 1)  # the last prompt token is read again: its logits are needed
     llm.eval(prompt[llm.n_tokens :])
 
@@ -125,8 +111,10 @@ def generate(
     choice = _Choice(llm, grammar)
     generated: list[int] = []
     finish = "length"
+    first_at: float | None = None
     try:
         token = choice.pick(-1)
+        first_at = time.perf_counter()
         while not stop.is_set():
             if ends(token):
                 finish = "stop"
@@ -162,6 +150,6 @@ def generate(
     finally:
         choice.close()
     drafter.replies.append(generated)
-    if llm.cache is not None and finish == "stop":
-        llm.cache[llm._input_ids.tolist()] = llm.save_state()
-    return generated, finish
+    if finish == "stop":
+        kv_reuse.remember(llm)
+    return Decoded(generated, finish, kept, first_at)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import json
 import logging
 import threading
 import time
@@ -285,13 +284,8 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
             filled = json_fill.Filled("", 0, "unknown", None)  # stopped while reading the prompt
         finally:
             self._stop = None
-        timing = Timing(
-            prompt_tokens=len(prompt),
-            reused_tokens=min(self._reused[0] if self._reused else 0, len(prompt)),
-            completion_tokens=filled.completion_tokens,
-            first_token_s=(filled.first_at - started) if filled.first_at else None,
-            generation_s=(time.perf_counter() - filled.first_at) if filled.first_at else 0.0,
-        )
+        reused = self._reused[0] if self._reused else 0  # the first piece's
+        timing = _timing(len(prompt), reused, filled.completion_tokens, started, filled.first_at)
         return _Done(filled.text, filled.finish, timing)
 
     def _guessing(
@@ -300,38 +294,36 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         """A greedy reply held to `schema`, with guessed tokens checked a batch at a time
         (society/draft_decoding.py); None when the schema makes no grammar llama.cpp takes
         or the model has no chat template: then llama-cpp-python generates it."""
-        from society.clients import grammar_problem
+        from society.clients import grammar_of
 
         if set(args) - {"max_tokens", "temperature", "response_format"}:
             return None  # a penalty, stop words or sampling settings: llama-cpp-python's own loop
         prompt = json_fill.chat_prompt(self.llm, messages)
-        if prompt is None or grammar_problem(schema) is not None:
+        grammar = grammar_of(schema)
+        if prompt is None or grammar is None:
             return None
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
         started = time.perf_counter()
         self._stop = stop
         try:
-            tokens, finish = draft_decoding.generate(
-                self.llm,
-                prompt,
-                json_schema_to_gbnf(json.dumps(schema)),
-                int(args.get("max_tokens") or 512),
-                stop,
-                self._drafter,
-            )
+            max_tokens = int(args.get("max_tokens") or 512)
+            decoded = draft_decoding.generate(self.llm, prompt, grammar, max_tokens, stop, self._drafter)
         except RuntimeError:
             if not stop.is_set():
                 raise
-            tokens, finish = [], "unknown"  # stopped while reading the prompt
+            decoded = draft_decoding.Decoded([], "unknown", 0, None)  # stopped while reading the prompt
         finally:
             self._stop = None
-        ended = time.perf_counter()
-        timing = Timing(
-            prompt_tokens=len(prompt),
-            reused_tokens=min(self._reused[-1] if self._reused else 0, len(prompt)),
-            completion_tokens=len(tokens),
-            first_token_s=None,
-            generation_s=ended - started,
-        )
-        return _Done(self.llm.detokenize(tokens).decode("utf-8", errors="ignore"), finish, timing)
+        text = self.llm.detokenize(decoded.tokens).decode("utf-8", errors="ignore")
+        timing = _timing(len(prompt), decoded.reused, len(decoded.tokens), started, decoded.first_at)
+        return _Done(text, decoded.finish, timing)
+
+
+def _timing(prompt: int, reused: int, completion: int, started: float, first_at: float | None) -> Timing:
+    """A generation's figures, the first token at `first_at` (time.perf_counter(); None: none came)."""
+    return Timing(
+        prompt_tokens=prompt,
+        reused_tokens=min(reused, prompt),
+        completion_tokens=completion,
+        first_token_s=(first_at - started) if first_at else None,
+        generation_s=(time.perf_counter() - first_at) if first_at else 0.0,
+    )

@@ -13,7 +13,6 @@ token is among them. Only when none is allowed is the whole vocabulary filtered.
 from __future__ import annotations
 
 import ctypes
-import math
 from typing import Any
 
 TOP = 64  # tokens asked about first: in a JSON call the allowed one is nearly always among them
@@ -31,18 +30,39 @@ def _grammar_of(chain: Any) -> Any | None:
     return None
 
 
-def best_allowed(grammar: Any, tokens: list[int], logits: list[float]) -> int | None:
-    """The token of highest logit among `tokens` that `grammar`, in its current state, lets
-    come next; None when it allows none of them."""
+def _refused(grammar: Any, ids: Any, logits: Any) -> Any:
+    """`logits` of the tokens `ids`, with those `grammar` (in its current state) refuses at -inf."""
     import llama_cpp
+    import numpy as np
 
-    data = (llama_cpp.llama_token_data * len(tokens))(
-        *(llama_cpp.llama_token_data(token, logit, 0.0) for token, logit in zip(tokens, logits, strict=True))
+    data = np.empty(len(ids), dtype=[("id", np.intc), ("logit", np.float32), ("p", np.float32)])
+    data["id"], data["logit"], data["p"] = ids, logits, 0.0  # llama_token_data's layout
+    candidates = llama_cpp.llama_token_data_array(
+        data=data.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), size=len(ids), selected=-1, sorted=False
     )
-    candidates = llama_cpp.llama_token_data_array(data=data, size=len(tokens), selected=-1, sorted=False)
     llama_cpp.llama_sampler_apply(grammar, ctypes.byref(candidates))
-    allowed = [(item.logit, item.id) for item in data if not math.isinf(item.logit)]
-    return max(allowed)[1] if allowed else None
+    return data["logit"]
+
+
+def logits_at(llm: Any, index: int) -> Any:
+    """The logits llama.cpp holds for position `index` of the last batch (-1: its last), as numpy."""
+    import llama_cpp
+    import numpy as np
+
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, index), shape=(llm.n_vocab(),))
+
+
+def best_allowed(grammar: Any, logits: Any) -> int:
+    """The token of highest logit that `grammar`, in its current state, lets come next: asked
+    about the best TOP tokens first, the whole vocabulary only when it refuses them all."""
+    import numpy as np
+
+    ids = np.argpartition(logits, -TOP)[-TOP:].astype(np.intc)
+    allowed = _refused(grammar, ids, logits[ids])
+    if np.isinf(allowed).all():
+        ids = np.arange(len(logits), dtype=np.intc)
+        allowed = _refused(grammar, ids, logits)
+    return int(ids[int(allowed.argmax())])
 
 
 def _plain_choice(kwargs: dict[str, Any]) -> bool:
@@ -58,10 +78,8 @@ def _plain_choice(kwargs: dict[str, Any]) -> bool:
 def install(llm: Any) -> None:
     """Make `llm`'s greedy constrained sampling check the best token first (see the module)."""
     import llama_cpp
-    import numpy as np
 
     sample = llm.sample
-    vocabulary = llm.n_vocab()
 
     def sample_best_first(*args: Any, **kwargs: Any) -> int:
         chain = llm._sampler  # set by generate() for this generation, with its grammar
@@ -69,11 +87,7 @@ def install(llm: Any) -> None:
         if grammar is None:
             return sample(*args, **kwargs)
         index = kwargs["idx"] - llm.n_tokens if kwargs.get("idx") is not None else -1
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, index), shape=(vocabulary,))
-        top = np.argpartition(logits, -TOP)[-TOP:]
-        best = best_allowed(grammar, top.tolist(), logits[top].tolist())
-        if best is None:
-            return sample(*args, **kwargs)  # the whole vocabulary through the grammar
+        best = best_allowed(grammar, logits_at(llm, index))
         llama_cpp.llama_sampler_accept(chain.sampler, best)  # as llama_sampler_sample does
         return best
 

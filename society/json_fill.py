@@ -26,6 +26,7 @@ So first calls are generated whole.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -81,20 +82,26 @@ def fillable(schema: Any) -> bool:
 def chat_prompt(llm: Any, messages: list[dict[str, str]]) -> list[int] | None:
     """The tokens llama-cpp-python's chat completion would read for `messages`, up to where
     the assistant's reply begins (the model's own chat template); None without a template."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     template = llm.metadata.get("tokenizer.chat_template")
     if not template:
         return None
     eos, bos = llm.token_eos(), llm.token_bos()
-    formatter = Jinja2ChatFormatter(
-        template=template,
-        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
-        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
-        stop_token_ids=[eos],
+    formatter = _formatter(
+        template,
+        llm._model.token_get_text(eos) if eos != -1 else "",
+        llm._model.token_get_text(bos) if bos != -1 else "",
+        eos,
     )
     result = formatter(messages=messages)
     return llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+
+@functools.cache
+def _formatter(template: str, eos: str, bos: str, eos_id: int) -> Any:
+    """The chat template compiled once (Jinja compiles it anew for each formatter)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id])
 
 
 def _literal(text: str) -> str:
@@ -259,11 +266,10 @@ def _ended(said: str) -> str | None:
 
 def fill(llm: Any, prompt: list[int], schema: Any, max_tokens: int, stop: threading.Event) -> Filled:
     """The reply to `prompt` held to `schema` (fillable), its fixed parts written here."""
-    from society.kv_reuse import best_state
+    from society import kv_reuse
 
     form = _Form(llm, prompt, max_tokens, stop)
-    if (state := best_state(llm, prompt)) is not None:
-        llm.load_state(state)  # what generate() would have looked up in the cache
+    kv_reuse.resume(llm, prompt)  # what generate() looks up in the cache, once for all pieces
     cache, llm.cache = llm.cache, None  # no state saved after every piece; once at the end
     try:
         form.value(schema)
@@ -272,6 +278,6 @@ def fill(llm: Any, prompt: list[int], schema: Any, max_tokens: int, stop: thread
         finish = out.finish
     finally:
         llm.cache = cache
-    if cache is not None and finish == "stop":
-        cache[llm._input_ids.tolist()] = llm.save_state()
+    if finish == "stop":
+        kv_reuse.remember(llm)
     return Filled(form.text, form.generated, finish, form.first_at)

@@ -82,6 +82,19 @@ def best_state(llm: Any, tokens: list[int]) -> Any | None:
     return best
 
 
+def resume(llm: Any, tokens: list[int]) -> None:
+    """Load the kept state that leaves least of `tokens` to read, when it beats what `llm` holds."""
+    state = best_state(llm, tokens)
+    if state is not None:
+        llm.load_state(state)
+
+
+def remember(llm: Any) -> None:
+    """Keep `llm`'s state in its RAM cache, keyed by its tokens, as a finished completion does."""
+    if llm.cache is not None:
+        llm.cache[llm._input_ids.tolist()] = llm.save_state()
+
+
 def install(llm: Any, reused: list[int]) -> None:
     """Make `llm` reuse cached pieces before each generation; the count of tokens not read
     is appended to `reused` (its last item is the latest call's)."""
@@ -90,9 +103,7 @@ def install(llm: Any, reused: list[int]) -> None:
     def generate_reusing(tokens: Any, *args: Any, **kwargs: Any) -> Any:
         tokens = [int(t) for t in tokens]
         if kwargs.get("reset", True):
-            state = best_state(llm, tokens)
-            if state is not None:
-                llm.load_state(state)
+            resume(llm, tokens)
         reused.append(reuse(llm, tokens) if kwargs.get("reset", True) and llm.n_tokens > 0 else 0)
         return generate(tokens, *args, **kwargs)
 

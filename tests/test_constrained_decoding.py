@@ -191,13 +191,14 @@ def test_guessed_tokens_checked_in_batches_give_the_greedy_constrained_reply(llm
             messages=messages, max_tokens=60, temperature=0.0, grammar=LlamaGrammar.from_string(grammar, verbose=False)
         )["choices"][0]["message"]["content"]
         rounds.clear()
-        tokens, finish = draft_decoding.generate(
+        decoded = draft_decoding.generate(
             llm, json_fill.chat_prompt(llm, messages), grammar, 60, threading.Event(), drafter
         )
+        tokens = decoded.tokens
         assert llm.detokenize(tokens).decode() == plain
-        assert finish == "stop"
+        assert decoded.finish == "stop"
     assert len(rounds) < len(tokens) * 0.8  # the second call took several tokens a round from the first
     stop = threading.Event()
     stop.set()
     prompt = json_fill.chat_prompt(llm, MESSAGES)
-    assert draft_decoding.generate(llm, prompt, grammar, 60, stop, drafter)[1] == "unknown"
+    assert draft_decoding.generate(llm, prompt, grammar, 60, stop, drafter).finish == "unknown"
