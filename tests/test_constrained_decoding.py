@@ -1,7 +1,8 @@
 """Constrained decoding on the real embedded model: the grammar asked about the best tokens
 first (society/greedy_grammar.py) gives what llama-cpp-python's own sampler gives; a reply
 filled around its fixed parts (society/json_fill.py) is valid for its schema and holds the
-fixed values; the thread count follows what other processes use, not this one."""
+fixed values; the thread count follows what other processes use, not this one, and every
+generation runs on the one model thread."""
 
 from __future__ import annotations
 
@@ -154,6 +155,9 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     from society.config import ModelEntry
 
     client = build_client(ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"], context_window=2048))
+    threads = []
+    generate = client._generate
+    monkeypatch.setattr(client, "_generate", lambda *a: threads.append(threading.current_thread()) or generate(*a))
     held = json.loads(json.dumps(CALL["anyOf"][0]))
     held["properties"]["arguments"]["properties"]["unit"] = {"const": "fahrenheit"}
     messages = [SystemMessage(content=SYSTEM), UserMessage(content=MESSAGES[1]["content"], source="user")]
@@ -171,6 +175,8 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     jsonschema.validate(call, held)
     assert call["arguments"]["unit"] == "fahrenheit"
     assert whole.usage.completion_tokens > filled.usage.completion_tokens  # every token generated
+    # Both ran on the one model thread (one OpenMP team for llama.cpp, see embedded_client.MODEL_THREAD).
+    assert len(threads) == 2 and threads[0] is threads[1] and threads[0].name.startswith("embedded-model")
 
 
 def test_guessed_tokens_checked_in_batches_give_the_greedy_constrained_reply(llm):

@@ -129,3 +129,35 @@ def test_the_next_turn_reads_only_what_is_new_and_answers_as_a_fresh_read(tmp_pa
     assert prompt - reused[-1] < 40  # only the last answer's end and the new question were read
     fresh = load().create_chat_completion(messages=after, max_tokens=12, temperature=0)
     assert reusing["choices"][0]["message"]["content"] == fresh["choices"][0]["message"]["content"]
+
+
+@pytest.mark.slow
+def test_kept_states_leave_the_scores_out_and_a_resumed_call_answers_as_a_fresh_read():
+    from llama_cpp import Llama, LlamaRAMCache
+
+    from society.config import ModelEntry
+    from tests.conftest import EMBEDDED
+
+    path = ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"]).resolved_model_path()
+
+    def load() -> Llama:
+        return Llama(model_path=str(path), n_ctx=2048, n_threads=2, n_threads_batch=2, seed=0, verbose=False)
+
+    chat = [
+        {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    judge = [{"role": "user", "content": "Rate this answer from 1 to 5: the sky is green."}]
+    llm = load()
+    llm.set_cache(LlamaRAMCache(capacity_bytes=2**28))
+    reused = []
+    kv_reuse.install(llm, reused)
+    first = llm.create_chat_completion(messages=chat, max_tokens=8, temperature=0)["choices"][0]["message"]
+    llm.create_chat_completion(messages=judge, max_tokens=4, temperature=0)  # other work in between
+    follow = [*chat, first, {"role": "user", "content": "And of Japan?"}]
+    resumed = llm.create_chat_completion(messages=follow, max_tokens=8, temperature=0)
+    assert reused[-1] > 20  # the chat's own kept state was loaded back: its prompt was not read again
+    states = list(llm.cache.cache_state.values())
+    assert states and all(state.scores.shape[0] == 0 for state in states)  # no 100 MB copy of unused scores
+    fresh = load().create_chat_completion(messages=follow, max_tokens=8, temperature=0)
+    assert resumed["choices"][0]["message"]["content"] == fresh["choices"][0]["message"]["content"]
