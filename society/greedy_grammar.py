@@ -54,9 +54,14 @@ def logits_at(llm: Any, index: int) -> Any:
 
 def best_allowed(grammar: Any, logits: Any) -> int:
     """The token of highest logit that `grammar`, in its current state, lets come next: asked
-    about the best TOP tokens first, the whole vocabulary only when it refuses them all."""
+    about the best token, then the best TOP tokens, the whole vocabulary only when it refuses
+    them all (the best token alone is allowed 4 times in 10, and sorting out the best TOP costs
+    more than asking about it)."""
     import numpy as np
 
+    best = np.array([logits.argmax()], dtype=np.intc)
+    if not np.isinf(_refused(grammar, best, logits[best])[0]):
+        return int(best[0])
     ids = np.argpartition(logits, -TOP)[-TOP:].astype(np.intc)
     allowed = _refused(grammar, ids, logits[ids])
     if np.isinf(allowed).all():

@@ -431,6 +431,40 @@ def _names_apart(value: str, request: str, arguments: dict[str, Any], name: str,
     return Names(request, words, others, numbers).holds(value)
 
 
+def settled(properties: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The values a grounding's schemas leave no choice about, or None when one has a choice:
+    a const, a one-item enum, a list of a one-item enum that must not be empty (repeats are
+    made distinct anyway), an object of such. A retry would only write these out."""
+    values = {}
+    for name, spec in properties.items():
+        value = _only_value(spec)
+        if value is _CHOICE:
+            return None
+        values[name] = value
+    return values
+
+
+_CHOICE = object()  # more than one value fits
+
+
+def _only_value(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return _CHOICE
+    if "const" in spec:
+        return spec["const"]
+    if isinstance(spec.get("enum"), list) and len(spec["enum"]) == 1:
+        return spec["enum"][0]
+    if spec.get("type") == "array" and spec.get("minItems", 0) >= 1:
+        item = _only_value(spec.get("items"))
+        return _CHOICE if item is _CHOICE else [item]
+    if spec.get("type") == "object" and isinstance(spec.get("properties"), dict):
+        if set(spec.get("required", [])) != set(spec["properties"]):
+            return _CHOICE  # an optional part may be left out or not
+        inner = settled(spec["properties"])
+        return _CHOICE if inner is None else inner
+    return _CHOICE
+
+
 def span_grounding(arguments: dict[str, Any], tool: ToolSchema, request: str) -> Grounding | None:
     """For the first call of a turn whose required names are not the request's (the model
     wrote "Taiwan" for "大阪の天気", "Sydney" as both origin and destination, "Oslo on", the

@@ -114,7 +114,8 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     first = '{"tool": "edit_file", "arguments": {"path": "a.txt", "old_text": "cat", "new_text": "dog"}}'
     second = '{"tool": "edit_file", "arguments": {"path": "notes.txt", "old_text": "Hello", "new_text": "goodbye"}}'
     edit_grounding = grounding.Grounding(
-        properties={"path": {"const": "notes.txt"}, "old_text": {"enum": ["Hello"]}}, note="notes.txt contains: Hello"
+        properties={"path": {"const": "notes.txt"}, "old_text": {"enum": ["Hello", "world"]}},
+        note="notes.txt contains: Hello world",
     )
     seen = []
     grounders = {"edit_file": lambda arguments, request: seen.append((arguments, request)) or edit_grounding}
@@ -126,9 +127,30 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     retry = client.create_calls[1]
     schema = retry["extra_create_args"]["response_format"]["json_schema"]["schema"]
     assert schema == toolcalls.grounded_schema(edit, edit_grounding)
-    assert schema["anyOf"][0]["properties"]["arguments"]["properties"]["old_text"] == {"enum": ["Hello"]}
-    assert retry["messages"][-2].content == "notes.txt contains: Hello"
+    assert schema["anyOf"][0]["properties"]["arguments"]["properties"]["old_text"] == {"enum": ["Hello", "world"]}
+    assert retry["messages"][-2].content == "notes.txt contains: Hello world"
     assert len(schema["anyOf"]) == 1  # the retry must be the call: no answer, no other tool
+
+
+async def test_a_grounding_that_leaves_one_value_is_written_in_without_asking_again():
+    required = ["amount", "from_currency", "to_currency"]
+    convert = {"name": "convert", "parameters": {"type": "object", "required": required,
+               "properties": {"amount": {"type": "number"}, "from_currency": {"type": "string"},
+                              "to_currency": {"type": "string"}}}}  # fmt: skip
+    first = '{"tool": "convert", "arguments": {"amount": 20, "from_currency": "USD", "to_currency": "JPY"}}'
+    gate, client = scripted_gate([first], Store())
+    with in_turn(Turn()):
+        request = UserMessage(content="How much is 20 GBP in JPY?", source="user")
+        result = await gate.create("executor", [request], tools=[convert])
+    assert json.loads(result.content[0].arguments) == {"amount": 20, "from_currency": "GBP", "to_currency": "JPY"}
+    assert len(client.create_calls) == 1  # the one span left was not asked for
+    one = {"type": "array", "items": {"enum": ["travel"]}, "minItems": 1}
+    assert grounding.settled({"note_id": {"const": 7}, "tags": one}) == {"note_id": 7, "tags": ["travel"]}
+    assert grounding.settled({"tags": {**one, "minItems": 0}}) is None  # [] is a choice too
+    assert grounding.settled({"city": {"enum": ["Paris", "Lyon"]}}) is None
+    place = {"type": "object", "properties": {"city": {"enum": ["Oslo"]}}, "required": ["city"]}
+    assert grounding.settled({"where": place}) == {"where": {"city": "Oslo"}}
+    assert grounding.settled({"where": {**place, "required": []}}) is None  # may be left out
 
 
 def test_a_parameter_of_no_declared_shape_still_gets_a_grammar():
