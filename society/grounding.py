@@ -102,6 +102,57 @@ def with_stated_numbers(arguments: dict[str, Any], tool: ToolSchema, request: st
     return fixed
 
 
+def with_unused_number(arguments: dict[str, Any], tool: ToolSchema, request: str) -> dict[str, Any]:
+    """A number the request states and no argument holds, given to the one optional number
+    parameter the call left out: "I need 3 seats from Tokyo to Seattle" -> passengers 3.
+    Small models drop optional arguments the user did state. Only when there is one such
+    number and one such parameter: otherwise which goes where would be a guess."""
+    params = parameters(tool)
+    properties, required = params.get("properties", {}), set(params.get("required", []))
+    left_out = [
+        name
+        for name, spec in properties.items()
+        if name not in arguments
+        and name not in required
+        and spec.get("type") in ("integer", "number")
+        and not {"enum", "const"} & spec.keys()
+    ]
+    if len(left_out) != 1:
+        return arguments
+    numbers, texts = _held(arguments)
+    unused = {n for n in request_numbers(request) if n not in numbers and not any(_written_in(n, t) for t in texts)}
+    if len(unused) != 1:
+        return arguments
+    name, value = left_out[0], unused.pop()
+    if properties[name]["type"] == "integer":
+        if not value.is_integer():
+            return arguments
+        value = int(value)
+    return {**arguments, name: value}
+
+
+def _written_in(number: float, text: str) -> bool:
+    """Whether `text` has `number` in it as a whole number ("Room 101"; not 2 in "2027-03-01")."""
+    return re.search(rf"(?<![\d.]){re.escape(f'{number:g}')}(?![\d.])", text) is not None
+
+
+def _held(value: Any) -> tuple[set[float], list[str]]:
+    """The numbers and the strings within an argument value, however nested."""
+    if isinstance(value, bool):
+        return set(), []
+    if isinstance(value, int | float):
+        return {float(value)}, []
+    if isinstance(value, str):
+        return set(), [value]
+    numbers: set[float] = set()
+    texts: list[str] = []
+    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        more_numbers, more_texts = _held(item)
+        numbers |= more_numbers
+        texts += more_texts
+    return numbers, texts
+
+
 # Similarity at which a string argument the request does not contain is taken for a slip of
 # words it does ("Manchester" for "Manhattan": 0.53); starting with the same letter as well.
 SNAP_AT = 0.5

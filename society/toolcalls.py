@@ -46,6 +46,7 @@ from society.grounding import (
     settled,
     span_grounding,
     with_stated_numbers,
+    with_unused_number,
 )
 from society.tool_schema import PASSED_TEXT, parameters, schemas, valid_arguments, with_message_bounds
 
@@ -593,12 +594,14 @@ class ToolCallClient(ChatCompletionClient):
     @staticmethod
     def _as_stated(call: FunctionCall, offered: list[ToolSchema], request: str) -> FunctionCall:
         """The call's numbers and strings held to what the request states (see
-        with_stated_numbers and grounded_arguments); still valid for its tool, or as it was."""
+        with_stated_numbers, with_unused_number and grounded_arguments); still valid for its
+        tool, or as it was."""
         tool = next((t for t in offered if t["name"] == call.name), None)
         arguments = call_arguments(call)
         if tool is None or not request:
             return call
-        fixed = directed(grounded_arguments(with_stated_numbers(arguments, tool, request), tool, request), request)
+        numbers = with_unused_number(with_stated_numbers(arguments, tool, request), tool, request)
+        fixed = directed(grounded_arguments(numbers, tool, request), request)
         if fixed == arguments or not valid_arguments(fixed, tool):
             return call
         return FunctionCall(id=call.id, name=call.name, arguments=json.dumps(fixed, ensure_ascii=False))

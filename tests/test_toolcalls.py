@@ -252,6 +252,24 @@ def test_numbers_the_model_cut_short_are_put_back_as_stated():
     assert grounding.with_stated_numbers({"n": 5}, tool, "a room 5m wide") == {"n": 5}  # metres, not millions
 
 
+def test_a_stated_number_no_argument_holds_goes_to_the_one_optional_number_left_out():
+    flight = {"name": "book_flight", "parameters": {"type": "object", "required": ["origin", "date"], "properties": {
+        "origin": {"type": "string"}, "date": {"type": "string"},
+        "passengers": {"type": "integer", "default": 1}}}}  # fmt: skip
+    call = {"origin": "Tokyo", "date": "2027-01-10"}
+    assert grounding.with_unused_number(call, flight, "I need 3 seats from Tokyo on 2027-01-10.") == {
+        **call, "passengers": 3}  # fmt: skip
+    assert grounding.with_unused_number(call, flight, "two seats from Tokyo on 2027-01-10") == {**call, "passengers": 2}
+    assert grounding.with_unused_number(call, flight, "A flight from Tokyo on 2027-01-10.") == call  # none stated
+    assert grounding.with_unused_number(call, flight, "3 or 4 seats from Tokyo") == call  # which one: a guess
+    assert grounding.with_unused_number(call, flight, "1.5 seats from Tokyo") == call  # not an integer
+    room = {**call, "origin": "Terminal 2"}
+    assert grounding.with_unused_number(room, flight, "from Terminal 2 on 2027-01-10") == room  # 2 is held
+    both = {"name": "t", "parameters": {"type": "object", "properties": {
+        "adults": {"type": "integer"}, "children": {"type": "integer"}}}}  # fmt: skip
+    assert grounding.with_unused_number({}, both, "for 3 people") == {}  # two could take it
+
+
 def test_string_arguments_are_held_to_the_request_and_unasked_options_left_out():
     tool = {"name": "find_hotels", "parameters": {"type": "object", "required": ["location"], "properties": {
         "location": {"type": "string"}, "sort": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]},
