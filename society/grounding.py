@@ -107,6 +107,8 @@ def with_unused_number(arguments: dict[str, Any], tool: ToolSchema, request: str
     parameter the call left out: "I need 3 seats from Tokyo to Seattle" -> passengers 3.
     Small models drop optional arguments the user did state. Only when there is one such
     number and one such parameter: otherwise which goes where would be a guess."""
+    import jsonschema
+
     params = parameters(tool)
     properties, required = params.get("properties", {}), set(params.get("required", []))
     left_out = [
@@ -128,7 +130,8 @@ def with_unused_number(arguments: dict[str, Any], tool: ToolSchema, request: str
         if not value.is_integer():
             return arguments
         value = int(value)
-    return {**arguments, name: value}
+    within = jsonschema.Draft202012Validator(properties[name]).is_valid(value)  # its minimum, maximum
+    return {**arguments, name: value} if within else arguments
 
 
 def _written_in(number: float, text: str) -> bool:

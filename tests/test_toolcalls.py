@@ -263,6 +263,8 @@ def test_a_stated_number_no_argument_holds_goes_to_the_one_optional_number_left_
     assert grounding.with_unused_number(call, flight, "A flight from Tokyo on 2027-01-10.") == call  # none stated
     assert grounding.with_unused_number(call, flight, "3 or 4 seats from Tokyo") == call  # which one: a guess
     assert grounding.with_unused_number(call, flight, "1.5 seats from Tokyo") == call  # not an integer
+    flight["parameters"]["properties"]["passengers"]["maximum"] = 9
+    assert grounding.with_unused_number(call, flight, "12 seats from Tokyo") == call  # out of its bounds
     room = {**call, "origin": "Terminal 2"}
     assert grounding.with_unused_number(room, flight, "from Terminal 2 on 2027-01-10") == room  # 2 is held
     both = {"name": "t", "parameters": {"type": "object", "properties": {
