@@ -221,12 +221,21 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
                 await asyncio.shield(worker)
 
     def _generate(self, messages: list[dict[str, str]], args: dict[str, Any], stop: threading.Event, put) -> _Done:
+        schema = (args.get("response_format") or {}).get("schema")
+        # A reply held to a schema (a tool call) reads its last two messages (the tool list or
+        # a retry's note, and the request) as they are: see kv_reuse.fresh_from.
+        fresh = json_fill.tail_start(self.llm, messages, 2) if schema is not None else None
+        with kv_reuse.fresh_from(self.llm, fresh):
+            return self._generate_read(messages, args, schema, stop, put)
+
+    def _generate_read(
+        self, messages: list[dict[str, str]], args: dict[str, Any], schema: Any, stop: threading.Event, put
+    ) -> _Done:
         llm = self.llm
         threads = generation_threads()  # by what other processes use now, not when the model loaded
         llm._ctx.set_n_threads(threads, threads)
         self._reused.clear()
         started = time.perf_counter()
-        schema = (args.get("response_format") or {}).get("schema")
         if args.pop(json_fill.FILL, False) and schema is not None and json_fill.fillable(schema):
             prompt_tokens = json_fill.chat_prompt(llm, messages)
             max_tokens = int(args.get("max_tokens") or 512)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -82,18 +83,37 @@ def fillable(schema: Any) -> bool:
 def chat_prompt(llm: Any, messages: list[dict[str, str]]) -> list[int] | None:
     """The tokens llama-cpp-python's chat completion would read for `messages`, up to where
     the assistant's reply begins (the model's own chat template); None without a template."""
+    formatter = _chat_formatter(llm)
+    if formatter is None:
+        return None
+    result = formatter(messages=messages)
+    return llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+
+def tail_start(llm: Any, messages: list[dict[str, str]], last: int) -> int | None:
+    """How many tokens of chat_prompt(messages) come before its `last` messages (one fewer,
+    in case the tokens at the seam merge); None without a chat template."""
+    formatter = _chat_formatter(llm)
+    if formatter is None:
+        return None
+    if len(messages) <= last:
+        return 0
+    whole, before = formatter(messages=messages).prompt, formatter(messages=messages[:-last]).prompt
+    common = os.path.commonprefix([whole, before])
+    return max(0, len(llm.tokenize(common.encode("utf-8"), add_bos=True, special=True)) - 1)
+
+
+def _chat_formatter(llm: Any) -> Any | None:
     template = llm.metadata.get("tokenizer.chat_template")
     if not template:
         return None
     eos, bos = llm.token_eos(), llm.token_bos()
-    formatter = _formatter(
+    return _formatter(
         template,
         llm._model.token_get_text(eos) if eos != -1 else "",
         llm._model.token_get_text(bos) if bos != -1 else "",
         eos,
     )
-    result = formatter(messages=messages)
-    return llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
 
 @functools.cache

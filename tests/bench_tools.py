@@ -1,7 +1,7 @@
 """Tool-use benchmark: can the embedded model call the right tool with the right arguments?
 
     uv run python tests/bench_tools.py [--limit N] [--edits]
-    uv run python tests/bench_tools.py --functions dev|test [--limit N]
+    uv run python tests/bench_tools.py --functions dev|test [--limit N] [--shuffle SEED]
 
 Each case of tests/data/tool_use_cases.jsonl (Japanese and English) is a user request with
 the tool and arguments it should lead to. Every case is asked twice through the real gate
@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -53,10 +54,13 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
     parser.add_argument("--edits", action="store_true", help="only the edits carried out")
     parser.add_argument("--functions", choices=("dev", "test"), help="the function-calling cases of this half")
+    parser.add_argument(
+        "--shuffle", type=int, metavar="SEED", help="the cases in a random order: few share the last one's functions"
+    )
     options = parser.parse_args()
     os.environ.setdefault("SOCIETY_HOME", tempfile.mkdtemp(prefix="society-bench-"))
     if options.functions:
-        await function_calling(options.functions, options.limit)
+        await function_calling(options.functions, options.limit, options.shuffle)
         return
 
     from autogen_core.models import SystemMessage, UserMessage
@@ -124,7 +128,7 @@ async def main() -> None:
 FUNCTION_SYSTEM = "You are a helpful assistant. When a function does what the user asks, call it."
 
 
-async def function_calling(split: str, limit: int) -> None:
+async def function_calling(split: str, limit: int, shuffle: int | None = None) -> None:
     from autogen_core.models import SystemMessage, UserMessage
 
     from society.config import load_entries
@@ -133,7 +137,13 @@ async def function_calling(split: str, limit: int) -> None:
     from society.toolcalls import tool_calls
     from tests.function_cases import call_matches, cases
 
-    items = cases(split)[: limit or None]
+    items = cases(split)
+    if shuffle is not None:
+        # Cases come grouped by function set, so each prompt mostly repeats the last one's and
+        # llama.cpp reads little; shuffled, each item's tool list is read afresh, as a harness
+        # whose items each bring their own functions would have it.
+        random.Random(shuffle).shuffle(items)
+    items = items[: limit or None]
     entries = [e for e in load_entries() if e.backend == "llama_cpp"]
     gate = ModelGate(entries, notify=lambda line: None, wrap=tool_calls())
     print(f"{len(items)} {split} cases, model {entries[0].model}")

@@ -155,9 +155,10 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     from society.config import ModelEntry
 
     client = build_client(ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"], context_window=2048))
-    threads = []
-    generate = client._generate
+    threads, fresh = [], []
+    generate, read = client._generate, client._generate_read
     monkeypatch.setattr(client, "_generate", lambda *a: threads.append(threading.current_thread()) or generate(*a))
+    monkeypatch.setattr(client, "_generate_read", lambda *a: fresh.append(client.llm.reuse_fresh_from) or read(*a))
     held = json.loads(json.dumps(CALL["anyOf"][0]))
     held["properties"]["arguments"]["properties"]["unit"] = {"const": "fahrenheit"}
     messages = [SystemMessage(content=SYSTEM), UserMessage(content=MESSAGES[1]["content"], source="user")]
@@ -177,6 +178,10 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     assert whole.usage.completion_tokens > filled.usage.completion_tokens  # every token generated
     # Both ran on the one model thread (one OpenMP team for llama.cpp, see embedded_client.MODEL_THREAD).
     assert len(threads) == 2 and threads[0] is threads[1] and threads[0].name.startswith("embedded-model")
+    await client.create(messages, extra_create_args={"max_tokens": 4, "temperature": 0.0})  # a plain chat reply
+    # Replies held to a schema read their last two messages (here all) as they are; a chat reply
+    # may reuse moved pieces anywhere (kv_reuse.fresh_from).
+    assert fresh == [0, 0, None] and client.llm.reuse_fresh_from is None
 
 
 def test_guessed_tokens_checked_in_batches_give_the_greedy_constrained_reply(llm):
@@ -208,3 +213,12 @@ def test_guessed_tokens_checked_in_batches_give_the_greedy_constrained_reply(llm
     stop.set()
     prompt = json_fill.chat_prompt(llm, MESSAGES)
     assert draft_decoding.generate(llm, prompt, grammar, 60, stop, drafter).finish == "unknown"
+
+
+def test_the_tail_a_tool_call_reads_afresh_starts_at_its_second_last_message(llm):
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    messages = [MESSAGES[0], *history, {"role": "system", "content": "Tools: a, b"}, MESSAGES[1]]
+    tokens, start = json_fill.chat_prompt(llm, messages), json_fill.tail_start(llm, messages, 2)
+    assert llm.detokenize(tokens[start:]).decode().startswith("system\nTools: a, b")
+    assert llm.detokenize(tokens[:start]).decode().endswith("hello\n")
+    assert json_fill.tail_start(llm, messages[-2:], 2) == 0

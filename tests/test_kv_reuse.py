@@ -53,6 +53,26 @@ def test_a_removed_middle_piece_is_dropped_and_what_follows_is_shifted_down():
     assert list(llm._input_ids) == SYSTEM + LAST_TURN
 
 
+def test_a_reply_held_to_a_schema_reads_its_tool_list_and_request_afresh():
+    tools, rules = list(range(500, 540)), list(range(700, 740))
+    # Old turns left the history and the tool list got narrower: the rules after it were read
+    # after tools now left out. From the tool list on (fresh_from) nothing is moved.
+    new = SYSTEM + LAST_TURN + rules + [7, 8, 9]
+    tail = len(SYSTEM + LAST_TURN)
+    llm = FakeLlama(SYSTEM + OLD_TURNS + LAST_TURN + tools + rules)
+    with kv_reuse.fresh_from(llm, tail):
+        assert kv_reuse.reuse(llm, new) == tail  # the history is still moved down and reused
+    assert list(llm._input_ids) == SYSTEM + LAST_TURN
+    assert getattr(llm, "reuse_fresh_from", None) is None  # only within
+    llm = FakeLlama(SYSTEM + OLD_TURNS + LAST_TURN + tools + rules)
+    assert kv_reuse.reuse(llm, new) == tail + len(rules)  # outside, the rules are moved down too
+    llm = FakeLlama(SYSTEM + [5] * 30)
+    llm.cache = type("Kept", (), {"cache_state": {tuple(SYSTEM + tools + rules): "moved rules' state"}})()
+    with kv_reuse.fresh_from(llm, len(SYSTEM)):
+        assert kv_reuse.best_state(llm, SYSTEM + rules) is None  # it shares only SYSTEM, as the model's own does
+    assert kv_reuse.best_state(llm, SYSTEM + rules) == "moved rules' state"
+
+
 def test_two_removed_pieces_and_a_short_coincidence_is_not_reused():
     held = SYSTEM + RECALLED + OLD_TURNS + [1, 2, 3] + LAST_TURN
     llm = FakeLlama(held)
