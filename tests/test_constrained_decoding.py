@@ -222,3 +222,22 @@ def test_the_tail_a_tool_call_reads_afresh_starts_at_its_second_last_message(llm
     assert llm.detokenize(tokens[start:]).decode().startswith("system\nTools: a, b")
     assert llm.detokenize(tokens[:start]).decode().endswith("hello\n")
     assert json_fill.tail_start(llm, messages[-2:], 2) == 0
+
+
+def test_guesses_that_lately_fell_are_only_watched_until_they_stand_again():
+    from society import draft_decoding
+
+    drafter = draft_decoding.Drafter()
+    drafter.remember([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert drafter.guess([], [1, 2, 3, 4]) == [5, 6, 7, 8, 9]  # trusted at first
+    drafter.outcome(5, 0)  # none stood
+    drafter.stood[4] = 0.3
+    assert drafter.guess([], [1, 2, 3, 4]) == []  # not worth a batch now: only watched
+    generated = [1, 2, 3, 4]
+    for token in [5, 6, 7, 8]:  # the model goes on as the watched guess said
+        generated.append(token)
+        assert drafter.guess([], generated) == []  # still watched, right so far
+        assert drafter.stood[4] == 0.3
+    generated.append(9)
+    drafter.guess([], generated)
+    assert drafter.stood[4] == pytest.approx(0.3 + draft_decoding.LEARN * 0.7)  # it stood whole
