@@ -98,9 +98,10 @@ def tail_start(llm: Any, messages: list[dict[str, str]], last: int) -> int | Non
         return None
     if len(messages) <= last:
         return 0
-    whole, before = formatter(messages=messages).prompt, formatter(messages=messages[:-last]).prompt
-    common = os.path.commonprefix([whole, before])
-    return max(0, len(llm.tokenize(common.encode("utf-8"), add_bos=True, special=True)) - 1)
+    whole, before = formatter(messages=messages), formatter(messages=messages[:-last])
+    common = os.path.commonprefix([whole.prompt, before.prompt])
+    tokens = llm.tokenize(common.encode("utf-8"), add_bos=not whole.added_special, special=True)  # as chat_prompt
+    return max(0, len(tokens) - 1)
 
 
 def _chat_formatter(llm: Any) -> Any | None:
