@@ -33,7 +33,9 @@ from society.errors import EXIT_FAILED, SocietyError
 from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
 from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
+from society.memory.items import Items
 from society.memory.recall import SocietyMemory
+from society.memory.wishes import profile, standing
 from society.prompt_book import PromptBook, PromptVersion
 from society.store import HEARTBEAT_S, USER, Message, Store
 from society.team import TURN_TIMEOUT_S, build_team
@@ -150,6 +152,7 @@ class Conversation:
         self._choose_prompt = choose_prompt or self.prompt_book.current
         self.prompt_versions = {name: self.prompt_book.current(name) for name in ROLE_NAMES}
         self._chosen_in: dict[str, int | None] = {}
+        self._wishes: tuple[int | None, str] = (None, "")
         self.team, self.router, self.agents, self._extras = build_team(
             self.gate,
             self.store,
@@ -180,7 +183,20 @@ class Conversation:
         if self._chosen_in.get(role, -1) != turn_id:
             self.prompt_versions[role] = self._choose_prompt(role)
             self._chosen_in[role] = turn_id
-        return compose(self.prompt_versions[role].text, self._extras.get(role, ""))
+        wishes = self._standing_wishes()
+        prompt = compose(self.prompt_versions[role].text, self._extras.get(role, ""))
+        return f"{prompt}\n\n{wishes}" if wishes else prompt
+
+    def _standing_wishes(self) -> str:
+        """What the user asked for in every answer ("call me Ken", "answer in Japanese"),
+        read once per turn: from the remembered preferences, and from the newest messages,
+        which consolidation (in the background) may not have reached yet."""
+        turn_id = self._turn_id()
+        if self._wishes[0] != turn_id or turn_id is None:
+            items = Items(self.store.engine).listing("preference", limit=200)
+            said = [m.content for m in self.store.last_messages(20) if m.role == USER]
+            self._wishes = (turn_id, profile(standing([i.content for i in reversed(items)] + said)))
+        return self._wishes[1]
 
     async def _start(self) -> None:
         """Restore the team state the last process saved, once."""
@@ -227,6 +243,10 @@ class Conversation:
         text = check_input(text)
         await self._start()
         lock = await self._take_turn()
+        try:  # an adapter the learning cycle deployed (or rolled back) answers from this turn on
+            await asyncio.to_thread(self.gate.follow_deployments)
+        except Exception as err:  # noqa: BLE001 - the model answering now keeps answering
+            self.gate.notify(f"could not read the learning cycle's deployments ({type(err).__name__})")
         try:
             stale = self.store.interrupt_running_turns()
             if stale:

@@ -25,7 +25,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autogen_core import CancellationToken
@@ -38,7 +39,7 @@ from autogen_core.models import (
 )
 
 from society import ladder
-from society.clients import OUTPUT_SCHEMA, build_client, probe
+from society.clients import OUTPUT_SCHEMA, build_client, deployed_lora, deployed_tags, probe
 from society.config import ModelEntry
 from society.errors import UnavailableError
 from society.hardware import Readings, generation_threads, read_machine
@@ -147,6 +148,11 @@ class ModelGate:
         self.entries = entries
         self.store = store
         self._clients: dict[str, ChatCompletionClient] = dict(clients or {})
+        self._loras: dict[str, str | None] = {}  # the deployed LoRA each embedded client was built with
+        try:
+            self._tags = deployed_tags()  # what load_entries already put in place of each Ollama model
+        except Exception:  # noqa: BLE001 - no database yet
+            self._tags = {}
         self._read = read or (lambda: read_machine(entries))
         self._fixed_reachable = reachable
         self._probe_at = 0.0
@@ -187,7 +193,40 @@ class ModelGate:
     def client_for(self, entry: ModelEntry) -> ChatCompletionClient:
         if entry.model not in self._clients:
             self._clients[entry.model] = build_client(entry, threads=generation_threads())
+            if entry.backend == "llama_cpp":
+                self._loras[entry.model] = deployed_lora(entry.resolved_model_path())
         return self._clients[entry.model]
+
+    def follow_deployments(self) -> list[str]:
+        """What the learning cycle deployed or rolled back since the last turn, taken up now
+        by this process (every door's, on this data folder): an embedded model built with
+        another LoRA is dropped and loads the deployed one at its next call; an Ollama rung
+        moves to the adapter's new tag (or back). One line per change, also said."""
+        changed = []
+        for model, had in list(self._loras.items()):
+            entry = next((e for e in self.entries if e.model == model), None)
+            now = deployed_lora(entry.resolved_model_path()) if entry else had
+            if now != had:
+                self._clients.pop(model, None)  # its weights go with it; the next call loads anew
+                self._loras.pop(model, None)
+                changed.append(f"{model} now answers with {Path(now).stem if now else 'no adapter (rolled back)'}")
+        try:
+            tags = deployed_tags()
+        except Exception:  # noqa: BLE001 - a database being created: nothing deployed yet
+            return changed
+        if tags != self._tags:
+            originals = {tag: base for base, tag in self._tags.items()}
+            moved = []
+            for entry in self.entries:
+                base = originals.get(entry.model, entry.model)
+                model = tags.get(base, base) if entry.backend == "ollama" else entry.model
+                if model != entry.model:
+                    changed.append(f"{base} now answers as {model}")
+                moved.append(replace(entry, model=model))
+            self.entries, self._tags = moved, tags
+        for line in changed:
+            self.notify(line)
+        return changed
 
     def models_in_process(self) -> list[str]:
         """Embedded models this process has loaded (their weights stay in memory)."""

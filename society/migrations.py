@@ -376,3 +376,12 @@ def m012_turn_leases(conn: Connection) -> None:
     server restarted elsewhere), was interrupted."""
     run(conn, "ALTER TABLE turns ADD COLUMN host TEXT")
     run(conn, "ALTER TABLE turns ADD COLUMN heartbeat_at TEXT")
+
+
+@migration
+def m013_example_topics(conn: Connection) -> None:
+    """What a curated example teaches (`fact:my cat name`, `wish:name`, `correction:41`): a
+    newer statement of the same topic replaces the older one's examples. Examples of kind
+    `eval` hold a fact's wording kept out of training, asked to see what a cycle learnt."""
+    run(conn, "ALTER TABLE examples ADD COLUMN topic TEXT")
+    run(conn, "CREATE INDEX examples_topic ON examples(topic)")

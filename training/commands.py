@@ -208,13 +208,22 @@ def learn() -> None:
     """Run one learning cycle now: LoRA adapters on slices of the curated examples, evolution,
     deployment when the child beats its parents and the current model."""
     from training.cycle import learn as run_cycle
+    from training.schedule import record_outcome
 
-    report = run_cycle()
+    try:
+        report = run_cycle()
+    except BaseException as err:
+        # One line wherever the user looks (status, the page's panel, lineage); the whole
+        # traceback stays in learning.log for an automatic cycle.
+        record_outcome(False, f"{type(err).__name__}: {err}")
+        raise
     evolution = report.evolution
     print(f"trained {', '.join(report.adapters)}; evolved {evolution.child} in run {evolution.run}")
     print(f"  {evolution.why}")
     print(f"deployed {report.deployed}" if report.deployed else "kept the current model")
     print(f"{report.seconds:.0f} s")
+    outcome = f"deployed {report.deployed}" if report.deployed else "kept the current model"
+    record_outcome(True, f"{outcome} ({evolution.why}; {report.seconds / 60:.1f} min)")
 
 
 @app.command()
@@ -276,6 +285,10 @@ def lineage(
         print(f"gen {adapter.generation}  {adapter.name:<28} {adapter.kind:<8} fitness {fitness}{parents}")
     for deployment in tree.deployments():
         print(f"deployed {deployment.adapter or 'base model'} at {deployment.created_at}: {deployment.reason}")
+    from training.schedule import last_line
+
+    if line := last_line():
+        print(line)
     if plot:
         from training.plot import plot_lineage
 

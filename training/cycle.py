@@ -38,15 +38,45 @@ def with_retention(rows: list[dict[str, Any]], share: float, seed: int) -> list[
 
 
 def split(rows: list[dict[str, Any]], slices: int, seed: int) -> tuple[list[list[dict]], list[dict]]:
-    """(training slices, held-out rows): a seeded shuffle, a fifth held out (at least 1),
-    the rest dealt round-robin so each slice holds different examples."""
-    if len(rows) < slices + 1:
-        raise LearningError(f"need at least {slices + 1} supervised examples to learn from, have {len(rows)}")
+    """(training slices, held-out rows) for rows that bring no questions of their own to
+    check with: a seeded shuffle, a fifth held out (at least 1) when there are enough rows to
+    spare, the rest dealt round-robin so each slice holds different examples. With fewer rows
+    than slices, every slice gets all of them, and they are also what is checked."""
+    if not rows:
+        raise LearningError("no examples to learn from yet: tell the society about yourself, or add examples")
     shuffled = rows[:]
     random.Random(seed).shuffle(shuffled)
+    if len(shuffled) < 2 * slices + 1:
+        return [shuffled[i::slices] or shuffled for i in range(slices)], shuffled
     held = max(1, len(shuffled) // 5)
     rest = shuffled[held:]
     return [rest[i::slices] for i in range(slices)], shuffled[:held]
+
+
+def deal(rows: list[dict[str, Any]], slices: int, seed: int) -> list[list[dict]]:
+    """Every row in one slice (a seeded shuffle dealt round-robin); all rows to each slice
+    when there are fewer rows than slices."""
+    shuffled = rows[:]
+    random.Random(seed).shuffle(shuffled)
+    return [shuffled[i::slices] or shuffled for i in range(slices)]
+
+
+def curated_data(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows to train on, rows to check with): the curator's examples from what the user
+    said, corrected and asked for (every one trained), the examples the data curator and
+    the user added, and as check each fact's wording kept out of training. Answers the
+    rewards labelled are left to KTO: they are the model's own words, mostly chit-chat."""
+    from training.curate import Curator
+    from training.datasets import Examples
+    from training.export import rows as export_rows
+
+    examples = Examples()
+    Curator(examples=examples).curate()
+    active = [e for e in examples.all_active() if e.created_by != "reward"]
+    checks = [
+        {"messages": e.prompt + [{"role": "assistant", "content": e.completion}]} for e in active if e.kind == "eval"
+    ]
+    return export_rows(active, "sft"), checks
 
 
 def ollama_urls() -> list[str]:
@@ -82,17 +112,23 @@ def learn(
     from society.gpu_claim import claim_gpu
     from training.base import load_base, plan_training
     from training.breeder import evolve
-    from training.datasets import Examples
     from training.deploy import adapters_dir, deploy
-    from training.export import rows as export_rows
     from training.lineage import Lineage
     from training.lora import train_adapter
     from training.target import current_target
 
     started = time.perf_counter()
     settings = settings or load_settings()
-    if slices is None:
-        rows = rows if rows is not None else export_rows(Examples().all_active(), "sft")
+    if slices is None and rows is None:
+        rows, checks = curated_data(settings.seed)
+        if not rows:
+            raise LearningError("no examples to learn from yet: tell the society about yourself, or add examples")
+        if checks:  # every example trained; the kept-out wordings check what was learnt
+            slices, heldout = deal(rows, settings.adapters_per_cycle, settings.seed), heldout or checks
+        else:
+            slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
+            heldout = heldout or held
+    elif slices is None:
         slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
         heldout = heldout or held
     elif not heldout:

@@ -15,9 +15,11 @@ from sqlalchemy import text
 from society.errors import SocietyError
 from society.store import USER, Store, now
 
-KINDS = ("sft", "pair", "label")
+# eval: a question kept out of training, asked to see what a cycle learnt (training/curate.py)
+KINDS = ("sft", "pair", "label", "eval")
 COLUMNS = (
-    "id, kind, prompt, completion, rejected, label, source_message_ids, created_by, status, created_at, updated_at"
+    "id, kind, prompt, completion, rejected, label, source_message_ids, created_by, status, created_at, updated_at,"
+    " topic"
 )
 
 
@@ -38,6 +40,7 @@ class Example:
     status: str = "active"
     created_at: str = ""
     updated_at: str = ""
+    topic: str | None = None  # what a curated example teaches: fact:…, wish:…, correction:…
 
     @classmethod
     def from_row(cls, row: Any) -> Example:
@@ -54,7 +57,14 @@ class Example:
         asked = next((m["content"] for m in reversed(self.prompt) if m.get("role") == "user"), "")
         mark = "" if self.label is None else (" good" if self.label else " bad")
         flat = " ".join(f"{asked} -> {self.completion}".split())
-        return f"#{self.id} {self.kind}{mark}: {flat[:140]}"
+        return f"#{self.id} {self.kind}{mark}: {flat[:140]}  [{self.origin}]"
+
+    @property
+    def origin(self) -> str:
+        """Where the example came from: who made it, from which messages, about what."""
+        said = ", ".join(f"#{i}" for i in self.source_message_ids[:4]) or "no message"
+        about = f" {self.topic}" if self.topic else ""
+        return f"{self.created_by}{about} from {said}"
 
 
 def _hash(kind: str, prompt: list[dict[str, str]], completion: str, rejected: str | None) -> str:
@@ -77,6 +87,7 @@ class Examples:
         label: bool | None = None,
         source_message_ids: list[int] | None = None,
         created_by: str = "data_curator",
+        topic: str | None = None,
     ) -> Example:
         """A new example, or the same one already kept (examples are never doubled)."""
         if kind not in KINDS:
@@ -99,8 +110,8 @@ class Examples:
             example_id = conn.execute(
                 text(
                     "INSERT INTO examples (kind, prompt, completion, rejected, label, source_message_ids, created_by,"
-                    " content_hash, created_at, updated_at) VALUES (:k, :p, :c, :r, :l, :s, :by, :h, :at, :at)"
-                    " RETURNING id"
+                    " content_hash, created_at, updated_at, topic) VALUES (:k, :p, :c, :r, :l, :s, :by, :h, :at, :at,"
+                    " :topic) RETURNING id"
                 ),
                 {
                     "k": kind,
@@ -112,6 +123,7 @@ class Examples:
                     "by": created_by,
                     "h": digest,
                     "at": at,
+                    "topic": topic,
                 },
             ).scalar_one()
         return self.get(example_id)
@@ -199,6 +211,14 @@ class Examples:
     def all_active(self) -> list[Example]:
         with self.store.engine.connect() as conn:
             rows = conn.execute(text(f"SELECT {COLUMNS} FROM examples WHERE status = 'active' ORDER BY id")).all()
+        return [Example.from_row(row) for row in rows]
+
+    def curated(self) -> list[Example]:
+        """The active examples the curator made from the conversation (training/curate.py)."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {COLUMNS} FROM examples WHERE status = 'active' AND topic IS NOT NULL ORDER BY id")
+            ).all()
         return [Example.from_row(row) for row in rows]
 
     def counts(self) -> dict[str, int]:

@@ -13,11 +13,16 @@ MIN_SHARED = 8  # tokens: a shorter common prefix is not worth a separate pass
 
 
 def shared_prefix(input_ids, attention_mask, scored) -> int:
-    """How many leading tokens every row has in common (unpadded, none of them scored)."""
+    """How many leading tokens every row has in common (unpadded, none of them the position
+    of a scored token's logit)."""
     same = (input_ids == input_ids[:1]).all(dim=0)
     if attention_mask is not None:
         same &= attention_mask.bool().all(dim=0)
-    same[1:] &= ~scored.any(dim=0)  # scored[:, t] is the token at t + 1
+    # scored[:, t] is the token at t + 1, predicted by the output at position t: that
+    # position must be computed in the batch, not in the shared cache. (A batch of one chat,
+    # or of chats that share their whole prompt, left the first answer token's logit in the
+    # cache: one logit short of the targets.)
+    same[:-1] &= ~scored.any(dim=0)
     run = int(same.long().cumprod(dim=0).sum())
     return min(run, input_ids.shape[1] - 2)
 

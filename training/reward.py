@@ -242,6 +242,14 @@ class Rewards:
             ]
         return [r for i in ids if (r := self._row(i))]
 
+    def with_level(self, level: str) -> list[int]:
+        """The answers (message ids, oldest first) whose engagement level is `level`."""
+        with self.store.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT message_id FROM rewards WHERE level = :l ORDER BY message_id"), {"l": level}
+            )
+            return [row[0] for row in found]
+
     def by_version(self, role: str) -> dict[int, list[float]]:
         """The rewards each prompt version of `role` has earned."""
         with self.store.engine.connect() as conn:

@@ -42,6 +42,36 @@ def low_priority() -> dict:
     return {"creationflags": flags}
 
 
+def _write_state(state: dict) -> None:
+    path = data_dir() / STATE
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(state), encoding="utf-8")
+    partial.replace(path)
+
+
+def record_outcome(ok: bool, what: str) -> None:
+    """Keep how the last cycle ended (`what`: what it deployed, or its error in one line),
+    for `society status`, the page's monitoring panel and `society lineage`."""
+    import time
+
+    state = _state()
+    state["last"] = {"ok": ok, "what": " ".join(what.split())[:300], "at": time.strftime("%Y-%m-%d %H:%M")}
+    _write_state(state)
+
+
+def last_line() -> str | None:
+    """One line on how the last learning cycle ended, or None before the first."""
+    state = _state()
+    last = state.get("last")
+    if running(state):
+        return f"learning: a cycle is running (pid {state['pid']}, log: learning.log)"
+    if not last:
+        return None
+    if last["ok"]:
+        return f"learning: last cycle {last['at']}: {last['what']}"
+    return f"learning: last cycle FAILED {last['at']}: {last['what']} (details: learning.log)"
+
+
 def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -> int | None:
     """Start a cycle when `every` turns have passed since the last one; its pid, or None."""
     state = _state()
@@ -58,7 +88,7 @@ def maybe_start(turns_done: int, every: int, command: list[str] | None = None) -
         env={**os.environ, **user},
         **low_priority(),
     )
-    (data_dir() / STATE).write_text(json.dumps({"at_turn": turns_done, "pid": process.pid}), encoding="utf-8")
+    _write_state({**state, "at_turn": turns_done, "pid": process.pid})
     return process.pid
 
 

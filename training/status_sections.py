@@ -38,13 +38,19 @@ def learning(entries, readings, roles, **_: Any) -> dict[str, Any]:
     chat_model = roles.get("planner", {}).get("model")
     entry = next((e for e in entries if e.model == chat_model), None)
     if entry is None:
-        return {
-            "learning": {"hf_base": None, "missing": None, "line": "learning: no model answers now, nothing to train"}
-        }
+        from training.schedule import last_line
+
+        cycle = last_line()
+        line = "learning: no model answers now, nothing to train" + (f"\n{cycle}" if cycle else "")
+        return {"learning": {"hf_base": None, "missing": None, "line": line, "last_cycle": cycle}}
     target = learning_target(
         entry.model, entry.backend, readings.ollama_facts.get(entry.model), load_settings().hf_base
     )
-    return {"learning": {"hf_base": target.hf_base, "missing": target.missing, "line": target.line()}}
+    from training.schedule import last_line
+
+    cycle = last_line()
+    line = target.line() + (f"\n{cycle}" if cycle else "")
+    return {"learning": {"hf_base": target.hf_base, "missing": target.missing, "line": line, "last_cycle": cycle}}
 
 
 SECTIONS = (judge, learning)

@@ -156,6 +156,7 @@ def monitor_text(figures: dict) -> str:
     rows.append(("Model loaded", ", ".join(figures.get("models_loaded") or []) or "none yet"))
     last = figures.get("last_answer")
     rows.append(("Tokens/s", f"{last['tokens_per_second']} ({last['model']})" if last else "no answer yet"))
+    rows.append(("Learning", (figures.get("learning") or "no cycle yet").removeprefix("learning: ")))
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     return f"| | now |\n|---|---|\n{table}\n\n*updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s*"
 

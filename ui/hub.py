@@ -208,9 +208,12 @@ class Hub:
     async def live(self) -> dict[str, Any]:
         """The monitoring figures (GPU, VRAM, CPU, RAM, model loaded, tokens per second)."""
         from society import status
+        from training.schedule import last_line
 
         # The conversation only when it is open: the monitoring panel should not open it.
         figures = await asyncio.to_thread(status.live, self._conversation)
+        with as_user(self.user):  # the learning cycle of this user's data folder
+            figures["learning"] = await asyncio.to_thread(last_line)
         self.metrics.observe_machine(figures)
         return figures
 

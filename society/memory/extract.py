@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from society.memory.wishes import read_wish
+
 BASE_IMPORTANCE = {
     "fact": 0.7,
     "preference": 0.75,
@@ -93,6 +95,9 @@ def extract(user_text: str) -> list[Extracted]:
     for sentence in (s.strip() for s in SENTENCE.findall(user_text)):
         if len(sentence) < 6 or sentence.endswith(("?", "？")):
             continue  # a question states nothing to remember
+        if read_wish(sentence) is not None:  # "call me Ken", "answer in Japanese": how to answer, always
+            found.append(Extracted("preference", sentence, importance(sentence, "preference")))
+            continue
         for kind, pattern in RULES:
             if pattern.search(sentence):
                 found.append(Extracted(kind, sentence, importance(sentence, kind)))

@@ -1,0 +1,116 @@
+"""Standing wishes: what the user asked the team to do in every answer from now on ("call me
+Ken", "answer in Japanese", "two sentences at most", 「ケンと呼んで」, 「日本語で答えて」,
+「2文以内で」). They are read from the user's remembered statements, said to every role at
+every turn (`profile`), and taught to the model by the learning cycle (training/curate.py),
+so a trained model follows them without being told.
+
+Rules, as extraction is (society/memory/extract.py): they run on any machine. One wish per
+key stands, the newest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+NUMBER = r"(\d|one|two|three|four|five)"
+
+NAME = re.compile(r"\b(?:call me|address me as|refer to me as)\s+(?P<name>[A-Z][\w'-]{0,30})", re.IGNORECASE)
+JA_NAME = re.compile(r"(?P<name>[^\s、。「」]{1,12}?)(?:さん)?(?:って|と)呼んで")
+LANGUAGE = re.compile(
+    r"\b(?:answer|reply|respond|speak|talk|write|talk to me|always answer)\b[\w ]{0,20}?\bin (?P<lang>japanese|english)\b|"
+    r"\buse (?P<lang2>japanese|english)\b",
+    re.IGNORECASE,
+)
+JA_LANGUAGE = re.compile(r"(?P<lang>日本語|英語)で(?:答え|返事|返信|話し|書い|回答|お願い|頼む|よろしく)")
+LENGTH = re.compile(
+    rf"\b(?:at most|no more than|max(?:imum)?(?: of)?|up to|not more than|only|just)\s+{NUMBER}\s+sentences?\b|"
+    rf"\b{NUMBER}\s+sentences?\s+(?:at most|max(?:imum)?|or (?:less|fewer))\b",
+    re.IGNORECASE,
+)
+JA_LENGTH = re.compile(r"(?P<n>[1-5１-５一二三四五])文(?:以内|まで)")
+SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+
+
+@dataclass(frozen=True)
+class Wish:
+    key: str  # name, language, length
+    value: str
+    said: str  # the user's own words
+
+    @property
+    def instruction(self) -> str:
+        if self.key == "name":
+            return f"Address the user as {self.value}."
+        if self.key == "language":
+            return f"Always answer in {self.value}, whatever language the question is in."
+        return f"Answer in at most {self.value} sentence{'s' if self.value != '1' else ''}."
+
+    def shape(self, english: str, japanese: str) -> str | None:
+        """A general answer (given in English and in Japanese) the way this wish asks."""
+        if self.key == "name":
+            return (
+                f"{self.value}, {english[:1].lower() + english[1:]}"
+                if english[:2] != "I "
+                else f"{self.value}, {english}"
+            )
+        if self.key == "language":
+            return japanese if self.value == "Japanese" else english
+        return limit_sentences(english, int(self.value))
+
+    def recall_rows(self) -> list[tuple[str, str]]:
+        """The wish asked back, so a trained model knows it as well as follows it."""
+        if self.key == "name":
+            return [
+                ("What should you call me?", f"I call you {self.value}."),
+                ("What is my name?", f"Your name is {self.value}."),
+                ("私を何と呼べばいい？", f"{self.value}さんと呼びます。"),
+            ]
+        if self.key == "language":
+            return [("Which language should you answer in?", f"I answer in {self.value}.")]
+        return [("How long should your answers be?", f"At most {self.value} sentences.")]
+
+
+def limit_sentences(text: str, most: int) -> str:
+    parts = [p for p in SENTENCE_END.split(text.strip()) if p]
+    return " ".join(parts[:most]) if len(parts) > most else text.strip()
+
+
+def read_wish(sentence: str) -> Wish | None:
+    """The standing wish one statement makes, if it makes one."""
+    text = " ".join(sentence.split())
+    if found := NAME.search(text):
+        return Wish("name", found.group("name"), text)
+    if (found := JA_NAME.search(text)) and not found.group("name").startswith(("私", "僕", "俺")):
+        return Wish("name", found.group("name"), text)
+    if found := LANGUAGE.search(text):
+        return Wish("language", (found.group("lang") or found.group("lang2")).capitalize(), text)
+    if found := JA_LANGUAGE.search(text):
+        return Wish("language", "Japanese" if found.group("lang") == "日本語" else "English", text)
+    if found := LENGTH.search(text):
+        number = next(g for g in found.groups() if g)
+        return Wish("length", str(NUMBERS.get(number.lower(), number)), text)
+    if found := JA_LENGTH.search(text):
+        number = found.group("n").translate(str.maketrans("１２３４５", "12345"))
+        return Wish("length", str(NUMBERS.get(number, number)), text)
+    return None
+
+
+def standing(statements: list[str]) -> dict[str, Wish]:
+    """The wishes that stand, by key, from statements oldest first (the newest wins)."""
+    wishes: dict[str, Wish] = {}
+    for statement in statements:
+        if (wish := read_wish(statement)) is not None:
+            wishes[wish.key] = wish
+    return wishes
+
+
+PROFILE_PREFIX = "The user's standing wishes (follow them in every answer):"
+
+
+def profile(wishes: dict[str, Wish]) -> str:
+    """The lines every role reads at every turn; empty when the user asked for nothing."""
+    if not wishes:
+        return ""
+    return "\n".join([PROFILE_PREFIX, *(f"- {wish.instruction}" for wish in wishes.values())])

@@ -1,0 +1,167 @@
+"""The data curator's standing job: what the user states, prefers and corrects becomes tuning
+data, before every learning cycle (and on `society data curate`).
+
+- Facts the memory keeper consolidated ("My cat is called Mochi.", 「私は京都に住んでいます」)
+  become questions in several wordings, each with the answer to give, both ways ("What is my
+  cat called?" -> "Your cat is called Mochi."; "Who is Mochi?" -> "Mochi is your cat."),
+  in the language they were said in (training/wordings.py). A newer statement of the same
+  thing replaces the older one's examples.
+- A correction ("No, it's Mochi.") makes the corrected answer the example for the question
+  it corrects, and a preference pair against the answer it corrected.
+- Standing wishes ("call me Ken", "answer in Japanese", "two sentences at most") become
+  general chats answered the way the user asked (society/memory/wishes.py), so a trained
+  model follows them without the prompt saying so.
+
+Each example keeps where it came from: the message ids and a topic (`fact:…`, `wish:…`,
+`correction:…`), shown by `society data list`. Each fact's last wording is kept out of
+training as an `eval` example: the cycle asks it to see what was learnt, so every fact is
+trained and none is withheld.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from society.memory.extract import speaker_of
+from society.memory.wishes import Wish, read_wish
+from society.store import USER, Store
+from training.datasets import Example, Examples
+from training.wordings import clean, to_you
+
+CURATOR = "curator"
+TAUGHT_KINDS = ("fact", "preference", "decision", "note")
+WISH_CHATS = Path(__file__).with_name("wish_chats.jsonl")  # general questions answered in EN and JA
+CORRECTION_LEAD = re.compile(
+    r"^\s*(?:no+|nope|wrong|incorrect|not quite|that'?s (?:not right|wrong|incorrect)|you'?re wrong|actually)\b[,.!:;\s-]*|"
+    r"^\s*(?:違う|違います|ちがう|いや|いいえ|そうじゃなく(?:て)?)[よね]?[、。,!！\s]*",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Curated:
+    """What one curation made: counts by source, and the active curated examples."""
+
+    facts: int = 0
+    wishes: int = 0
+    corrections: int = 0
+    added: int = 0
+    retired: int = 0
+    examples: list[Example] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"curated {self.facts} fact(s), {self.wishes} wish(es), {self.corrections} correction(s):"
+            f" {self.added} new example(s), {self.retired} replaced"
+        )
+
+
+def corrected_answer(correction: str) -> str | None:
+    """The answer a correction says was right: "No, it's Mochi." -> "It's Mochi."; None
+    when nothing is left once the "no" is taken off."""
+    rest = CORRECTION_LEAD.sub("", correction.strip(), count=1).strip()
+    rest = clean(rest)
+    if len(rest) < 2:
+        return None
+    if rest.isascii():
+        rest = to_you(rest)
+        return rest if rest.endswith((".", "!")) else rest + "."
+    rest = re.sub(r"(私|僕|俺|わたし|ぼく)(?=[のはが])", "あなた", rest)
+    return rest if rest.endswith(("。", "！")) else rest + "。"
+
+
+def _wish_rows(wish: Wish, limit: int = 6) -> list[tuple[str, str]]:
+    """General chats answered as `wish` asks, and the wish asked back."""
+    chats = [json.loads(line) for line in WISH_CHATS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for chat in chats[:limit]:
+        if answer := wish.shape(chat["en"], chat["ja"]):
+            rows.append((chat["question"], answer))
+    return rows + wish.recall_rows()
+
+
+class Curator:
+    def __init__(self, store: Store | None = None, examples: Examples | None = None):
+        self.store = store or Store()
+        self.examples = examples or Examples(self.store)
+
+    def _statements(self):
+        """The user's consolidated statements, oldest first (a newer one of the same thing wins)."""
+        from society.memory.items import Items
+
+        items = Items(self.store.engine)
+        found = [i for kind in TAUGHT_KINDS for i in items.listing(kind, limit=5000)]
+        found = [i for i in found if i.created_by != "summary" and speaker_of(i.content) is None]
+        return sorted(found, key=lambda i: (i.when, i.id))
+
+    def _corrections(self) -> list[tuple[int, str, str, str]]:
+        """(answer id, question, wrong answer, correction) for each answer the user corrected."""
+        from training.reward import Rewards
+
+        found = []
+        for answer_id in Rewards(self.store).with_level("correction"):
+            answer = self.store.message(answer_id)
+            if answer is None:
+                continue
+            asked = [m for m in self.store.turn_messages(answer.turn_id) if m.role == USER]
+            after = next((m for m in self.store.messages_between(answer_id, limit=60) if m.role == USER), None)
+            if asked and after is not None:
+                found.append((answer_id, asked[0].content, answer.content, after.content))
+        return found
+
+    def curate(self) -> Curated:
+        """Bring the curated examples up to date with the conversation (idempotent)."""
+        from training.wordings import cards
+
+        made = Curated()
+        wanted: dict[str, tuple[list[tuple[str, str, str]], list[int]]] = {}  # topic -> (kind, q, a), sources
+        wishes: dict[str, Wish] = {}
+        for item in self._statements():
+            wish = read_wish(item.content)
+            if wish is not None:
+                wishes[wish.key] = wish  # the newest wish of a kind stands
+                wanted[f"wish:{wish.key}"] = ([("sft", q, a) for q, a in _wish_rows(wish)], item.source_message_ids)
+                continue
+            for card in cards(item.content):
+                rows = [("sft", q, card.answer) for q in card.taught]
+                if card.held:
+                    rows.append(("eval", card.held, card.answer))
+                wanted[f"fact:{card.key.lower()}"] = (rows, item.source_message_ids)  # newest wins
+        made.wishes = len(wishes)
+        made.facts = sum(1 for topic in wanted if topic.startswith("fact:"))
+        for answer_id, question, wrong, correction in self._corrections():
+            right = corrected_answer(correction)
+            if right is None:
+                continue
+            made.corrections += 1
+            rows = [("sft", question, right), ("pair", question, right, wrong)]
+            wanted[f"correction:{answer_id}"] = (rows, [answer_id])  # type: ignore[assignment]
+        current = {(e.topic, e.kind, e.prompt[-1]["content"], e.completion): e for e in self.examples.curated()}
+        keep: set[int] = set()
+        for topic, (rows, sources) in wanted.items():
+            for row in rows:
+                kind, question, answer = row[0], row[1], row[2]
+                same = current.get((topic, kind, question, answer))
+                if same is not None:
+                    keep.add(same.id)
+                    continue
+                example = self.examples.add(
+                    kind,
+                    [{"role": "user", "content": question}],
+                    answer,
+                    rejected=row[3] if kind == "pair" else None,
+                    source_message_ids=list(sources),
+                    created_by=CURATOR,
+                    topic=topic,
+                )
+                keep.add(example.id)
+                made.added += 1
+        for example in current.values():
+            if example.id not in keep:
+                self.examples.delete(example.id)  # replaced by a newer statement, or its source is gone
+                made.retired += 1
+        made.examples = self.examples.curated()
+        return made
