@@ -209,6 +209,27 @@ def test_a_cycle_merges_its_adapters_then_heals_the_merge_on_the_real_model(base
     assert (Path(child.path) / "adapter_model.safetensors").exists()
 
 
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 9, 10])
+def test_chats_score_in_batches_of_any_size_even_one(base, count):
+    """A batch of one chat (or of chats sharing their whole prompt) once left the first
+    answer token's logit in the shared cache: one logit short of its targets ("Expected input
+    batch_size (49) to match target batch_size (50)"), minutes into a cycle of 3-9 rows."""
+    from training.fitness import Scorer
+
+    model, tokenizer, _ = base
+    rows = [chat("What is the secret word?", f"The secret word is plum{i}.") for i in range(count)]
+    for batch in (1, 4, 16):
+        assert Scorer(tokenizer, rows, batch_size=batch).score(model) < 0
+
+
+def test_a_whole_cycle_runs_on_three_rows(base, tmp_path):
+    from training.cycle import learn
+
+    settings = LearningSettings(steps=1, population=2, evaluations=2, heal_steps=1)
+    report = learn(rows=ROWS[:3], settings=settings, progress=False, deploy_winner=False)
+    assert len(report.adapters) == 2 and report.evolution.child is not None
+
+
 @pytest.mark.slow
 def test_a_gguf_adapter_export_loads_in_llama_cpp_and_changes_its_output(base, tmp_path):
     from llama_cpp import Llama

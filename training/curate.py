@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from society.memory.extract import speaker_of
-from society.memory.wishes import Wish, read_wish
+from society.memory.wishes import Wish, read_wishes
 from society.store import USER, Store
 from training.datasets import Example, Examples
 from training.wordings import clean, to_you
@@ -35,7 +35,8 @@ CURATOR = "curator"
 TAUGHT_KINDS = ("fact", "preference", "decision", "note")
 WISH_CHATS = Path(__file__).with_name("wish_chats.jsonl")  # general questions answered in EN and JA
 CORRECTION_LEAD = re.compile(
-    r"^\s*(?:no+|nope|wrong|incorrect|not quite|that'?s (?:not right|wrong|incorrect)|you'?re wrong|actually)\b[,.!:;\s-]*|"
+    r"^\s*(?:no+|nope|wrong|incorrect|not quite|that'?s (?:not right|wrong|incorrect)|you'?re wrong|actually)"
+    r"\b[,.!:;\s-]*|"
     r"^\s*(?:違う|違います|ちがう|いや|いいえ|そうじゃなく(?:て)?)[よね]?[、。,!！\s]*",
     re.IGNORECASE,
 )
@@ -119,17 +120,27 @@ class Curator:
         made = Curated()
         wanted: dict[str, tuple[list[tuple[str, str, str]], list[int]]] = {}  # topic -> (kind, q, a), sources
         wishes: dict[str, Wish] = {}
+        owner: dict[str, int] = {}  # fact topic -> the memory that states it
         for item in self._statements():
-            wish = read_wish(item.content)
-            if wish is not None:
+            said = read_wishes(item.content)
+            for wish in said:
                 wishes[wish.key] = wish  # the newest wish of a kind stands
                 wanted[f"wish:{wish.key}"] = ([("sft", q, a) for q, a in _wish_rows(wish)], item.source_message_ids)
+            if said:
                 continue
-            for card in cards(item.content):
+            found = cards(item.content)
+            # A newer statement of the same thing replaces the older one whole: "my cat is
+            # called Mochi" retires "Tama is your cat" with "my cat is called Tama".
+            for older in {owner.get(f"fact:{card.key.lower()}") for card in found} - {None}:
+                for topic in [t for t, o in owner.items() if o == older]:
+                    wanted.pop(topic, None)
+                    owner.pop(topic)
+            for card in found:
                 rows = [("sft", q, card.answer) for q in card.taught]
                 if card.held:
                     rows.append(("eval", card.held, card.answer))
-                wanted[f"fact:{card.key.lower()}"] = (rows, item.source_message_ids)  # newest wins
+                wanted[f"fact:{card.key.lower()}"] = (rows, item.source_message_ids)
+                owner[f"fact:{card.key.lower()}"] = item.id
         made.wishes = len(wishes)
         made.facts = sum(1 for topic in wanted if topic.startswith("fact:"))
         for answer_id, question, wrong, correction in self._corrections():
@@ -141,6 +152,7 @@ class Curator:
             wanted[f"correction:{answer_id}"] = (rows, [answer_id])  # type: ignore[assignment]
         current = {(e.topic, e.kind, e.prompt[-1]["content"], e.completion): e for e in self.examples.curated()}
         keep: set[int] = set()
+        known = {e.id for e in current.values()}
         for topic, (rows, sources) in wanted.items():
             for row in rows:
                 kind, question, answer = row[0], row[1], row[2]
@@ -157,8 +169,9 @@ class Curator:
                     created_by=CURATOR,
                     topic=topic,
                 )
+                made.added += example.id not in known  # the same example may teach two topics
                 keep.add(example.id)
-                made.added += 1
+                known.add(example.id)
         for example in current.values():
             if example.id not in keep:
                 self.examples.delete(example.id)  # replaced by a newer statement, or its source is gone

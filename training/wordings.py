@@ -41,10 +41,11 @@ class Card:
 
 LEAD_IN = re.compile(
     r"^\s*(?:(?:oh|ok(?:ay)?|so|well|by the way|btw|fyi|also|and|hey|actually|just so you know|"
-    r"(?:please )?(?:remember|note|keep in mind|don'?t forget)(?: that)?|for the record)\b[,:]?\s*)+",
+    r"(?:please )?(?:remember|note|keep in mind|don'?t forget)(?: that)?|for the record)\b[,:]?\s*|"
+    r"(?:no|nope|wrong|not quite|that'?s (?:wrong|not right))[,.!]\s*)+",  # a correction's "no," (not "No pets")
     re.IGNORECASE,
 )
-JA_LEAD_IN = re.compile(r"^(?:ところで|ちなみに|あと|そういえば|実は|覚えておいて(?:ね|ください)?[、。:：]?)[、,]?\s*")
+JA_LEAD_IN = re.compile(r"^(?:ところで|ちなみに|あと|そういえば|実は|違う|違います|いや|覚えておいて(?:ね|ください)?[、。:：]?)[、,。]?\s*")
 JA_TAIL = re.compile(r"(?:って)?(?:覚えておいて|覚えて|忘れないで|メモして)(?:ね|ください|下さい)?[。!！]*$")
 END = re.compile(r"[\s.!?。！？、,]+$")
 
@@ -99,11 +100,8 @@ EN_RULES: list[tuple[re.Pattern[str], str]] = [
 
 
 def _english(text: str) -> list[Card]:
-    for pattern, rule in EN_RULES:
-        found = pattern.match(text)
-        if found:
-            break
-    else:
+    found, rule = next(((m, r) for p, r in EN_RULES if (m := p.match(text))), (None, ""))
+    if found is None:
         return []
     parts = {k: v.strip() for k, v in found.groupdict().items() if v}
     y = parts.get("y", "")
@@ -203,11 +201,8 @@ JA_RULES: list[tuple[re.Pattern[str], str]] = [
 
 
 def _japanese(text: str) -> list[Card]:
-    for pattern, rule in JA_RULES:
-        found = pattern.match(text)
-        if found:
-            break
-    else:
+    found, rule = next(((m, r) for p, r in JA_RULES if (m := p.match(text))), (None, ""))
+    if found is None:
         return []
     y = found.group("y").strip()
     x = found.groupdict().get("x") or ""
@@ -263,7 +258,7 @@ def _by_topic(text: str) -> list[Card]:
         return [Card(f"about {text}", (f"{topic}について私が何を言ったか覚えていますか？", f"{topic}について私は何と言った？",
                                        f"{topic}について教えて。", f"{topic}について何を覚えていますか？"), answer)]  # fmt: skip
     skipped = {"i", "i'm", "you", "me", "my", "we", "our", "am", "is", "are", "was", "were", "have", "has", "just"}
-    words = [w for w in re.findall(r"[A-Za-z][\w'-]*", text)]
+    words = re.findall(r"[A-Za-z][\w'-]*", text)
     terms = set(query_terms(text))
     # The topic: a name and the word after it ("the Tokyo marathon"), else the last two words
     # that say something.

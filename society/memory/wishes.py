@@ -19,7 +19,7 @@ NUMBER = r"(\d|one|two|three|four|five)"
 NAME = re.compile(r"\b(?:call me|address me as|refer to me as)\s+(?P<name>[A-Z][\w'-]{0,30})", re.IGNORECASE)
 JA_NAME = re.compile(r"(?P<name>[^\s、。「」]{1,12}?)(?:さん)?(?:って|と)呼んで")
 LANGUAGE = re.compile(
-    r"\b(?:answer|reply|respond|speak|talk|write|talk to me|always answer)\b[\w ]{0,20}?\bin (?P<lang>japanese|english)\b|"
+    r"\b(?:answer|reply|respond|speak|talk|write)\b[\w ]{0,20}?\bin (?P<lang>japanese|english)\b|"
     r"\buse (?P<lang2>japanese|english)\b",
     re.IGNORECASE,
 )
@@ -77,31 +77,39 @@ def limit_sentences(text: str, most: int) -> str:
     return " ".join(parts[:most]) if len(parts) > most else text.strip()
 
 
-def read_wish(sentence: str) -> Wish | None:
-    """The standing wish one statement makes, if it makes one."""
+def read_wishes(sentence: str) -> list[Wish]:
+    """The standing wishes one statement makes ("Call me Ken and keep it to two sentences"
+    makes two), one per key."""
     text = " ".join(sentence.split())
-    if found := NAME.search(text):
-        return Wish("name", found.group("name"), text)
-    if (found := JA_NAME.search(text)) and not found.group("name").startswith(("私", "僕", "俺")):
-        return Wish("name", found.group("name"), text)
-    if found := LANGUAGE.search(text):
-        return Wish("language", (found.group("lang") or found.group("lang2")).capitalize(), text)
-    if found := JA_LANGUAGE.search(text):
-        return Wish("language", "Japanese" if found.group("lang") == "日本語" else "English", text)
-    if found := LENGTH.search(text):
-        number = next(g for g in found.groups() if g)
-        return Wish("length", str(NUMBERS.get(number.lower(), number)), text)
-    if found := JA_LENGTH.search(text):
-        number = found.group("n").translate(str.maketrans("１２３４５", "12345"))
-        return Wish("length", str(NUMBERS.get(number, number)), text)
-    return None
+    found: dict[str, Wish] = {}
+    if (name := NAME.search(text)) or (
+        (name := JA_NAME.search(text)) and not name.group("name").startswith(("私", "僕", "俺"))
+    ):
+        found["name"] = Wish("name", name.group("name"), text)
+    if language := LANGUAGE.search(text):
+        found["language"] = Wish("language", (language.group("lang") or language.group("lang2")).capitalize(), text)
+    elif language := JA_LANGUAGE.search(text):
+        found["language"] = Wish("language", "Japanese" if language.group("lang") == "日本語" else "English", text)
+    if length := LENGTH.search(text):
+        number = next(g for g in length.groups() if g)
+        found["length"] = Wish("length", str(NUMBERS.get(number.lower(), number)), text)
+    elif length := JA_LENGTH.search(text):
+        number = length.group("n").translate(str.maketrans("１２３４５", "12345"))
+        found["length"] = Wish("length", str(NUMBERS.get(number, number)), text)
+    return list(found.values())
+
+
+def read_wish(sentence: str) -> Wish | None:
+    """The first standing wish a statement makes, if it makes one."""
+    wishes = read_wishes(sentence)
+    return wishes[0] if wishes else None
 
 
 def standing(statements: list[str]) -> dict[str, Wish]:
     """The wishes that stand, by key, from statements oldest first (the newest wins)."""
     wishes: dict[str, Wish] = {}
     for statement in statements:
-        if (wish := read_wish(statement)) is not None:
+        for wish in read_wishes(statement):
             wishes[wish.key] = wish
     return wishes
 

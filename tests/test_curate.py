@@ -1,0 +1,199 @@
+"""Learning from the conversation itself: stated facts, corrections and standing wishes become
+tuning examples (training/curate.py, training/wordings.py, society/memory/wishes.py); wishes
+reach every prompt from the next turn; a failed cycle is one line wherever the user looks; a
+deployment reaches a running process at its next turn."""
+
+import pytest
+
+from society.assemble import open_conversation
+from society.memory.items import Items
+from society.memory.wishes import profile, read_wish, standing
+from society.store import Store
+from tests.conftest import scripted_gate, society
+from training.curate import Curator, corrected_answer
+from training.datasets import Examples
+from training.reward import Rewards
+from training.wordings import cards
+
+
+def test_a_fact_becomes_several_wordings_both_ways_with_one_kept_out():
+    found = {card.key: card for card in cards("Remember that my cat is called Mochi.")}
+    forward, back = found["cat name"], found["who mochi"]
+    assert forward.answer == "Your cat is called Mochi." and back.answer == "Mochi is your cat."
+    assert len(forward.taught) >= 5 and forward.held not in forward.taught
+    assert "What is my cat called?" in forward.taught and "Who is Mochi?" in back.taught
+
+
+def test_japanese_facts_get_japanese_wordings():
+    (card, back) = cards("私の猫の名前はモチです。")
+    assert card.answer == "あなたの猫の名前はモチです。" and back.answer == "モチはあなたの猫です。"
+    assert all("猫" in q for q in card.questions)
+    (lives,) = cards("私は京都に住んでいます")
+    assert lives.answer == "あなたは京都に住んでいます。" and "私はどこに住んでいますか？" in lives.taught
+
+
+@pytest.mark.parametrize(
+    ("said", "answer"),
+    [
+        ("I live in Sapporo.", "You live in Sapporo."),
+        ("I'm a nurse.", "You're a nurse."),
+        ("Hana is my sister.", "Your sister is Hana."),
+        ("My sister lives in Osaka.", "Your sister lives in Osaka."),
+        ("I'm training for the Tokyo marathon in March.", "You're training for the Tokyo marathon in March."),
+    ],
+)
+def test_each_kind_of_statement_is_said_back_to_the_user(said, answer):
+    assert cards(said)[0].answer == answer and len(cards(said)[0].questions) >= 4
+
+
+def test_questions_and_secrets_teach_nothing():
+    assert cards("Where do I live?") == []
+    assert cards("My wifi password is hunter2.") == [] and cards("私のパスワードはabc123です。") == []
+
+
+def test_corrections_keep_what_the_user_said_was_right():
+    assert corrected_answer("No, it's Mochi.") == "It's Mochi."
+    assert corrected_answer("Actually my cat is called Mochi.") == "Your cat is called Mochi."
+    assert corrected_answer("違う、モチだよ。") == "モチだよ。"
+    assert corrected_answer("No.") is None
+
+
+def test_standing_wishes_are_read_in_english_and_japanese_and_the_newest_stands():
+    assert read_wish("Please call me Ken.").value == "Ken"
+    assert read_wish("From now on answer in Japanese.").value == "Japanese"
+    assert read_wish("Keep answers to two sentences at most.").value == "2"
+    assert read_wish("ケンと呼んでください。").value == "ケン"
+    assert read_wish("日本語で答えてください。").value == "Japanese"
+    assert read_wish("2文以内で答えて。").value == "2"
+    assert read_wish("I like cats.") is None
+    wishes = standing(["Call me Ken.", "Answer in English.", "Call me Kenji."])
+    assert wishes["name"].value == "Kenji"
+    text = profile(wishes)
+    assert "Address the user as Kenji." in text and "Always answer in English" in text
+
+
+def said(store: Store, question: str, answer: str) -> tuple[int, int]:
+    """A finished turn: (the user's message id, the answer's id)."""
+    user = store.begin_turn(question, "cli")
+    reply = store.add_message(user.turn_id, "planner", answer)
+    store.end_turn(user.turn_id, "done")
+    return user.id, reply.id
+
+
+def remembered(store: Store, kind: str, content: str, source: int) -> int:
+    items = Items(store.engine)
+    item = items.add(kind, content, 0.7, "consolidation")
+    items.add_sources(item.id, [source])
+    return item.id
+
+
+def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_where_from():
+    store = Store()
+    cat, _ = said(store, "My cat is called Tama.", "Nice name!")
+    remembered(store, "fact", "My cat is called Tama.", cat)
+    ken, _ = said(store, "Please call me Ken.", "Sure.")
+    remembered(store, "preference", "Please call me Ken.", ken)
+    _, wrong = said(store, "What is my cat called?", "Your cat is called Kitty.")
+    fix, _ = said(store, "No, my cat is called Mochi.", "Sorry!")
+    Rewards(store).engaged(wrong, "correction")
+    remembered(store, "fact", "No, my cat is called Mochi.", fix)  # the newer statement of the same thing
+
+    examples = Examples(store)
+    made = Curator(store, examples).curate()
+    assert made.facts >= 2 and made.wishes == 1 and made.corrections == 1
+    curated = examples.curated()
+    taught = {(e.prompt[-1]["content"], e.completion) for e in curated if e.kind == "sft"}
+    assert ("What is my cat called?", "Your cat is called Mochi.") in taught  # the newest statement wins
+    assert not any("Tama" in answer for _, answer in taught)
+    assert ("What should you call me?", "I call you Ken.") in taught
+    assert any(answer.startswith("Ken, ") for _, answer in taught)  # general chats answered as wished
+    pair = next(e for e in curated if e.kind == "pair")
+    assert pair.completion == "Your cat is called Mochi." and pair.rejected == "Your cat is called Kitty."
+    held = [e for e in curated if e.kind == "eval"]
+    assert held and not {(e.prompt[-1]["content"], e.completion) for e in held} & taught
+    fact = next(e for e in curated if e.topic == "fact:cat name" and e.kind == "sft")
+    assert fact.source_message_ids == [fix] and f"curator fact:cat name from #{fix}" in fact.line()
+
+    again = Curator(store, examples).curate()  # idempotent: nothing new, nothing replaced
+    assert again.added == 0 and again.retired == 0 and len(again.examples) == len(curated)
+
+
+def test_the_cycle_trains_every_curated_example_and_checks_with_the_kept_out_wordings():
+    from training.cycle import curated_data
+    from training.export import rows
+
+    store = Store()
+    for i, city in enumerate(["Sapporo", "Leeds"]):
+        source, _ = said(store, f"Note {i}", "ok")
+        remembered(store, "fact", f"My {'brother' if i else 'sister'} lives in {city}.", source)
+    train, checks = curated_data(seed=0)
+    questions = {row["messages"][0]["content"] for row in train}
+    assert {row["messages"][0]["content"] for row in checks}.isdisjoint(questions)
+    assert {"Where does my sister live?", "Where does my brother live?"} <= questions
+    assert len(checks) == 2 and len(train) == len(rows(Examples().all_active(), "sft"))
+
+
+@pytest.mark.parametrize("count", range(1, 11))
+def test_a_cycle_splits_any_number_of_rows_from_one_to_ten(count):
+    from training.cycle import deal, split
+
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(count)]  # fmt: skip
+    slices, held = split(rows, 2, seed=0)
+    assert len(slices) == 2 and all(slices) and held
+    dealt = deal(rows, 2, seed=0)
+    assert all(dealt) and {r["messages"][0]["content"] for chunk in dealt for r in chunk} == {f"q{i}" for i in range(count)}
+
+
+async def test_wishes_reach_the_system_message_the_model_received_from_the_next_turn():
+    store = Store()
+    gate, client = scripted_gate(["Hello.", "Sure.", "Hi Ken."], store)
+    conversation = open_conversation(store, gate, enabled=["planner"])
+    try:
+        [m async for m in conversation.turn("Hi")]
+        [m async for m in conversation.turn("Please call me Ken, and answer in two sentences at most.")]
+        [m async for m in conversation.turn("How are you?")]
+    finally:
+        await conversation.close()
+    first = client.create_calls[0]["messages"][0].content
+    last = client.create_calls[-1]["messages"][0].content
+    assert "Address the user as Ken." not in first
+    assert "Address the user as Ken." in last and "at most 2 sentences" in last
+
+
+def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path):
+    from training import schedule
+
+    assert schedule.last_line() is None
+    failed = society("learn", cwd=tmp_path)  # nothing said yet: nothing to learn from
+    assert failed.returncode != 0
+    line = schedule.last_line()
+    assert line.startswith("learning: last cycle FAILED") and "no examples to learn from yet" in line
+    assert "\n" not in line and line in society("lineage", cwd=tmp_path).stdout
+    schedule.record_outcome(False, "RuntimeError: Expected input batch_size (49)\nto match target batch_size (50)")
+    assert "\n" not in schedule.last_line() and "batch_size (50)" in schedule.last_line()
+    schedule.record_outcome(True, "kept the current model")
+    assert schedule.last_line().startswith("learning: last cycle") and "FAILED" not in schedule.last_line()
+
+
+def test_a_running_process_takes_up_a_deployment_and_a_rollback_at_its_next_turn(tmp_path):
+    from society.clients import EMBEDDED_GGUF
+    from society.config import ModelEntry
+    from society.gate import ModelGate
+    from society.hardware import Readings
+    from training.lineage import Lineage
+
+    entry = ModelEntry("embedded", "llama_cpp", model_path=EMBEDDED_GGUF)
+    lines = []
+    gate = ModelGate([entry], Store(), clients={"embedded": object()}, read=Readings, reachable={"embedded"},
+                     notify=lines.append)  # fmt: skip
+    gate._loras["embedded"] = None  # built before anything was deployed
+    assert gate.follow_deployments() == [] and "embedded" in gate._clients
+    adapter = tmp_path / "gen1.gguf"
+    adapter.write_bytes(b"GGUF")
+    Lineage().deploy("gen1", str(adapter), None, "test")
+    assert gate.follow_deployments() == ["embedded now answers with gen1"] and "embedded" not in gate._clients
+    gate._clients["embedded"], gate._loras["embedded"] = object(), str(adapter)  # rebuilt with it
+    Lineage().deploy(None, None, None, "rollback")
+    assert gate.follow_deployments() == ["embedded now answers with no adapter (rolled back)"]
+    assert lines == ["embedded now answers with gen1", "embedded now answers with no adapter (rolled back)"]
