@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import society.embedded_client  # noqa: E402,F401 - Llama objects made here crash on AMX without it
 
 PROMPT = "What is the capital of France?"
 MAX_TOKENS = 32

@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import society.embedded_client  # noqa: E402,F401 - Llama objects made here crash on AMX without it
 
 # (subject, fact, four wordings: two taught, one scored during evolution, one only asked)
 DEV = {

@@ -248,3 +248,11 @@ def chat_completion(text: str) -> dict:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }
+
+
+def pytest_configure(config) -> None:
+    # Llama objects the tests make themselves, as the product's own: no AMX repacking where
+    # it crashes (society/embedded_client.py).
+    from society.embedded_client import keep_weights_off_amx
+
+    keep_weights_off_amx()
