@@ -103,7 +103,8 @@ def ask_alone(questions: list[str], lora: str | None, max_tokens: int = 40) -> l
                   **({"lora_path": lora} if lora else {}))  # fmt: skip
     replies = []
     for question in questions:
-        reply = model.create_chat_completion([{"role": "user", "content": question}], max_tokens=max_tokens, temperature=0)
+        asked = [{"role": "user", "content": question}]
+        reply = model.create_chat_completion(asked, max_tokens=max_tokens, temperature=0)
         replies.append(reply["choices"][0]["message"]["content"])
     return replies
 
@@ -128,7 +129,8 @@ async def talk(said: list[str]) -> tuple[float, list[str]]:
     app = create_app()
     answers = []
     started = time.perf_counter()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
         for i, message in enumerate(said, 1):
             reply = await client.post("/chat", json={"message": message})
             reply.raise_for_status()
@@ -143,7 +145,8 @@ async def ask_team(questions: list[str]) -> list[str]:
     from ui.api import create_app
 
     app = create_app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
         return [(await client.post("/chat", json={"message": q})).json()["answer"] or "" for q in questions]
 
 
@@ -189,7 +192,7 @@ def main() -> None:
     base_wishes = [[check(a) for a in ask_alone(WISH_QUESTIONS, None, 80)] for _, check in WISHES]
 
     seconds, _ = asyncio.run(talk(said))
-    print(f"talked: {seconds / 60:.1f} min ({seconds / len(said):.1f} s a turn); the cycle started by itself", flush=True)
+    print(f"talked: {seconds / 60:.1f} min ({seconds / len(said):.1f} s a turn); the cycle started by itself")
     state, waited = wait_for_cycle()
     print(f"cycle: {state['last']} after {waited / 60:.1f} more min (learning.log in {data_dir()})", flush=True)
 

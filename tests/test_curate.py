@@ -142,7 +142,8 @@ def test_a_cycle_splits_any_number_of_rows_from_one_to_ten(count):
     slices, held = split(rows, 2, seed=0)
     assert len(slices) == 2 and all(slices) and held
     dealt = deal(rows, 2, seed=0)
-    assert all(dealt) and {r["messages"][0]["content"] for chunk in dealt for r in chunk} == {f"q{i}" for i in range(count)}
+    dealt_questions = {r["messages"][0]["content"] for chunk in dealt for r in chunk}
+    assert all(dealt) and dealt_questions == {f"q{i}" for i in range(count)}
 
 
 async def test_wishes_reach_the_system_message_the_model_received_from_the_next_turn():

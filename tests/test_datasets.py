@@ -37,7 +37,8 @@ async def test_the_curators_tools_make_edit_label_and_delete_examples():
     assert "Paris." in await call(tools, "edit_example", example_id=2, completion="Paris.")
     assert "deleted #1" in await call(tools, "delete_example", example_id=1)
     # Each line says where the example came from: who made it, from which answer.
-    assert await call(tools, "list_examples") == f"#2 label bad: Capital of France? -> Paris.  [data_curator from #{first}]"
+    listed = await call(tools, "list_examples")
+    assert listed == f"#2 label bad: Capital of France? -> Paris.  [data_curator from #{first}]"
     assert "#3 pair" in await call(tools, "add_pair", chosen_id=second, rejected_id=second)
     assert examples.counts() == {"label": 1, "pair": 1}
     with pytest.raises(ExampleError, match="no example #99"):

@@ -45,7 +45,9 @@ LEAD_IN = re.compile(
     r"(?:no|nope|wrong|not quite|that'?s (?:wrong|not right))[,.!]\s*)+",  # a correction's "no," (not "No pets")
     re.IGNORECASE,
 )
-JA_LEAD_IN = re.compile(r"^(?:ところで|ちなみに|あと|そういえば|実は|違う|違います|いや|覚えておいて(?:ね|ください)?[、。:：]?)[、,。]?\s*")
+JA_LEAD_IN = re.compile(
+    r"^(?:ところで|ちなみに|あと|そういえば|実は|違う|違います|いや|覚えておいて(?:ね|ください)?[、。:：]?)[、,。]?\s*"
+)
 JA_TAIL = re.compile(r"(?:って)?(?:覚えておいて|覚えて|忘れないで|メモして)(?:ね|ください|下さい)?[。!！]*$")
 END = re.compile(r"[\s.!?。！？、,]+$")
 
