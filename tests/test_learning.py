@@ -301,6 +301,15 @@ def test_a_learning_cycle_starts_by_itself_every_n_turns(tmp_path):
         time.sleep(0.05)
     assert marker.exists()
     assert maybe_start(150, 100, command) is None and maybe_start(150, 0, command) is None
+    # The ended cycle is a zombie of this process (nobody waited for it): not running, so the
+    # next one starts on time (it read as running for good).
+    from training.schedule import running
+
+    for _ in range(100):
+        if not running(_state()):
+            break
+        time.sleep(0.05)
+    assert not running(_state()) and maybe_start(200, 100, command) is not None
 
 
 async def test_prompt_evolution_keeps_a_child_only_when_it_wins_the_minibatch(tmp_path):

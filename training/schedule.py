@@ -29,7 +29,14 @@ def running(state: dict) -> bool:
     import psutil  # not os.kill(pid, 0): on Windows that sends Ctrl+C to the console
 
     pid = state.get("pid")
-    return bool(pid) and psutil.pid_exists(pid)
+    if not pid:
+        return False
+    try:
+        # A cycle this process started and nobody waited for stays a zombie once it ends: that
+        # is not running (it read as running for good, and no cycle ever started again).
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone, or another user's
+        return psutil.pid_exists(pid)
 
 
 def low_priority() -> dict:
