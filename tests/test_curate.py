@@ -99,7 +99,7 @@ def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_w
     remembered(store, "fact", "No, my cat is called Mochi.", fix)  # the newer statement of the same thing
 
     examples = Examples(store)
-    made = Curator(store, examples).curate()
+    made = Curator(store, examples).curate(consolidate_first=False)
     assert made.facts >= 2 and made.wishes == 1 and made.corrections == 1
     curated = examples.curated()
     taught = {(e.prompt[-1]["content"], e.completion) for e in curated if e.kind == "sft"}
@@ -114,8 +114,18 @@ def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_w
     fact = next(e for e in curated if e.topic == "fact:cat name" and e.kind == "sft")
     assert fact.source_message_ids == [fix] and f"curator fact:cat name from #{fix}" in fact.line()
 
-    again = Curator(store, examples).curate()  # idempotent: nothing new, nothing replaced
+    again = Curator(store, examples).curate(consolidate_first=False)  # idempotent: nothing new, nothing replaced
     assert again.added == 0 and again.retired == 0 and len(again.examples) == len(curated)
+
+
+def test_statements_consolidation_has_not_reached_yet_are_curated_all_the_same():
+    store = Store()
+    said(store, "My dog's name is Rex.", "Nice!")  # no consolidation ran (the chat never paused)
+    assert Items(store.engine).counts().get("fact", 0) == 0
+    made = Curator(store).curate()
+    assert ("What is my dog called?", "Your dog is called Rex.") in {
+        (e.prompt[-1]["content"], e.completion) for e in made.examples
+    }
 
 
 def test_the_cycle_trains_every_curated_example_and_checks_with_the_kept_out_wordings():

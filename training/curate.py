@@ -113,10 +113,17 @@ class Curator:
                 found.append((answer_id, asked[0].content, answer.content, after.content))
         return found
 
-    def curate(self) -> Curated:
-        """Bring the curated examples up to date with the conversation (idempotent)."""
+    def curate(self, consolidate_first: bool = True) -> Curated:
+        """Bring the curated examples up to date with the conversation (idempotent). Memory
+        is consolidated first: consolidation waits for the model to be idle, so a user who
+        talks without pause (a script, a busy day) can reach a cycle before it has run."""
         from training.wordings import cards
 
+        if consolidate_first:
+            from society.memory.bank import MemoryBank
+            from society.memory.consolidate import consolidate
+
+            consolidate(MemoryBank(self.store))
         made = Curated()
         wanted: dict[str, tuple[list[tuple[str, str, str]], list[int]]] = {}  # topic -> (kind, q, a), sources
         wishes: dict[str, Wish] = {}
