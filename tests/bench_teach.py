@@ -81,7 +81,8 @@ def script(half: list[tuple], limit: int | None) -> list[str]:
     said: list[str] = []
     for i, (fact, wrong, question, _) in enumerate(facts):
         if wrong:
-            said += [wrong, question, f"No, {fact[0].lower()}{fact[1:]}"]
+            restated = fact if fact.split()[0] in ("I", "I'm") else fact[0].lower() + fact[1:]
+            said += [wrong, question, f"No, {restated}"]
         else:
             said.append(fact)
         said.append(CHAT[i % len(CHAT)])
@@ -201,10 +202,20 @@ def main() -> None:
 
     curated = Curator().curate().examples
     lora = deployed_lora()
-    after_facts = right(ask_alone(questions, lora))
+    alone_replies = ask_alone(questions, lora)
+    after_facts = right(alone_replies)
     after_general = retention_kept(ask_alone(general, lora))
-    after_wishes = [[check(a) for a in ask_alone(WISH_QUESTIONS, lora, 80)] for _, check in WISHES]
-    team = right(asyncio.run(ask_team(questions)))
+    wish_replies = ask_alone(WISH_QUESTIONS, lora, 80)
+    after_wishes = [[check(a) for a in wish_replies] for _, check in WISHES]
+    team_replies = asyncio.run(ask_team(questions))
+    team = right(team_replies)
+    print("\nmissed (alone | team):")
+    for question, key, alone, together in zip(questions, keys, alone_replies, team_replies, strict=True):
+        if key.lower() not in alone.lower() or key.lower() not in together.lower():
+            print(f"  {question!r} [{key}]: {' '.join(alone.split())[:70]!r} | {' '.join(together.split())[:70]!r}")
+    print("wish questions, alone after the cycle:")
+    for question, reply in zip(WISH_QUESTIONS, wish_replies, strict=True):
+        print(f"  {question!r}: {' '.join(reply.split())[:100]!r}")
 
     print(f"\n| {args.half} half | before | after the cycle |\n|---|---|---|")
     print(f"| facts, recall off (model alone) | {share(base_facts)} | {share(after_facts)} |")

@@ -72,6 +72,17 @@ def test_standing_wishes_are_read_in_english_and_japanese_and_the_newest_stands(
     assert "Address the user as Kenji." in text and "Always answer in English" in text
 
 
+def test_general_answers_are_shaped_by_every_standing_wish_at_once():
+    from society.memory.wishes import shaped
+
+    english = "A rainbow is an arc of colours. Sunlight bends in raindrops."
+    japanese = "虹は色の弧です。光が曲がります。"
+    assert shaped(standing(["Call me Ken."]), english, japanese).startswith("Ken, a rainbow is an arc")
+    both = standing(["Call me Ken.", "Answer in Japanese.", "One sentence at most."])
+    assert shaped(both, english, japanese) == "Kenさん、虹は色の弧です。"
+    assert shaped(standing(["Two sentences at most."]), english + " Third.", japanese) == english
+
+
 def said(store: Store, question: str, answer: str) -> tuple[int, int]:
     """A finished turn: (the user's message id, the answer's id)."""
     user = store.begin_turn(question, "cli")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from society.memory.extract import speaker_of
-from society.memory.wishes import Wish, read_wishes
+from society.memory.wishes import Wish, read_wishes, shaped
 from society.store import USER, Store
 from training.datasets import Example, Examples
 from training.wordings import clean, to_you
@@ -74,14 +74,12 @@ def corrected_answer(correction: str) -> str | None:
     return rest if rest.endswith(("。", "！")) else rest + "。"
 
 
-def _wish_rows(wish: Wish, limit: int = 6) -> list[tuple[str, str]]:
-    """General chats answered as `wish` asks, and the wish asked back."""
+def wish_rows(wishes: dict[str, Wish]) -> list[tuple[str, str]]:
+    """General chats answered the way all standing wishes ask together, and each wish asked
+    back, so a trained model knows them as well as follows them."""
     chats = [json.loads(line) for line in WISH_CHATS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = []
-    for chat in chats[:limit]:
-        if answer := wish.shape(chat["en"], chat["ja"]):
-            rows.append((chat["question"], answer))
-    return rows + wish.recall_rows()
+    rows = [(chat["question"], shaped(wishes, chat["en"], chat["ja"])) for chat in chats]
+    return rows + [row for wish in wishes.values() for row in wish.recall_rows()]
 
 
 class Curator:
@@ -128,11 +126,12 @@ class Curator:
         wanted: dict[str, tuple[list[tuple[str, str, str]], list[int]]] = {}  # topic -> (kind, q, a), sources
         wishes: dict[str, Wish] = {}
         owner: dict[str, int] = {}  # fact topic -> the memory that states it
+        wish_sources: dict[str, list[int]] = {}
         for item in self._statements():
             said = read_wishes(item.content)
             for wish in said:
                 wishes[wish.key] = wish  # the newest wish of a kind stands
-                wanted[f"wish:{wish.key}"] = ([("sft", q, a) for q, a in _wish_rows(wish)], item.source_message_ids)
+                wish_sources[wish.key] = item.source_message_ids
             if said:
                 continue
             found = cards(item.content)
@@ -148,6 +147,9 @@ class Curator:
                     rows.append(("eval", card.held, card.answer))
                 wanted[f"fact:{card.key.lower()}"] = (rows, item.source_message_ids)
                 owner[f"fact:{card.key.lower()}"] = item.id
+        if wishes:
+            sources = sorted({i for ids in wish_sources.values() for i in ids})
+            wanted["wish:" + "+".join(sorted(wishes))] = ([("sft", q, a) for q, a in wish_rows(wishes)], sources)
         made.wishes = len(wishes)
         made.facts = sum(1 for topic in wanted if topic.startswith("fact:"))
         for answer_id, question, wrong, correction in self._corrections():

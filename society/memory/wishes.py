@@ -47,18 +47,6 @@ class Wish:
             return f"Always answer in {self.value}, whatever language the question is in."
         return f"Answer in at most {self.value} sentence{'s' if self.value != '1' else ''}."
 
-    def shape(self, english: str, japanese: str) -> str | None:
-        """A general answer (given in English and in Japanese) the way this wish asks."""
-        if self.key == "name":
-            return (
-                f"{self.value}, {english[:1].lower() + english[1:]}"
-                if english[:2] != "I "
-                else f"{self.value}, {english}"
-            )
-        if self.key == "language":
-            return japanese if self.value == "Japanese" else english
-        return limit_sentences(english, int(self.value))
-
     def recall_rows(self) -> list[tuple[str, str]]:
         """The wish asked back, so a trained model knows it as well as follows it."""
         if self.key == "name":
@@ -70,6 +58,24 @@ class Wish:
         if self.key == "language":
             return [("Which language should you answer in?", f"I answer in {self.value}.")]
         return [("How long should your answers be?", f"At most {self.value} sentences.")]
+
+
+def shaped(wishes: dict[str, Wish], english: str, japanese: str) -> str:
+    """A general answer (given in English and in Japanese) the way every standing wish asks at
+    once: in the wished language, cut to the wished length, opening with the wished name.
+    Taught one wish at a time, the same question had contradicting answers ("Ken, ..." in
+    English for one wish, Japanese for another), and the trained model followed neither."""
+    japanese_wished = "language" in wishes and wishes["language"].value == "Japanese"
+    answer = japanese if japanese_wished else english
+    if "length" in wishes:
+        answer = limit_sentences(answer, int(wishes["length"].value))
+    if "name" in wishes:
+        name = wishes["name"].value
+        if japanese_wished:
+            answer = f"{name}さん、{answer}"
+        else:
+            answer = f"{name}, {answer if answer.startswith(('I ', 'I’')) else answer[:1].lower() + answer[1:]}"
+    return answer
 
 
 def limit_sentences(text: str, most: int) -> str:
