@@ -194,6 +194,9 @@ def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path):
     assert "\n" not in line and line in society("lineage", cwd=tmp_path).stdout
     schedule.record_outcome(False, "RuntimeError: Expected input batch_size (49)\nto match target batch_size (50)")
     assert "\n" not in schedule.last_line() and "batch_size (50)" in schedule.last_line()
+    from ui.app import monitor_text  # the page's monitoring panel
+
+    assert "| Learning | last cycle FAILED" in monitor_text({"learning": schedule.last_line()})
     schedule.record_outcome(True, "kept the current model")
     assert schedule.last_line().startswith("learning: last cycle") and "FAILED" not in schedule.last_line()
 

@@ -6,8 +6,8 @@ PEFT (training/merge.py) and is scored, as Sakana scored theirs, by task accurac
 child answers the held-out questions and the answers are checked for the reference's key
 words (training/fitness.py Recall), less a penalty when its answers to general questions
 (the retention set) fall by more than the tolerance. Every individual is stored; the best
-child is kept as an adapter and is deployed only if it beats its best parent and the current
-model. Log-likelihoods are computed for the base, the parents and the child, for reports.
+child is kept as an adapter and is deployed only if it is at least as good as its best parent
+and beats the current model. Log-likelihoods are computed for the base, the parents and the child, for reports.
 
 Merge, then heal: a merge of adapters that each learned half of the user's facts keeps most
 of both halves but not all (measured: 11/12 and 5/12 of two parents' 12/12 and 8/12), so the
@@ -271,7 +271,10 @@ def evolve(
     )
     best_parent = max(s.fitness for s in parent_scores.values())
     retention_ok = child_scores.retention_recall >= base_r - tolerance
-    deployable = child_scores.fitness > best_parent and child_scores.fitness > current_scores.fitness and retention_ok
+    # At least as good as its best parent (not strictly better): when a parent already answers
+    # every kept-out wording, the child (trained on every parent's examples) could never beat
+    # it, and a cycle that taught every fact deployed nothing.
+    deployable = child_scores.fitness >= best_parent and child_scores.fitness > current_scores.fitness and retention_ok
     why = (
         f"child {child_scores.fitness:.3f} vs best parent {best_parent:.3f}, current {current_scores.fitness:.3f};"
         f" general chat {child_scores.retention_recall:.0%} (base {base_r:.0%})"

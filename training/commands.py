@@ -206,7 +206,7 @@ def eval_command(
 @app.command()
 def learn() -> None:
     """Run one learning cycle now: LoRA adapters on slices of the curated examples, evolution,
-    deployment when the child beats its parents and the current model."""
+    deployment when the child is as good as its parents and beats the current model."""
     from training.cycle import learn as run_cycle
     from training.schedule import record_outcome
 

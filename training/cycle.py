@@ -108,7 +108,7 @@ def learn(
 ) -> CycleReport:
     """Train `adapters_per_cycle` adapters on slices of the SFT examples (or `rows`, or the
     given `slices` with `heldout`), each with general chats mixed in, evolve them and deploy
-    the child if it beats its parents and the current model."""
+    the child if it is as good as its parents and beats the current model."""
     from society.gpu_claim import claim_gpu
     from training.base import load_base, plan_training
     from training.breeder import evolve
