@@ -128,7 +128,7 @@ async def talk(said: list[str]) -> tuple[float, list[str]]:
 
     from ui.api import create_app
 
-    app = create_app()
+    app = create_app(rate_per_minute=100_000)  # a script types faster than the limit a person gets
     answers = []
     started = time.perf_counter()
     transport = httpx.ASGITransport(app=app)
@@ -146,7 +146,7 @@ async def ask_team(questions: list[str]) -> list[str]:
 
     from ui.api import create_app
 
-    app = create_app()
+    app = create_app(rate_per_minute=100_000)  # a script types faster than the limit a person gets
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
         return [(await client.post("/chat", json={"message": q})).json()["answer"] or "" for q in questions]

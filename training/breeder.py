@@ -6,8 +6,8 @@ PEFT (training/merge.py) and is scored, as Sakana scored theirs, by task accurac
 child answers the held-out questions and the answers are checked for the reference's key
 words (training/fitness.py Recall), less a penalty when its answers to general questions
 (the retention set) fall by more than the tolerance. Every individual is stored; the best
-child is kept as an adapter and is deployed only if it is at least as good as its best parent
-and beats the current model. Log-likelihoods are computed for the base, the parents and the child, for reports.
+child is kept as an adapter; the run's best (the child when it is at least as good as its best
+parent, else that parent) is deployed only if it beats the current model and keeps general chat. Log-likelihoods are computed for the base, the parents and the child, for reports.
 
 Merge, then heal: a merge of adapters that each learned half of the user's facts keeps most
 of both halves but not all (measured: 11/12 and 5/12 of two parents' 12/12 and 8/12), so the
@@ -66,6 +66,7 @@ class Evolution:
     history: list[float] = field(default_factory=list)  # best fitness after each generation
     merged: str | None = None  # the merge before healing, when the child was healed
     merged_scores: Scores | None = None
+    winner: str | None = None  # what is deployed when `deployed`: the child, or a parent that beat it
 
 
 def fitness_of(recall: float, retention: float, base_retention: float, tolerance: float) -> float:
@@ -269,15 +270,22 @@ def evolve(
         generation,
         **child_scores.columns(),
     )
-    best_parent = max(s.fitness for s in parent_scores.values())
-    retention_ok = child_scores.retention_recall >= base_r - tolerance
-    # At least as good as its best parent (not strictly better): when a parent already answers
-    # every kept-out wording, the child (trained on every parent's examples) could never beat
-    # it, and a cycle that taught every fact deployed nothing.
-    deployable = child_scores.fitness >= best_parent and child_scores.fitness > current_scores.fitness and retention_ok
+    best_name = max(parent_scores, key=lambda name: parent_scores[name].fitness)
+    best_parent = parent_scores[best_name].fitness
+    # The run's best is deployed when it beats the current model: the child when it is at
+    # least as good as its best parent (when a parent already answers every kept-out
+    # wording the child could never be better, and a cycle that taught every fact deployed
+    # nothing), else that parent (a merge that costs general chat more than it adds loses to
+    # a parent that kept it: measured 0.771 against 0.775 with 20 facts, chat 25 % vs 35 %).
+    winner, won = (
+        (child_name, child_scores) if child_scores.fitness >= best_parent else (best_name, parent_scores[best_name])
+    )
+    retention_ok = won.retention_recall is not None and won.retention_recall >= base_r - tolerance
+    deployable = won.fitness > current_scores.fitness and retention_ok
     why = (
         f"child {child_scores.fitness:.3f} vs best parent {best_parent:.3f}, current {current_scores.fitness:.3f};"
         f" general chat {child_scores.retention_recall:.0%} (base {base_r:.0%})"
+        + (f"; the parent {best_name} wins" if winner != child_name else "")
     )
     return Evolution(
         run,
@@ -293,6 +301,7 @@ def evolve(
         history,
         merged_name,
         merged_scores if merged_name is not None else None,
+        winner,
     )
 
 

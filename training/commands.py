@@ -244,7 +244,7 @@ def evolve(
     result = breed_child(parents, heldout, retention_rows(), settings, adapters_dir())
     print(f"{result.child}: {result.why}")
     if result.deployed and deploy_winner:
-        print(f"deployed: {deploy(result.child, f'run {result.run}: {result.why}')}")
+        print(f"deployed: {deploy(result.winner, f'run {result.run}: {result.why}')}")
 
 
 @app.command("evolve-prompt")

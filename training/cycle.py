@@ -174,6 +174,6 @@ def learn(
         )
     deployed = None
     if evolution.deployed and deploy_winner:
-        deploy(evolution.child, f"run {evolution.run}: {evolution.why}", lineage, settings)
-        deployed = evolution.child
+        deploy(evolution.winner, f"run {evolution.run}: {evolution.why}", lineage, settings)
+        deployed = evolution.winner
     return CycleReport(names, evolution, deployed, time.perf_counter() - started)
