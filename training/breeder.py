@@ -6,8 +6,10 @@ PEFT (training/merge.py) and is scored, as Sakana scored theirs, by task accurac
 child answers the held-out questions and the answers are checked for the reference's key
 words (training/fitness.py Recall), less a penalty when its answers to general questions
 (the retention set) fall by more than the tolerance. Every individual is stored; the best
-child is kept as an adapter; the run's best (the child when it is at least as good as its best
-parent, else that parent) is deployed only if it beats the current model and keeps general chat. Log-likelihoods are computed for the base, the parents and the child, for reports.
+child is kept as an adapter; the run's best (the child when it is at least as good as its
+best parent, else that parent) is deployed only if it beats the current model and keeps
+general chat. Log-likelihoods are computed for the base, the parents and the child, for
+reports.
 
 Merge, then heal: a merge of adapters that each learned half of the user's facts keeps most
 of both halves but not all (measured: 11/12 and 5/12 of two parents' 12/12 and 8/12), so the
