@@ -193,9 +193,11 @@ class Conversation:
         which consolidation (in the background) may not have reached yet."""
         turn_id = self._turn_id()
         if self._wishes[0] != turn_id or turn_id is None:
-            items = Items(self.store.engine).listing("preference", limit=200)
+            # Facts too: before wishes were read, "call me Ken" was remembered as a fact.
+            items = Items(self.store.engine)
+            kept = sorted(items.listing("preference", limit=200) + items.listing("fact", limit=200), key=lambda i: i.id)
             said = [m.content for m in self.store.last_messages(20) if m.role == USER]
-            self._wishes = (turn_id, profile(standing([i.content for i in reversed(items)] + said)))
+            self._wishes = (turn_id, profile(standing([i.content for i in kept] + said)))
         return self._wishes[1]
 
     async def _start(self) -> None:

@@ -153,7 +153,8 @@ class ModelGate:
             self._tags = deployed_tags()  # what load_entries already put in place of each Ollama model
         except Exception:  # noqa: BLE001 - no database yet
             self._tags = {}
-        self._read = read or (lambda: read_machine(entries))
+        # self.entries, not the list given: follow_deployments moves Ollama rungs to new tags.
+        self._read = read or (lambda: read_machine(self.entries))
         self._fixed_reachable = reachable
         self._probe_at = 0.0
         self._reachable: set[str] = set()
