@@ -40,7 +40,7 @@ from autogen_core.models import (
 from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 
 from society import draft_decoding, greedy_grammar, json_fill, kv_reuse
-from society.hardware import generation_threads
+from society.hardware import generation_threads, keep_weights_off_amx
 from society.role_client import final_result
 
 STATE_CACHE_BYTES = 256 * 2**20  # model states kept in RAM (a 135M model's is ~25 KB per token)
@@ -54,40 +54,7 @@ MODEL_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_
 _LEVELS = {1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 
 
-def _amx_cpu() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            return "amx_tile" in info.read(200_000)
-    except OSError:
-        return False
-
-
-def keep_weights_off_amx() -> None:
-    """On a CPU with AMX (Xeon Sapphire Rapids and later), llama.cpp repacks the weights into
-    AMX tiles (an "extra buffer type"), and where the kernel or the container does not grant
-    the process AMX tile state, the first matrix product dies with a general protection fault
-    in ggml_backend_amx_mul_mat: on such a machine every call segfaulted and `society run`
-    exited with 139. There every Llama this process makes keeps its weights as the file
-    has them (llama_model_params.use_extra_bufts off, a default llama-cpp-python does not
-    expose); other CPUs keep llama.cpp's repacking. SOCIETY_LLAMA_REPACK=1 keeps it on AMX too."""
-    import os
-
-    import llama_cpp.llama_cpp as bindings
-
-    if not _amx_cpu() or os.environ.get("SOCIETY_LLAMA_REPACK") == "1" or hasattr(bindings, "_society_defaults"):
-        return
-    defaults = bindings.llama_model_default_params
-
-    def without_extra_buffers():
-        params = defaults()
-        params.use_extra_bufts = False
-        return params
-
-    bindings._society_defaults = defaults
-    bindings.llama_model_default_params = without_extra_buffers
-
-
-keep_weights_off_amx()
+keep_weights_off_amx()  # before any Llama is made in this process
 
 
 def _quiet_llama_cpp() -> Any:

@@ -225,3 +225,36 @@ def generation_threads() -> int:
     cores = os.cpu_count() or 1
     idle = round(cores - _others_load.cores())
     return max(1, min(cores, idle, 8))
+
+
+def _amx_cpu() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return "amx_tile" in info.read(200_000)
+    except OSError:
+        return False
+
+
+def keep_weights_off_amx() -> None:
+    """On a CPU with AMX (Xeon Sapphire Rapids and later), llama.cpp repacks the weights into
+    AMX tiles (an "extra buffer type"), and where the kernel or the container does not grant
+    the process AMX tile state, the first matrix product dies with a general protection fault
+    in ggml_backend_amx_mul_mat: on such a machine every call segfaulted and `society run`
+    exited with 139. There every Llama this process makes keeps its weights as the file
+    has them (llama_model_params.use_extra_bufts off, a default llama-cpp-python does not
+    expose); other CPUs keep llama.cpp's repacking. SOCIETY_LLAMA_REPACK=1 keeps it on AMX too."""
+    if not _amx_cpu() or os.environ.get("SOCIETY_LLAMA_REPACK") == "1":
+        return
+    import llama_cpp.llama_cpp as bindings  # only here: a heavy import (it loads llama.cpp)
+
+    if hasattr(bindings, "_society_defaults"):
+        return
+    defaults = bindings.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    bindings._society_defaults = defaults
+    bindings.llama_model_default_params = without_extra_buffers

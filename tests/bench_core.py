@@ -28,7 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import society.embedded_client  # noqa: E402,F401 - Llama objects made here crash on AMX without it
+from society.hardware import keep_weights_off_amx  # noqa: E402
+
+keep_weights_off_amx()  # Llama objects made here crash on AMX without it
 
 PROMPT = "What is the capital of France?"
 MAX_TOKENS = 32

@@ -97,7 +97,7 @@ def ask_alone(questions: list[str], lora: str | None, max_tokens: int = 40) -> l
     """Each question asked of the embedded GGUF in llama.cpp, with `lora`, no memory."""
     from llama_cpp import Llama
 
-    from society.embedded_client import keep_weights_off_amx
+    from society.hardware import keep_weights_off_amx
     from training.base import embedded_gguf
 
     keep_weights_off_amx()

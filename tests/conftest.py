@@ -252,7 +252,7 @@ def chat_completion(text: str) -> dict:
 
 def pytest_configure(config) -> None:
     # Llama objects the tests make themselves, as the product's own: no AMX repacking where
-    # it crashes (society/embedded_client.py).
-    from society.embedded_client import keep_weights_off_amx
+    # it crashes (society/hardware.py).
+    from society.hardware import keep_weights_off_amx
 
     keep_weights_off_amx()

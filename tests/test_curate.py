@@ -139,6 +139,15 @@ def test_statements_consolidation_has_not_reached_yet_are_curated_all_the_same()
     }
 
 
+def test_society_data_curate_says_what_it_made(tmp_path):
+    store = Store()
+    said(store, "I live in Sapporo.", "Nice!")
+    shown = society("data", "curate", cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.startswith("curated 1 fact(s), 0 wish(es), 0 correction(s):")
+    listed = society("data", "list", "--kind", "eval", cwd=tmp_path).stdout
+    assert "You live in Sapporo.  [curator fact:live from #1]" in listed
+
+
 def test_the_cycle_trains_every_curated_example_and_checks_with_the_kept_out_wordings():
     from training.cycle import curated_data
     from training.export import rows
@@ -183,9 +192,11 @@ async def test_wishes_reach_the_system_message_the_model_received_from_the_next_
     assert "Address the user as Ken." in last and "at most 2 sentences" in last
 
 
-def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path):
+def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path, monkeypatch):
     from training import schedule
 
+    for name in ("CHAINLIT_APP_ROOT", "CHAINLIT_AUTH_SECRET"):  # prepare_page sets them; put back after
+        monkeypatch.delenv(name, raising=False)
     assert schedule.last_line() is None
     failed = society("learn", cwd=tmp_path)  # nothing said yet: nothing to learn from
     assert failed.returncode != 0
@@ -194,6 +205,9 @@ def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path):
     assert "\n" not in line and line in society("lineage", cwd=tmp_path).stdout
     schedule.record_outcome(False, "RuntimeError: Expected input batch_size (49)\nto match target batch_size (50)")
     assert "\n" not in schedule.last_line() and "batch_size (50)" in schedule.last_line()
+    from ui import prepare_page
+
+    prepare_page()  # Chainlit's settings in the data folder (importing it unprepared writes them here)
     from ui.app import monitor_text  # the page's monitoring panel
 
     assert "| Learning | last cycle FAILED" in monitor_text({"learning": schedule.last_line()})

@@ -102,7 +102,7 @@ def llama_server():
             "-c",
             # The server as `python -m llama_cpp.server` runs it, on a CPU with AMX without the
             # weight repacking that crashes there (society/embedded_client.py).
-            "import runpy, sys; from society.embedded_client import keep_weights_off_amx; keep_weights_off_amx();"
+            "import runpy, sys; from society.hardware import keep_weights_off_amx; keep_weights_off_amx();"
             " sys.argv[0] = 'llama_cpp.server'; runpy.run_module('llama_cpp.server', run_name='__main__')",
             "--model",
             str(path),

@@ -21,7 +21,7 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("list")
 def data_list(
-    kind: Annotated[str | None, typer.Option("--kind", help="sft, pair or label.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="sft, pair, label or eval.")] = None,
     search: Annotated[str | None, typer.Option("--search", "-s", help="Words the examples contain.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
@@ -36,6 +36,15 @@ def data_list(
         print(json.dumps([e.to_dict() for e in found], ensure_ascii=False))
         return
     print("\n".join(e.line() for e in found) or "no examples yet")
+
+
+@data_app.command("curate")
+def data_curate() -> None:
+    """Bring the examples made from what you said up to date now (every cycle does it first):
+    stated facts, corrections and standing wishes."""
+    from training.curate import Curator
+
+    print(guard(lambda: Curator().curate()).line())
 
 
 @data_app.command("export")

@@ -101,8 +101,22 @@ EN_RULES: list[tuple[re.Pattern[str], str]] = [
 ]  # fmt: skip
 
 
+def _first_rule(rules: list[tuple[re.Pattern[str], str]], text: str) -> tuple[re.Match[str] | None, str]:
+    """The first rule that reads `text`: (its match, its name), or (None, "")."""
+    return next(((found, rule) for pattern, rule in rules if (found := pattern.match(text))), (None, ""))
+
+
+def _who(name: str, what: str) -> Card:
+    """A name asked back: "Who is Mochi?" -> "Mochi is your cat."."""
+    return Card(
+        f"who {name.lower()}",
+        (f"Who is {name}?", f"Do you know who {name} is?", f"Who's {name}?"),
+        f"{name} is your {what}.",
+    )
+
+
 def _english(text: str) -> list[Card]:
-    found, rule = next(((m, r) for p, r in EN_RULES if (m := p.match(text))), (None, ""))
+    found, rule = _first_rule(EN_RULES, text)
     if found is None:
         return []
     parts = {k: v.strip() for k, v in found.groupdict().items() if v}
@@ -125,10 +139,7 @@ def _english(text: str) -> list[Card]:
              f"What do I call my {x}?"),
             f"Your {x} is called {y}.",
         )  # fmt: skip
-        back = Card(
-            f"who {y.lower()}", (f"Who is {y}?", f"Do you know who {y} is?", f"Who's {y}?"), f"{y} is your {x}."
-        )
-        return [forward, back]
+        return [forward, _who(y, x)]
     if rule == "is":
         verb = parts["v"].lower()
         past = verb in ("was", "were")
@@ -142,7 +153,7 @@ def _english(text: str) -> list[Card]:
         )  # fmt: skip
         # Asked back only for a name: "What is green?" must stay a question about green.
         if _name_like(y) and not past:
-            return [forward, Card(f"who {y.lower()}", (f"Who is {y}?", f"Who is {y} to me?", f"Do you know who {y} is?"), f"{y} is your {x}.")]  # fmt: skip
+            return [forward, _who(y, x)]
         return [forward]
     if rule == "their":
         verb = {"lives": "live", "works": "work", "studies": "study"}[parts["v"].lower()]
@@ -164,7 +175,7 @@ def _english(text: str) -> list[Card]:
                  f"What's my {x} called?", f"Who's my {x}?"),
                 f"Your {x} is {y}.",
             ),
-            Card(f"who {y.lower()}", (f"Who is {y}?", f"Do you know who {y} is?", f"Who's {y}?"), f"{y} is your {x}."),
+            _who(y, x),
         ]  # fmt: skip
     questions = {
         "live": ("Where do I live?", "Which city do I live in?", "Where is my home?", "Do you remember where I live?",
@@ -203,7 +214,7 @@ JA_RULES: list[tuple[re.Pattern[str], str]] = [
 
 
 def _japanese(text: str) -> list[Card]:
-    found, rule = next(((m, r) for p, r in JA_RULES if (m := p.match(text))), (None, ""))
+    found, rule = _first_rule(JA_RULES, text)
     if found is None:
         return []
     y = found.group("y").strip()

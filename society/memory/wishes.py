@@ -37,7 +37,6 @@ SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 class Wish:
     key: str  # name, language, length
     value: str
-    said: str  # the user's own words
 
     @property
     def instruction(self) -> str:
@@ -91,17 +90,17 @@ def read_wishes(sentence: str) -> list[Wish]:
     if (name := NAME.search(text)) or (
         (name := JA_NAME.search(text)) and not name.group("name").startswith(("私", "僕", "俺"))
     ):
-        found["name"] = Wish("name", name.group("name"), text)
+        found["name"] = Wish("name", name.group("name"))
     if language := LANGUAGE.search(text):
-        found["language"] = Wish("language", (language.group("lang") or language.group("lang2")).capitalize(), text)
+        found["language"] = Wish("language", (language.group("lang") or language.group("lang2")).capitalize())
     elif language := JA_LANGUAGE.search(text):
-        found["language"] = Wish("language", "Japanese" if language.group("lang") == "日本語" else "English", text)
+        found["language"] = Wish("language", "Japanese" if language.group("lang") == "日本語" else "English")
     if length := LENGTH.search(text):
         number = next(g for g in length.groups() if g)
-        found["length"] = Wish("length", str(NUMBERS.get(number.lower(), number)), text)
+        found["length"] = Wish("length", str(NUMBERS.get(number.lower(), number)))
     elif length := JA_LENGTH.search(text):
         number = length.group("n").translate(str.maketrans("１２３４５", "12345"))
-        found["length"] = Wish("length", str(NUMBERS.get(number, number)), text)
+        found["length"] = Wish("length", str(NUMBERS.get(number, number)))
     return list(found.values())
 
 
