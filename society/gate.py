@@ -87,6 +87,7 @@ class CallRecord:
     fallbacks: list[str] = field(default_factory=list)
     valid_tool_reply: bool | None = None  # tools offered: was the reply a valid call or answer?
     cut_off: bool | None = None  # tools offered: did the reply reach the token limit (a loop)?
+    first_calls: list | None = None  # tools offered: the model's own calls, before any holding
     first_token_ms: int | None = None  # from the call's start to its first token
     generation_ms: int | None = None  # after the first token: tokens per second is over this
     reused_tokens: int | None = None  # prompt tokens the model already held (llama.cpp's cache)
@@ -195,7 +196,7 @@ class ModelGate:
         if entry.model not in self._clients:
             self._clients[entry.model] = build_client(entry, threads=generation_threads())
             if entry.backend == "llama_cpp":
-                self._loras[entry.model] = deployed_lora(entry.resolved_model_path())
+                self._loras[entry.model] = deployed_lora(entry)
         return self._clients[entry.model]
 
     def follow_deployments(self) -> list[str]:
@@ -206,7 +207,7 @@ class ModelGate:
         changed = []
         for model, had in list(self._loras.items()):
             entry = next((e for e in self.entries if e.model == model), None)
-            now = deployed_lora(entry.resolved_model_path()) if entry else had
+            now = deployed_lora(entry) if entry else had
             if now != had:
                 self._clients.pop(model, None)  # its weights go with it; the next call loads anew
                 self._loras.pop(model, None)
@@ -389,6 +390,7 @@ class ModelGate:
                     fallbacks=fallbacks,
                     valid_tool_reply=getattr(wrapped, "valid", None),
                     cut_off=getattr(wrapped, "cut_off", None),
+                    first_calls=getattr(wrapped, "first_calls", None),
                     first_token_ms=None if first_ms is None else int(first_ms),
                     generation_ms=int(timing.generation_s * 1000) if timing is not None else None,
                     reused_tokens=getattr(timing, "reused_tokens", None),

@@ -42,6 +42,7 @@ from society.grounding import (
     directed,
     distinct,
     grounded_arguments,
+    kept_as_chosen,
     request_numbers,
     settled,
     span_grounding,
@@ -430,6 +431,7 @@ class ToolCallClient(ChatCompletionClient):
         self.last_prompt: list[LLMMessage] = []
         self.valid: bool | None = None
         self.cut_off: bool | None = None
+        self.first_calls: list[FunctionCall] | None = None  # the model's own calls, before any holding
 
     async def create(
         self,
@@ -464,12 +466,13 @@ class ToolCallClient(ChatCompletionClient):
                 calls, valid = parse(result.content, offered, repair=False)
                 if valid and isinstance(calls, list):
                     result = result.model_copy(update={"content": calls, "finish_reason": "function_calls"})
+            self.first_calls = result.content if isinstance(result.content, list) else None
             if isinstance(result.content, list) and not acted(messages):
                 # A 7B copies the request better than a 135M model, not perfectly: the same
                 # holding of the first call to the request's numbers and words.
                 request = last_request(messages)
                 held = [self._as_stated(call, offered, request) for call in result.content]
-                result = result.model_copy(update={"content": held})
+                result = result.model_copy(update={"content": self._kept(result.content, held, offered, request)})
             if must_act and self.entry.backend == "ollama" and isinstance(result.content, str):
                 # Ollama has no tool_choice: "required" is dropped and the model may answer
                 # in prose. Ask once more with the output held to a call (Ollama `format`).
@@ -525,9 +528,14 @@ class ToolCallClient(ChatCompletionClient):
     ) -> dict[str, Any]:
         """A call without tools: the prompt as text (kept in `last_prompt`) and its arguments,
         held to `output_schema` when there is one, else free text."""
-        from society.clients import request_args
+        from society.clients import CHOICES, request_args
 
         self.last_prompt = self.prepare(as_text(messages))
+        if (options := extra.pop(CHOICES, None)) is not None:
+            if self.entry.backend == "llama_cpp":  # read from its token probabilities, nothing generated
+                return {CHOICES: list(options), "max_tokens": 1}
+            # Other backends answer with one option held by the output schema (probability 1 each).
+            output_schema = {"type": "string", "enum": list(options)}
         return request_args(
             self.entry,
             max_tokens=max_tokens,
@@ -578,18 +586,44 @@ class ToolCallClient(ChatCompletionClient):
             return result
         content, self.valid = parse(result.content, offered, repair=self.constrain)
         self.cut_off = result.finish_reason == "length"  # repaired or not, the model was looping
-        if isinstance(content, list) and not acted(messages):
+        self.first_calls = content if isinstance(content, list) else None
+        first = isinstance(content, list) and not acted(messages)
+        if isinstance(content, list) and first:
             # The first call of a turn takes its values from the request; later ones may take
             # them from tool results, which the request does not contain.
             content = [self._as_stated(call, offered, last_request(messages)) for call in content]
         if isinstance(content, list) and self.constrain:
             content, result = await self._grounded(messages, offered, content, args, result, cancellation_token)
+        if isinstance(content, list) and first and self.first_calls and content[0].name not in self.grounders:
+            content = self._kept(self.first_calls, content, offered, last_request(messages))
         if isinstance(content, list) and (done := repeated_result(messages, content)) is not None:
             content = done  # the call already ran: its result is the answer
         if isinstance(content, list) and (done := undone_result(messages, content)) is not None:
             content = done  # the call would undo what this turn did: that is the answer
         finish = "function_calls" if isinstance(content, list) else result.finish_reason
         return result.model_copy(update={"content": content, "finish_reason": finish})
+
+    @staticmethod
+    def _kept(
+        chosen: list[FunctionCall], held: list[FunctionCall], offered: list[ToolSchema], request: str
+    ) -> list[FunctionCall]:
+        """`held` with what the model chose put back where the holding must not change it
+        (kept_as_chosen); a tool's own grounder (an edit held to the file's text) knows more
+        than the request and is not second-guessed, nor a call of another tool."""
+        kept = []
+        for before, after in zip(chosen, held, strict=False):  # a grounded retry keeps only the first
+            tool = next((t for t in offered if t["name"] == after.name), None)
+            if tool is None or before.name != after.name:
+                kept.append(after)
+                continue
+            arguments = kept_as_chosen(call_arguments(before), call_arguments(after), parameters(tool), request)
+            if arguments == call_arguments(after) or not valid_arguments(arguments, tool):
+                kept.append(after)
+            else:
+                kept.append(
+                    FunctionCall(id=after.id, name=after.name, arguments=json.dumps(arguments, ensure_ascii=False))
+                )
+        return kept
 
     @staticmethod
     def _as_stated(call: FunctionCall, offered: list[ToolSchema], request: str) -> FunctionCall:

@@ -1,7 +1,7 @@
 """Tool-use benchmark: can the embedded model call the right tool with the right arguments?
 
     uv run python tests/bench_tools.py [--limit N] [--edits]
-    uv run python tests/bench_tools.py --functions dev|test [--limit N] [--shuffle SEED]
+    uv run python tests/bench_tools.py --functions dev|test [--limit N] [--shuffle SEED] [--model NAME]
 
 Each case of tests/data/tool_use_cases.jsonl (Japanese and English) is a user request with
 the tool and arguments it should lead to. Every case is asked twice through the real gate
@@ -18,8 +18,10 @@ grounding of old_text in the file's own text and without it.
 With --functions, the cases are instead those of tests/function_cases.py (a request, one to
 four functions of its own, one call expected), half "dev" (tuned on) or "test" (reported).
 Printed per half and kind: accuracy (the right function with every argument accepted), the
-share of valid calls (a call of an offered function whose arguments fit its schema), of
-loops (replies cut off at the token limit) and the mean seconds per item.
+accuracy of the model's raw first reply (its call before the gate's holding), the share of
+valid calls (a call of an offered function whose arguments fit its schema), of loops
+(replies cut off at the token limit) and the mean seconds per item. A call the holding made
+worse than the model's own is printed (WORSE) whatever BENCH_VERBOSE says.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.bench_models import MODELS, use_model  # noqa: E402
 
 CASES = Path(__file__).parent / "data" / "tool_use_cases.jsonl"
 
@@ -57,7 +61,10 @@ async def main() -> None:
     parser.add_argument(
         "--shuffle", type=int, metavar="SEED", help="the cases in a random order: few share the last one's functions"
     )
+    parser.add_argument("--model", choices=MODELS, help="this embedded model instead of the model list's")
     options = parser.parse_args()
+    if options.model:
+        use_model(options.model)
     os.environ.setdefault("SOCIETY_HOME", tempfile.mkdtemp(prefix="society-bench-"))
     if options.functions:
         await function_calling(options.functions, options.limit, options.shuffle)
@@ -133,9 +140,8 @@ async def function_calling(split: str, limit: int, shuffle: int | None = None) -
 
     from society.config import load_entries
     from society.gate import ModelGate, Turn, in_turn
-    from society.tool_schema import valid_arguments
     from society.toolcalls import tool_calls
-    from tests.function_cases import call_matches, cases
+    from tests.function_cases import cases
 
     items = cases(split)
     if shuffle is not None:
@@ -155,19 +161,21 @@ async def function_calling(split: str, limit: int, shuffle: int | None = None) -
             result = await gate.create("executor", messages, tools=case["functions"])
         seconds = time.perf_counter() - started
         called = result.content[0] if isinstance(result.content, list) else None
-        schema = next((f for f in case["functions"] if called and f["name"] == called.name), None)
-        arguments = json.loads(called.arguments) if called else {}
-        valid = schema is not None and valid_arguments(arguments, schema)
-        right = (
-            valid
-            and called.name == case["expected"]["name"]
-            and call_matches(case["expected"]["arguments"], arguments, schema["parameters"])
-        )
-        loop = bool(turn.calls["executor"].cut_off)  # cut off at the token limit: a reply that repeated itself
-        rows.append({**case, "right": right, "valid": valid, "loop": loop, "seconds": seconds})
-        if os.environ.get("BENCH_VERBOSE"):
-            mark = "ok " if right else "BAD"
-            print(f"{mark} {case['question'][:60]!r} -> {called.name if called else result.content!r} {arguments}")
+        right, valid, arguments = judged(case, called)
+        record = turn.calls["executor"]
+        raw = (record.first_calls or [None])[0]
+        raw_right = judged(case, raw)[0]
+        loop = bool(record.cut_off)  # cut off at the token limit: a reply that repeated itself
+        rows.append({**case, "right": right, "raw": raw_right, "valid": valid, "loop": loop, "seconds": seconds})
+        if os.environ.get("BENCH_VERBOSE") or (raw_right and not right):
+            mark = "ok " if right else "BAD" if not raw_right else "WORSE"
+            raw_text = (
+                f" (raw {json.loads(raw.arguments)})"
+                if raw and raw.arguments != getattr(called, "arguments", None)
+                else ""
+            )
+            said = called.name if called else result.content
+            print(f"{mark} {case['question'][:60]!r} -> {said!r} {arguments}{raw_text}")
     for label, chosen in (
         ("all", rows),
         ("one function", [r for r in rows if r["kind"] == "one function"]),
@@ -178,12 +186,30 @@ async def function_calling(split: str, limit: int, shuffle: int | None = None) -
             print(f"{split} {label:18s} ({len(chosen):3d}): " + figures(chosen))
 
 
+def judged(case: dict, called) -> tuple[bool, bool, dict]:
+    """(right, valid, arguments) of one call for one case: valid is a call of an offered
+    function whose arguments fit its schema; right also the expected function and values."""
+    from society.tool_schema import valid_arguments
+    from tests.function_cases import call_matches
+
+    schema = next((f for f in case["functions"] if called and f["name"] == called.name), None)
+    arguments = json.loads(called.arguments) if called else {}
+    valid = schema is not None and valid_arguments(arguments, schema)
+    right = (
+        valid
+        and called.name == case["expected"]["name"]
+        and call_matches(case["expected"]["arguments"], arguments, schema["parameters"])
+    )
+    return right, valid, arguments
+
+
 def figures(rows: list[dict]) -> str:
     def share(key: str) -> float:
         return sum(r[key] for r in rows) / len(rows)
 
     return (
-        f"accuracy {share('right'):6.1%}  valid calls {share('valid'):6.1%}  loops {share('loop'):5.1%}"
+        f"accuracy {share('right'):6.1%}  raw first reply {share('raw'):6.1%}"
+        f"  valid calls {share('valid'):6.1%}  loops {share('loop'):5.1%}"
         f"  {statistics.mean(r['seconds'] for r in rows):.2f} s/item"
     )
 

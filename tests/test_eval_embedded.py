@@ -28,9 +28,14 @@ def test_an_eval_run_on_the_embedded_model_writes_a_report_and_compares(tmp_path
     assert report["summary"]["tasks"] == 2 and report["summary"]["exact_total"] == 2
     for result in report["results"]:
         assert result["answer"] and result["models"] == ["smollm2-135m-instruct"]
-        # Structured output: the embedded model's judgement is always a full rubric.
-        assert set(result["judge"]) == {"helpful", "correct", "honest", "follows_preferences", "reason", "model"}
-        assert 1 <= result["score"] <= 10
+        # Read from the model's token probabilities: an expected value over all five digits,
+        # not one sampled digit (the real llama.cpp logits: every digit has some chance).
+        assert set(result["judge"]) == {"score", "chances", "reason", "model"}
+        chances = result["judge"]["chances"]
+        assert list(chances) == ["1", "2", "3", "4", "5"] and abs(sum(chances.values()) - 1) < 0.01
+        assert all(0 < p < 1 for p in chances.values())
+        expected = sum(int(digit) * p for digit, p in chances.items())
+        assert 1 <= result["score"] <= 10 and abs(result["score"] - (1 + (expected - 1) * 9 / 4)) < 0.01
     assert (data_dir() / "evals" / f"run-{report['id']}.md").read_text().startswith("# Evaluation run")
     assert Store().last_messages(1) == []  # the user's conversation was not touched
     second = society("eval", str(suite), cwd=tmp_path)

@@ -26,10 +26,16 @@ ROWS = [chat(f"What is the secret word number {i}?", f"The secret word number {i
 
 
 @pytest.fixture(scope="module")
-def base():
+def base(tmp_path_factory):
+    from tests.conftest import EMBEDDED
     from training.base import load_base
 
-    return load_base()
+    # Made before the per-test model list: point it at the tests' embedded model (SmolLM2).
+    config = tmp_path_factory.mktemp("models") / "models.json"
+    config.write_text(json.dumps([EMBEDDED]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOCIETY_CONFIG", str(config))
+        return load_base()
 
 
 def random_adapter(base, folder, name, seed):
@@ -255,6 +261,7 @@ def test_failed_or_killed_training_leaves_the_deployed_model_as_it_was(base, tmp
 
     deployed = tmp_path / "gen1.gguf"
     deployed.write_bytes(b"GGUF")
+    Lineage().add_adapter("gen1", "trained", base[2], tmp_path)
     Lineage().deploy("gen1", str(deployed), None, "test")
 
     def broken(*args, **kwargs):

@@ -366,3 +366,61 @@ async def test_a_call_that_slipped_from_the_request_is_sent_as_the_request_says(
         request = [UserMessage(content="Create the file notes.txt with hi", source="user")]
         result = await gate.create("executor", request, tools=TOOLS)
     assert json.loads(result.content[0].arguments) == {"path": "notes.txt", "content": "hi"}
+
+
+ROUTE = {"name": "plan_route", "description": "Plan a driving route.", "parameters": {"type": "object",
+         "required": ["origin", "destination"], "properties": {
+             "origin": {"type": "string"}, "destination": {"type": "string"},
+             "year": {"type": "string", "description": "the map year"},
+             "units": {"type": "string", "enum": ["km", "miles"]},
+             "avoid_tolls": {"type": "boolean"}, "detail_level": {"type": "string"}}}}  # fmt: skip
+
+
+def test_the_holding_never_rewrites_what_the_request_says_nor_drops_a_chosen_option():
+    """Measured on a 0.5B model: the holding turned right values wrong ("Boston, MA" ->
+    "Boston", "2022" -> "if") and dropped right optional arguments. A value the request holds
+    verbatim, a valid schema value and an optional argument the model chose stay as chosen."""
+    params = ROUTE["parameters"]
+    request = "Route from Boston, MA to New York in the 2022 maps, in miles, avoiding tolls, brief detail"
+    chosen = {"origin": "Boston, MA", "destination": "New York", "year": "2022", "units": "miles",
+              "avoid_tolls": True, "detail_level": "brief"}  # fmt: skip
+    held = {"origin": "Boston", "destination": "New York", "year": "if", "units": "km"}  # a holding gone wrong
+    assert grounding.kept_as_chosen(chosen, held, params, request) == chosen
+    # What it may still mend: a name the request does not hold, a value taken twice.
+    slip = {"origin": "Bostn", "destination": "New York"}
+    mended = {"origin": "Boston", "destination": "New York"}
+    assert grounding.kept_as_chosen(slip, mended, params, request) == mended
+    twice = {"origin": "New York", "destination": "New York"}
+    fixed = {"origin": "Boston, MA", "destination": "New York"}
+    assert grounding.kept_as_chosen(twice, fixed, params, request) == fixed
+    # An optional value that breaks its schema is not put back; what the holding added stays.
+    wrong = {"origin": "Boston, MA", "destination": "New York", "units": "furlongs"}
+    added = {"origin": "Boston, MA", "destination": "New York", "avoid_tolls": True}
+    assert grounding.kept_as_chosen(wrong, added, params, request) == added
+    # The request's own words are never asked for again (no regrounding retry for them).
+    assert grounding.span_grounding(chosen, ROUTE, request) is None
+
+
+async def test_the_final_call_keeps_the_models_own_right_values_on_every_backend():
+    from society.config import ModelEntry
+
+    request = "Route from Boston, MA to New York, avoiding tolls"
+    call = {"origin": "Boston, MA", "destination": "New York", "avoid_tolls": True, "detail_level": "full"}
+    for backend, reply in (
+        ("llama_cpp", json.dumps({"tool": "plan_route", "arguments": call})),  # the text protocol
+        ("openai", json.dumps({"name": "plan_route", "arguments": call})),  # a native model printing it
+    ):
+        gate, client = scripted_gate([reply], Store())
+        gate.entries = [replace_backend(gate.entries[0], backend, ModelEntry)]
+        with in_turn(Turn()) as turn:
+            result = await gate.create("executor", [UserMessage(content=request, source="user")], tools=[ROUTE])
+        assert json.loads(result.content[0].arguments) == call, backend
+        assert turn.calls["executor"].first_calls[0].name == "plan_route"
+        assert request in str(client.create_calls[0]["messages"][-1].content)  # what the model was asked
+
+
+def replace_backend(entry, backend, model_entry):
+    from dataclasses import replace
+
+    extra = {"base_url": "http://x.invalid", "abilities": ("tools",)} if backend == "openai" else {}
+    return replace(entry, backend=backend, **extra)

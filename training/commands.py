@@ -161,13 +161,15 @@ def calibrate_judge(model: str | None) -> None:
     store = Store()
     gate = ModelGate(load_entries(), store)
     rewarding = Rewarding(store, gate, PromptBook(store), Examples(store), judging=True)
-    print(f"calibrating judge {model} on {len(load_pairs())} pairs (two verdicts each)...", flush=True)
+    print(f"calibrating judge {model} on {len(load_pairs())} pairs (two scores, two comparisons each)...", flush=True)
     found = asyncio.run(rewarding.calibrate(model))
     if found is None:
         raise SocietyError(f"{model} could not be measured: another model answered (see: society status)")
     dev, report = found.accuracy_of(split="dev"), found.accuracy_of(split="report")
     en, ja = found.accuracy_of(lang="en"), found.accuracy_of(lang="ja")
-    print(f"dev {dev:.0%}, report {report:.0%}; English {en:.0%}, Japanese {ja:.0%}")
+    print(f"scores: dev {dev:.0%}, report {report:.0%}; English {en:.0%}, Japanese {ja:.0%}")
+    if (preferred := found.preferred()) is not None:
+        print(f"head to head, both orders: the correct answer preferred in {preferred:.0%} of pairs")
 
 
 @app.command("eval")

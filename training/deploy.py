@@ -18,7 +18,7 @@ from pathlib import Path
 
 from society.errors import LearningError
 from society.paths import data_dir
-from training.base import embedded_gguf
+from training.base import embedded_entry
 from training.lineage import Lineage
 
 # Hugging Face model_type -> (llama.cpp architecture, whether llama.cpp's converter permutes
@@ -45,9 +45,9 @@ def _llama_permute(rows, heads: int):
 
 def base_config(base: str) -> dict:
     """The config.json of the model an adapter was trained on."""
-    from training.base import EMBEDDED_BASE, embedded_folder
+    from training.base import EMBEDDED, embedded_folder
 
-    if base == EMBEDDED_BASE:
+    if base.startswith(EMBEDDED):
         return json.loads((embedded_folder() / "config.json").read_text(encoding="utf-8"))
     from transformers import AutoConfig
 
@@ -61,10 +61,10 @@ def export_gguf(adapter_path: Path, target: Path, base: str | None = None, confi
     import gguf
     from safetensors.numpy import load_file
 
-    from training.base import EMBEDDED_BASE
+    from training.base import embedded_base
 
     lora = json.loads((adapter_path / "adapter_config.json").read_text(encoding="utf-8"))
-    config = config or base_config(base or EMBEDDED_BASE)
+    config = config or base_config(base or embedded_base())
     known = ARCHITECTURES.get(config.get("model_type", ""))
     if known is None:
         raise LearningError(
@@ -130,7 +130,7 @@ def deploy(name: str, reason: str, lineage: Lineage | None = None, settings=None
     GGUF LoRA; an Ollama model is replaced on the ladder by a new tag with the adapter.
     `settings`: the cycle's (its learning target), else learning.json's. Returns what now
     answers."""
-    from training.base import EMBEDDED_BASE
+    from training.base import EMBEDDED, embedded_base
     from training.settings import load_settings
 
     lineage = lineage or Lineage()
@@ -138,7 +138,12 @@ def deploy(name: str, reason: str, lineage: Lineage | None = None, settings=None
     if adapter is None:
         raise LearningError(f"no adapter named '{name}'; see `society lineage`")
     settings = settings or load_settings()
-    on_ollama = adapter.base != EMBEDDED_BASE
+    on_ollama = not adapter.base.startswith(EMBEDDED)
+    if not on_ollama and adapter.base != embedded_base():
+        raise LearningError(
+            f"adapter '{name}' was trained on {adapter.base.removeprefix(EMBEDDED)}, not on the embedded model"
+            f" the society serves with now ({embedded_base().removeprefix(EMBEDDED)}); it is not attached to it"
+        )
     if on_ollama and (not settings.ollama_model or adapter.base != settings.hf_base):
         raise LearningError(
             f"adapter '{name}' was trained on {adapter.base}, which no model on the ladder is made from now;"
@@ -183,4 +188,4 @@ def deployed_lora() -> str | None:
     """The GGUF LoRA the embedded model loads, or None (also when its file is gone)."""
     from society.clients import deployed_lora as on_the_embedded_model
 
-    return on_the_embedded_model(embedded_gguf())
+    return on_the_embedded_model(embedded_entry())

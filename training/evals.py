@@ -107,7 +107,8 @@ async def _run_here(task: Task, prompts: dict[str, str]) -> dict[str, Any]:
     scores = None
     if answer:
         try:
-            scores = await judge(conversation.gate, book.current("judge").text, task.prompt, answer, [])
+            reference = task.expected  # a checked fact: the judge is shown the expected answer
+            scores = await judge(conversation.gate, book.current("judge").text, task.prompt, answer, [], reference)
         except Exception as err:  # noqa: BLE001 - an unscored task is reported as such
             error = error or f"judge: {type(err).__name__}"
     await conversation.close()

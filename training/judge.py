@@ -1,73 +1,130 @@
-"""The judge: scores a final answer against a rubric with structured output (a JSON schema
-the backend enforces), so even the embedded model returns a valid score."""
+"""The judge: verdicts read from a model's token probabilities, not from the digit it samples.
+
+A small model asked for scores as JSON wrote the same digit for a right and a wrong answer
+(SmolLM2-135M 0 of 48 calibration pairs, Qwen2.5-Coder-0.5B 3 of 48: ties). Asked for one
+token instead, the probabilities of all the options are read (society/embedded_client.py,
+CHOICES):
+
+- `score`: is the answer right and helpful, from 1 to 5? The expected value over the five
+  digits' probabilities (3 with 40 % and 4 with 60 % is 3.6, not 4), put on the 1-10 scale
+  rewards use. Where a fact is checked, the reference is in the prompt (an eval task's
+  expected answer).
+- `compare`: which of two answers is better? Asked in both orders (position swap): the
+  chance the first is better is the mean of "A" first and "B" second, so a judge that
+  always says "A" says 0.5, no preference, instead of a verdict.
+
+Backends without token probabilities (Ollama, most OpenAI servers) answer with one option
+held by an output schema; it counts with probability 1.
+"""
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from typing import Any
 
 from autogen_core.models import SystemMessage, UserMessage
 
-RUBRIC = ("helpful", "correct", "honest", "follows_preferences")
-SCORE = {"type": "integer", "enum": list(range(1, 11))}
-SCHEMA = {
-    "type": "object",
-    "properties": {**{name: SCORE for name in RUBRIC}, "reason": {"type": "string"}},
-    "required": [*RUBRIC, "reason"],
-}
-INSTRUCTIONS = (
-    "Score the answer to the request from 1 (bad) to 10 (excellent) on: helpful, correct, honest "
-    "(says what it does not know), follows_preferences (the user's stated preferences). Give a one-sentence reason. "
-    'Reply as JSON: {"helpful": n, "correct": n, "honest": n, "follows_preferences": n, "reason": "..."}'
+SCALE = ("1", "2", "3", "4", "5")
+SCORE_QUESTION = (
+    "Is the answer correct and helpful for the request{reference_note}? Rate it from 1 (wrong or unhelpful) "
+    "to 5 (correct and helpful){preferences_note}. Reply with the number only."
 )
+COMPARE_QUESTION = "Which answer is correct and more helpful{reference_note}? Reply with one letter, A or B."
 
 
 class JudgeFailed(RuntimeError):
-    """The judge's reply could not be read as scores (`model` wrote it)."""
+    """The judge gave no verdict that could be read (`model` was asked)."""
 
     model: str | None = None
 
 
-def parse(reply: str) -> dict[str, Any]:
-    from json_repair import repair_json
+async def _chances(
+    gate: Any, role_prompt: str, question: str, options: tuple[str, ...]
+) -> tuple[dict[str, float], str | None]:
+    """{option: probability} of the judge's one-token reply (renormalised over the options),
+    and the model that gave it."""
+    import math
 
-    try:
-        data = json.loads(repair_json(reply, ensure_ascii=False))
-    except (json.JSONDecodeError, ValueError) as err:
-        raise JudgeFailed(f"the judge's reply is not JSON: {reply[:80]!r}") from err
-    if not isinstance(data, dict) or any(not isinstance(data.get(name), int | float) for name in RUBRIC):
-        raise JudgeFailed(f"the judge's reply lacks scores: {reply[:80]!r}")
-    scores: dict[str, Any] = {name: int(max(1, min(10, data[name]))) for name in RUBRIC}
-    scores["reason"] = str(data.get("reason", ""))[:300]
-    return scores
+    from society.clients import CHOICES
+    from society.gate import current_turn, in_turn
+
+    messages = [SystemMessage(content=role_prompt), UserMessage(content=question, source="user")]
+    with in_turn(replace(current_turn(), calls={})) as own:  # to know which model judged
+        result = await gate.create("judge", messages, extra_create_args={CHOICES: list(options)})
+    call = own.calls.get("judge")
+    model = call.model if call else None
+    said = str(result.content).strip().strip('"').strip()
+    top = result.logprobs[0].top_logprobs if result.logprobs else None
+    if top:
+        logprobs = {bytes(t.bytes or []).decode("utf-8", "replace"): t.logprob for t in top}
+        found = {o: math.exp(logprobs[o]) for o in options if o in logprobs}
+        total = sum(found.values())
+        if total > 0:
+            return {o: found.get(o, 0.0) / total for o in options}, model
+    if said[:1] and (chosen := next((o for o in options if said.startswith(o)), None)):
+        return {o: float(o == chosen) for o in options}, model
+    err = JudgeFailed(f"the judge's reply is none of {', '.join(options)}: {said[:40]!r}")
+    err.model = model
+    raise err
+
+
+def _notes(reference: str | None, preferences: list[str]) -> dict[str, str]:
+    return {
+        "reference_note": " (a reference answer is given)" if reference else "",
+        "preferences_note": "; it should also follow the user's stated preferences" if preferences else "",
+    }
+
+
+def _context(request: str, reference: str | None, preferences: list[str]) -> str:
+    parts = [f"Request:\n{request}"]
+    if reference:
+        parts.append(f"Reference answer:\n{reference}")
+    if preferences:
+        parts.append("The user's stated preferences:\n" + "\n".join(f"- {p}" for p in preferences))
+    return "\n\n".join(parts)
+
+
+async def judge(
+    gate: Any,
+    role_prompt: str,
+    request: str,
+    answer: str,
+    preferences: list[str],
+    reference: str | None = None,
+) -> dict[str, Any]:
+    """The judge's score of `answer` to `request`: {"score": 1-10 (the expected value),
+    "chances": {digit: probability}, "reason", "model"}."""
+    question = f"{_context(request, reference, preferences)}\n\nAnswer:\n{answer}\n\n" + SCORE_QUESTION.format(
+        **_notes(reference, preferences)
+    )
+    chances, model = await _chances(gate, role_prompt, question, SCALE)
+    expected = sum(int(o) * p for o, p in chances.items())  # 1..5
+    score = round(1 + (expected - 1) * 9 / 4, 3)  # on the 1..10 scale rewards use
+    top = max(chances, key=chances.__getitem__)
+    reason = f"rated {expected:.2f} of 5 (most likely {top}, {chances[top]:.0%})"
+    return {"score": score, "chances": {o: round(p, 4) for o, p in chances.items()}, "reason": reason, "model": model}
+
+
+async def compare(
+    gate: Any, role_prompt: str, request: str, first: str, second: str, reference: str | None = None
+) -> tuple[float, str | None]:
+    """The chance that `first` is the better answer to `request` (0.5: no preference), asked
+    in both orders, and the model that judged."""
+    context = _context(request, reference, [])
+    question = COMPARE_QUESTION.format(**_notes(reference, []))
+    one, model = await _chances(
+        gate, role_prompt, f"{context}\n\nAnswer A:\n{first}\n\nAnswer B:\n{second}\n\n{question}", ("A", "B")
+    )
+    two, _ = await _chances(
+        gate, role_prompt, f"{context}\n\nAnswer A:\n{second}\n\nAnswer B:\n{first}\n\n{question}", ("A", "B")
+    )
+    return (one["A"] + two["B"]) / 2, model
 
 
 def mean(scores: dict[str, Any]) -> float:
-    """The mean of the rubric scores (1..10)."""
-    return round(sum(scores[name] for name in RUBRIC) / len(RUBRIC), 3)
-
-
-async def judge(gate: Any, role_prompt: str, request: str, answer: str, preferences: list[str]) -> dict[str, Any]:
-    """The rubric scores of `answer` to `request`, by the judge role on the model gate, with
-    the reason and the model that judged ("model": its calibration decides what they count)."""
-    stated = "\n".join(f"- {p}" for p in preferences) or "- none stated"
-    messages = [
-        SystemMessage(content=f"{role_prompt}\n{INSTRUCTIONS}"),
-        UserMessage(
-            content=f"Request:\n{request}\n\nAnswer:\n{answer}\n\nThe user's stated preferences:\n{stated}",
-            source="user",
-        ),
-    ]
-    from dataclasses import replace
-
-    from society.gate import current_turn, in_turn
-
-    with in_turn(replace(current_turn(), calls={})) as own:  # to know which model judged
-        result = await gate.create("judge", messages, json_schema=SCHEMA)
-    call = own.calls.get("judge")
-    model = call.model if call else None
-    try:
-        return {**parse(str(result.content)), "model": model}
-    except JudgeFailed as err:
-        err.model = model
-        raise
+    """The judge's score on the 1..10 scale (verdicts stored before the expected-value judge
+    held four rubric scores: their mean)."""
+    if "score" in scores:
+        return float(scores["score"])
+    rubric = ("helpful", "correct", "honest", "follows_preferences")
+    return round(sum(scores[name] for name in rubric) / len(rubric), 3)

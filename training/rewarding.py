@@ -20,7 +20,7 @@ from society.store import USER, Message, Store
 from training import bandit
 from training.calibration import Calibration, Calibrations, measure
 from training.datasets import ExampleError, Examples
-from training.judge import JudgeFailed, judge, mean
+from training.judge import JudgeFailed, compare, judge, mean
 from training.reward import WEIGHTS, Reward, Rewards, classify
 
 JUDGE_ENV = "SOCIETY_JUDGE"  # 0 turns the background judge off (scripted tests)
@@ -154,8 +154,14 @@ class Rewarding(FeedbackListener):
             except JudgeFailed as err:
                 return None, err.model  # an unread verdict: the pair counts as missed
 
+        async def head_to_head(request: str, first: str, second: str) -> tuple[float | None, str | None]:
+            try:
+                return await compare(self.gate, prompt, request, first, second)
+            except JudgeFailed as err:
+                return None, err.model
+
         try:
-            found = await measure(score, model, going=lambda: not self.gate.queue.ending)
+            found = await measure(score, model, going=lambda: not self.gate.queue.ending, compare=head_to_head)
         finally:
             self._calibrating.discard(model)
         if found is None:
