@@ -110,6 +110,10 @@ def load_entries(path: Path | None = None) -> list[ModelEntry]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; set {CONFIG_ENV} or create it") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text (binary, or saved as UTF-16?); save it as UTF-8 JSON") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; the model list is one JSON file") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     if not isinstance(raw, list) or not raw:

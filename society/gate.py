@@ -182,12 +182,28 @@ class ModelGate:
         if time.monotonic() - self._probe_at > PROBE_TTL_S:
             found = probe(self.entries)
             self._reachable = {model for model, why in found.items() if why is None}
-            for model, why in found.items():
-                if why and model not in self._reported:
-                    self._reported.add(model)
-                    self.notify(f"skipping {model}: {why}")
+            self._report_unreachable(found)
             self._probe_at = time.monotonic()
         return self._reachable
+
+    def _report_unreachable(self, found: dict[str, str | None]) -> None:
+        """Each new cause once, in one line with every model it skips ("Ollama at ...
+        unreachable" is one cause for all its models), and then which model answers."""
+        causes: dict[str, list[str]] = {}
+        for model, why in found.items():
+            if why and model not in self._reported:
+                self._reported.add(model)
+                causes.setdefault(why, []).append(model)
+        for why, models in causes.items():
+            self.notify(f"skipping {models[0] if len(models) == 1 else ', '.join(models)}: {why}")
+        if causes:
+            answering = next((e for e in self.entries if e.model in self._reachable and e.allows("planner")), None)
+            where = "on the CPU, in this process" if answering and answering.backend == "llama_cpp" else ""
+            self.notify(
+                f"answering with {answering.model}" + (f" ({where})" if where else "")
+                if answering
+                else "no model can answer: see society status"
+            )
 
     def mark_unreachable(self, model: str) -> None:
         self._reachable.discard(model)

@@ -66,14 +66,12 @@ class Router:
             target = handoff_target(text)
             if target in self.enabled and target != PLANNER:
                 return self._decide(target, "planner handoff")
-            specialists = [r for r in self.enabled if r != PLANNER]
-            if target and specialists:
-                return self._decide(await self.choose(specialists, thread), "model for unclear handoff")
         return self._decide(PLANNER, "back to the planner")
 
 
 def turn_is_done(messages: Sequence[BaseAgentEvent | BaseChatMessage], enabled: list[str]) -> bool:
-    """The explicit done signal: the planner spoke without handing off, or someone said TERMINATE."""
+    """The explicit done signal: the planner spoke without handing off (or named no role of the
+    team: "NEXT: Assistant" is a small model's way of answering itself), or someone said TERMINATE."""
     for message in messages:
         if not isinstance(message, BaseChatMessage) or message.source == USER:
             continue
@@ -82,7 +80,7 @@ def turn_is_done(messages: Sequence[BaseAgentEvent | BaseChatMessage], enabled: 
             return True
         if message.source == PLANNER:
             target = handoff_target(text)
-            if not target or len(enabled) == 1:
+            if not target or target not in enabled or target == PLANNER or len(enabled) == 1:
                 return True
     return False
 

@@ -24,8 +24,15 @@ MAX_MESSAGES_PER_TURN = 12
 TURN_TIMEOUT_S = 300.0
 
 
+# The specialists a step of the user's task needs; the rest (prompt editor, data curator,
+# evolution breeder, judge) are reached when the user's message names or asks for them
+# (society/selector.py). Listed too, a 0.5B planner handed "今日はとても疲れました" and
+# "ありがとう" to the prompt editor: 4 of 30 Japanese chats went unanswered.
+HANDOFF_ROLES = ("researcher", "executor", "memory_keeper")
+
+
 def handoff_instructions(enabled: list[str], specs: dict[str, RoleSpec]) -> str:
-    members = [f"- {name}: {specs[name].description}" for name in enabled if name != PLANNER]
+    members = [f"- {name}: {specs[name].description}" for name in enabled if name in HANDOFF_ROLES]
     if not members:
         return ""  # alone, the planner just answers: a shorter prompt is a faster answer
     return read_prompt("roles", "handoff").format(members="\n".join(members))

@@ -64,6 +64,21 @@ def test_cli_reports_a_malformed_model_list_in_one_line(tmp_path, monkeypatch):
     assert lines == [f"society: error: {bad}: entry 1 (m): field 'vram_mb' must be an integer >= 0, got -1"]
 
 
+def test_a_binary_model_list_is_one_line_and_exit_2(tmp_path, monkeypatch):
+    binary = tmp_path / "OAI_CONFIG_LIST.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe" + bytes(range(256)))
+    monkeypatch.setenv("SOCIETY_CONFIG", str(binary))
+    result = society("run", "hello", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"society: error: {binary}: is not UTF-8 text (binary, or saved as UTF-16?); save it as UTF-8 JSON"
+    ]
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_text('[{"model": "m", "api_type": "ollama"}]', encoding="utf-16")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_entries(utf16)
+
+
 def test_missing_model_list_says_how_to_fix_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SOCIETY_CONFIG", str(tmp_path / "nowhere.json"))
     with pytest.raises(ConfigError, match="file not found; set SOCIETY_CONFIG"):

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from society.config import ModelEntry
+from society.config import ModelEntry, load_entries
 from society.store import Store
 from tests.conftest import EMBEDDED, UNREACHABLE_OLLAMA, json_server, society, write_config
 
@@ -57,10 +57,28 @@ def test_unreachable_ollama_entry_falls_back_to_the_embedded_model(tmp_path, mon
     write_config(tmp_path / "models.json", [cpu_ollama, EMBEDDED], monkeypatch)
     reply, stderr = run_json("Hello!", cwd=tmp_path)
     assert reply["messages"][-1]["model"] == "smollm2-135m-instruct"
-    skip_lines = [line for line in stderr.splitlines() if "skipping" in line]
-    assert skip_lines == [
+    said = [line for line in stderr.splitlines() if "skipping" in line or "answering" in line]
+    assert said == [
         "society: skipping qwen2:7b-instruct: Ollama at http://127.0.0.1:9 unreachable "
-        "(ConnectError: [Errno 111] Connection refused)"
+        "(ConnectError: [Errno 111] Connection refused)",
+        "society: answering with smollm2-135m-instruct (on the CPU, in this process)",
+    ]
+
+
+def test_without_ollama_one_line_says_what_is_skipped_and_one_which_model_answers(tmp_path, monkeypatch):
+    from society.gate import ModelGate
+
+    second = {**UNREACHABLE_OLLAMA, "model": "qwen2.5:7b-instruct"}
+    write_config(tmp_path / "models.json", [UNREACHABLE_OLLAMA, second, EMBEDDED], monkeypatch)
+    lines = []
+    gate = ModelGate(load_entries(), notify=lines.append)
+    gate.reachable()
+    gate._probe_at = 0.0  # probed again, as after PROBE_TTL_S
+    gate.reachable()  # said once per process, not per probe
+    assert lines == [
+        "skipping qwen2:7b-instruct, qwen2.5:7b-instruct: Ollama at http://127.0.0.1:9 unreachable "
+        "(ConnectError: [Errno 111] Connection refused)",
+        "answering with smollm2-135m-instruct (on the CPU, in this process)",
     ]
 
 

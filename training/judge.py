@@ -25,11 +25,13 @@ from typing import Any
 from autogen_core.models import SystemMessage, UserMessage
 
 SCALE = ("1", "2", "3", "4", "5")
+# Worded as measured: the 1.5B judge ranked the right answer of 39 (scores) and 41 (head to
+# head) of the 48 calibration pairs first with these; the 0.5B 31 and 22.
 SCORE_QUESTION = (
-    "Is the answer correct and helpful for the request{reference_note}? Rate it from 1 (wrong or unhelpful) "
-    "to 5 (correct and helpful){preferences_note}. Reply with the number only."
+    "Is the answer correct and helpful{reference_note}? Rate it from 1 (wrong) to 5 (correct and helpful)"
+    "{preferences_note}. Reply with the number only."
 )
-COMPARE_QUESTION = "Which answer is correct and more helpful{reference_note}? Reply with one letter, A or B."
+COMPARE_QUESTION = "Which answer is correct{reference_note}? Reply with one letter, A or B."
 
 
 class JudgeFailed(RuntimeError):
@@ -70,7 +72,7 @@ async def _chances(
 
 def _notes(reference: str | None, preferences: list[str]) -> dict[str, str]:
     return {
-        "reference_note": " (a reference answer is given)" if reference else "",
+        "reference_note": ", as the reference answer says" if reference else "",
         "preferences_note": "; it should also follow the user's stated preferences" if preferences else "",
     }
 
