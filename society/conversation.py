@@ -38,7 +38,7 @@ from society.memory.recall import SocietyMemory
 from society.memory.wishes import profile, standing
 from society.prompt_book import PromptBook, PromptVersion
 from society.store import HEARTBEAT_S, USER, Message, Store
-from society.team import TURN_TIMEOUT_S, build_team
+from society.team import TURN_TIMEOUT_S, TurnTimeout, build_team
 from society.tokens import estimate_tokens
 from society.tools.approval import Approver, Guard, refuse_all
 from society.tools.files import save_in_workspace
@@ -365,6 +365,8 @@ class Conversation:
                         if self._stopping and not isinstance(event, ModelClientStreamingChunkEvent):
                             break  # what was said is stored; the rest of the turn is not played
             status = "done"
+            if stop_reason and stop_reason.startswith(TurnTimeout.SAID):
+                status = "timeout"  # a turn that ran out of time is not an answer
             if self._stopping:
                 status, stop_reason = "interrupted", "stopped by the user; what was said is kept"
                 await self._reset_team()

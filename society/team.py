@@ -3,10 +3,13 @@ every model call goes through the gate, and whose every turn ends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TimeoutTermination
+from autogen_agentchat.base import TerminatedException, TerminationCondition
+from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination
+from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core.memory import Memory
 from autogen_core.model_context import BufferedChatCompletionContext
@@ -22,6 +25,39 @@ from society.toolcalls import tool_calls
 
 MAX_MESSAGES_PER_TURN = 12
 TURN_TIMEOUT_S = 300.0
+
+
+class TurnTimeout(TerminationCondition):
+    """A turn ends after TURN_TIMEOUT_S of its own. AutoGen's TimeoutTermination counts from
+    when it was made or last reset, which for a team built once is the end of the last turn:
+    a message sent after five idle minutes ended at once, unanswered. This clock starts at the
+    first message of each run (the user's) and stops with it."""
+
+    SAID = "the turn took more than"
+
+    def __init__(self, seconds: Callable[[], float] = lambda: TURN_TIMEOUT_S):
+        self._seconds = seconds
+        self._started: float | None = None
+        self._terminated = False
+
+    @property
+    def terminated(self) -> bool:
+        return self._terminated
+
+    async def __call__(self, messages: Sequence[BaseAgentEvent | BaseChatMessage]) -> StopMessage | None:
+        if self._terminated:
+            raise TerminatedException("the turn has already timed out")
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        if now - self._started >= self._seconds():
+            self._terminated = True
+            return StopMessage(content=f"{self.SAID} {self._seconds():.0f} s", source="TurnTimeout")
+        return None
+
+    async def reset(self) -> None:
+        self._started = None
+        self._terminated = False
 
 
 # The specialists a step of the user's task needs; the rest (prompt editor, data curator,
@@ -76,7 +112,7 @@ def build_team(
     ends = (
         FunctionalTermination(lambda messages: turn_is_done(messages, enabled))
         | MaxMessageTermination(MAX_MESSAGES_PER_TURN)
-        | TimeoutTermination(TURN_TIMEOUT_S)
+        | TurnTimeout(lambda: TURN_TIMEOUT_S)
     )
     team = SelectorGroupChat(
         list(agents.values()),

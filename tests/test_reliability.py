@@ -326,3 +326,46 @@ def test_a_client_that_never_finishes_its_request_is_disconnected():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+async def test_a_message_after_the_turn_timeout_of_idle_is_answered_at_every_door(monkeypatch):
+    """The team is built once: AutoGen's own timeout counted from the end of the last turn, so
+    a message sent after five idle minutes ended at once, unanswered and stored as done. The
+    timeout is shortened to 1 s; the conversation idles 1.5 s between messages."""
+    from society import team
+
+    monkeypatch.setattr(team, "TURN_TIMEOUT_S", 1.0)
+    store = Store()
+    gate, client = scripted_gate(["first answer", "second answer", "third answer", "fourth answer"], store)
+    conversation = open_conversation(store, gate, enabled=["planner"])  # the terminal's, the page's, a run's
+    try:
+        first = [m async for m in conversation.turn("Hello")]
+        await asyncio.sleep(1.5)
+        second = [m async for m in conversation.turn("Still there?")]
+    finally:
+        await conversation.close()
+    assert [first[-1].content, second[-1].content] == ["first answer", "second answer"]
+    assert [store.turn_status(m.turn_id) for m in (first[-1], second[-1])] == ["done", "done"]
+    assert "Still there?" in str(client.create_calls[-1]["messages"][-1].content)  # the model was asked
+    app = api_over(store, gate)
+    with TestClient(app) as http:
+        assert http.post("/chat", json={"message": "One"}).json()["answer"] == "third answer"
+        await asyncio.sleep(1.5)
+        said = http.post(
+            "/v1/chat/completions", json={"model": "society", "messages": [{"role": "user", "content": "Two"}]}
+        )
+        assert said.status_code == 200 and said.json()["choices"][0]["message"]["content"] == "fourth answer"
+
+
+async def test_a_turn_that_runs_out_of_time_is_a_timeout_not_an_answer(monkeypatch):
+    from society import team
+
+    monkeypatch.setattr(team, "TURN_TIMEOUT_S", 0.3)
+    store = Store()
+    conversation = open_conversation(store, slow_gate(["NEXT: executor", "late"], store, delay=0.4),
+                                     enabled=["planner", "executor"])  # fmt: skip
+    try:
+        said = [m async for m in conversation.turn("Do a long thing")]
+    finally:
+        await conversation.close()
+    assert store.turn_status(said[0].turn_id) == "timeout"

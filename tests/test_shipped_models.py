@@ -54,7 +54,9 @@ def test_the_readme_chat_command_answers_on_the_default_without_ollama(tmp_path,
     from the new default, in Japanese for a Japanese request."""
     monkeypatch.delenv("SOCIETY_CONFIG")
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # closed: Ollama is not running
-    done = society("run", "--json", "-", cwd=tmp_path, stdin="日本の首都はどこですか？一文で答えてください。", timeout=600)
+    done = society(
+        "run", "--json", "-", cwd=tmp_path, stdin="日本の首都はどこですか？一文で答えてください。", timeout=600
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     said = [m for m in answer["messages"] if m["role"] != "user"]
