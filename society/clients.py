@@ -121,6 +121,22 @@ CHOICES = "choices"
 TEXT_REPEAT_PENALTY = 1.15
 
 
+def sampled(sampling: dict[str, Any], entry: ModelEntry, extra: dict[str, Any]) -> dict[str, Any]:
+    """A client's sampling options for one call to `entry` (max_tokens, stop, temperature),
+    in the spelling ToolCallClient and `request_args` pass on to each backend: the cap never
+    above the call's own, Ollama's stop and temperature inside its `options`."""
+    shaped: dict[str, Any] = {}
+    if (cap := sampling.get("max_tokens")) is not None:
+        shaped["max_tokens"] = min(int(cap), int(extra.get("max_tokens", entry.max_tokens)))
+    rest = {k: sampling[k] for k in ("temperature", "stop") if sampling.get(k) is not None}
+    if entry.backend == "ollama":
+        if rest:
+            shaped["options"] = {**extra.get("options", {}), **rest}
+    else:
+        shaped.update(rest)
+    return shaped
+
+
 def grammar_problem(schema: dict[str, Any]) -> str | None:
     """Why llama.cpp cannot build a grammar from `schema`, or None. llama-cpp-python then
     falls back to any JSON for the whole call without a word; the cause is said instead."""

@@ -231,12 +231,18 @@ class Conversation:
             waited += TURN_POLL_S
 
     async def turn(
-        self, text: str, reasoning: bool = False, stream: bool = False, instructions: str | None = None
+        self,
+        text: str,
+        reasoning: bool = False,
+        stream: bool = False,
+        instructions: str | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> AsyncIterator[Message | Chunk]:
         """Run one turn; yield the user's message, then each agent message, each once stored
         (with `stream`, also each Chunk of an answer as it is written). Listeners hear of the
         turn's start and end; nothing else happens here. `stop()` ends it early.
-        `instructions` hold for this turn only (an API client's system message).
+        `instructions` hold for this turn only (an API client's system message), and so do
+        `sampling` (an OpenAI client's max_tokens, stop, temperature: for the answer's calls).
 
         The team plays the turn in a task of its own: a consumer that goes away (a closed
         socket, an abandoned request) does not stop it half-way, so what the agents say is
@@ -261,6 +267,7 @@ class Conversation:
             turn_id=user.turn_id,
             reasoning_roles=frozenset({"planner"} if reasoning else ()),
             instructions=(instructions or "").strip() or None,
+            sampling=dict(sampling or {}),
         )
         self._turn = turn
         said: asyncio.Queue[Any] = asyncio.Queue()

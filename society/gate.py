@@ -39,7 +39,7 @@ from autogen_core.models import (
 )
 
 from society import ladder
-from society.clients import OUTPUT_SCHEMA, build_client, deployed_lora, deployed_tags, probe
+from society.clients import OUTPUT_SCHEMA, build_client, deployed_lora, deployed_tags, probe, sampled
 from society.config import ModelEntry
 from society.errors import UnavailableError
 from society.hardware import Readings, generation_threads, read_machine
@@ -105,6 +105,9 @@ class Turn:
     # What a client asked of this turn only (an OpenAI client's system message): every role's
     # model is told, just before the request.
     instructions: str | None = None
+    # What a client asked of this turn's answer (an OpenAI client's max_tokens, stop,
+    # temperature): applied to its calls that write text, not to tool calls or held output.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 CURRENT_TURN: ContextVar[Turn | None] = ContextVar("society_turn", default=None)
@@ -432,11 +435,14 @@ class ModelGate:
         wrap = kwargs.pop("wrap", None) or self._wrap
         extra = dict(kwargs.pop("extra_create_args", None) or {})
         if (schema := kwargs.pop("json_schema", None)) is not None:
-            extra[OUTPUT_SCHEMA] = schema  # structured output (the judge's scores)
+            extra[OUTPUT_SCHEMA] = schema  # structured output
+        turn = current_turn()
+        shaped_elsewhere = kwargs.get("tools") or kwargs.get("json_output") is not None or OUTPUT_SCHEMA in extra
         if entry.backend == "ollama":
-            turn = current_turn()
             loaded = self._readings.loaded_of(entry) is not None
             extra.update(call_args(entry, role in turn.reasoning_roles, turn.background, loaded))
+        if turn.sampling and not turn.background and not shaped_elsewhere:
+            extra.update(sampled(turn.sampling, entry, extra))
         wrapped = wrap(client, entry, lambda prompt: self._prepare(role, entry, client, prompt))
         if stream and hasattr(wrapped, "create_stream"):
             return wrapped, wrapped.create_stream(messages, extra_create_args=extra, **kwargs)

@@ -34,6 +34,7 @@ from society.users import as_user
 from ui import PAGE_PATH
 from ui.hub import Hub, Hubs
 from ui.limits import RATE_PER_MINUTE
+from ui.openai_door import background_task, client_messages, completion, completion_events, cut_at_stop
 
 MAX_BODY_BYTES = 256_000
 MAX_IMPORT_BYTES = 50_000_000  # a conversation export; larger ones go through `society import`
@@ -57,6 +58,9 @@ class FeedbackRequest(BaseModel):
 class OpenAIMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's calls of the client's tools
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    name: str | None = None
 
 
 class CompletionRequest(BaseModel):
@@ -64,6 +68,21 @@ class CompletionRequest(BaseModel):
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None  # {"include_usage": true}: a last chunk with the usage
+    # Honoured for the answer's model calls (not the team's tool calls or routing).
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    max_completion_tokens: int | None = Field(None, ge=1, le=32768)
+    stop: str | list[str] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    n: int = Field(1, ge=1, le=1, description="One conversation gives one answer: n must be 1.")
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+
+    def sampling(self) -> dict[str, Any]:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        cap = self.max_completion_tokens or self.max_tokens
+        found = {"max_tokens": cap, "stop": stop[:4] if stop else None, "temperature": self.temperature}
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class BodyLimit:
@@ -221,14 +240,40 @@ def create_app(
         return problem(err.status_code, str(err.detail))
 
     async def run_turn(
-        text: str, think: bool = False, stream: bool = False, instructions: str | None = None
+        text: str,
+        think: bool = False,
+        stream: bool = False,
+        instructions: str | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> AsyncIterator[Message | Chunk]:
         try:
-            async with aclosing(hub().turn(text, think, "api", stream, instructions)) as said:
+            async with aclosing(hub().turn(text, think, "api", stream, instructions, sampling)) as said:
                 async for message in said:
                     yield message
         except SocietyError as err:
             raise HTTPException(err.http_status, str(err)) from None
+
+    async def client_call(body: CompletionRequest, instructions: str | None):
+        """One model call for a client's own job: its messages as it sent them (with its
+        tools, when it offers some: a call of one comes back as tool_calls), the planner's
+        model, the user's turn first on the machine. Nothing is stored or done."""
+        from autogen_core.models import SystemMessage
+
+        from society.gate import Turn, in_turn
+
+        gate = conversation().gate
+        messages = [SystemMessage(content=instructions)] if instructions else []
+        messages += client_messages(body.messages)
+        tools = [t["function"] for t in body.tools or () if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+        args: dict[str, Any] = {"tools": tools} if tools else {}
+        if tools and body.tool_choice == "required":
+            args["tool_choice"] = "required"
+        async with hub().turn_lock:  # not in the middle of a turn of the conversation
+            try:
+                with in_turn(Turn(sampling=body.sampling())):
+                    return await gate.create("planner", messages, **args)
+            except SocietyError as err:
+                raise HTTPException(err.http_status, str(err)) from None
 
     def answer_of(messages: list[Message]) -> str:
         texts = [m.content for m in messages if m.role != USER and m.is_text]
@@ -320,27 +365,52 @@ def create_app(
         said = [m for m in body.messages if m.role == "user"]
         if not said:
             raise HTTPException(400, "messages has no user message")
+        if (body.response_format or {}).get("type", "text") != "text":
+            raise HTTPException(
+                400, "response_format: only 'text' is served (the team answers in prose); ask for JSON in the message"
+            )
         text = message_text(said[-1].content)
         instructions = (
             "\n".join(message_text(m.content) for m in body.messages if m.role in ("system", "developer")) or None
         )
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
+        sampling = body.sampling()
+        if background_task(text) or body.tools:
+            # A client's own job (Open WebUI's title, tags, follow-ups) or its own tools: one
+            # model call, not a turn of the conversation, no search, no action of the team.
+            reply = await client_call(body, instructions)
+            if body.stream:
+                events = completion_events(completion_id, created, body.model, reply, sampling.get("stop"))
+                return StreamingResponse(iter(list(events)), media_type="text/event-stream")
+            return completion(completion_id, created, body.model, reply, sampling.get("stop"))
         if not body.stream:
-            async with aclosing(run_turn(text, instructions=instructions)) as said:
+            async with aclosing(run_turn(text, instructions=instructions, sampling=sampling)) as said:
                 messages = [m async for m in said]
-            answer = answer_of(messages)
+            answer = cut_at_stop(answer_of(messages), sampling.get("stop"))
             usage = {
                 "prompt_tokens": sum(m.prompt_tokens or 0 for m in messages),
                 "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
             }
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            last = next((m for m in reversed(messages) if m.role != USER and m.is_text), None)
+            capped = (
+                last is not None
+                and "max_tokens" in sampling
+                and (last.completion_tokens or 0) >= sampling["max_tokens"]
+            )
             return {
                 "id": completion_id,
                 "object": "chat.completion",
                 "created": created,
                 "model": body.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer},
+                        "finish_reason": "length" if capped else "stop",
+                    }
+                ],
                 "usage": usage,
             }
 
@@ -360,7 +430,7 @@ def create_app(
             sent = False  # messages after the first are set apart by a blank line
             used = {"prompt_tokens": 0, "completion_tokens": 0}
             try:
-                async with aclosing(run_turn(text, stream=True, instructions=instructions)) as said:
+                async with aclosing(run_turn(text, stream=True, instructions=instructions, sampling=sampling)) as said:
                     async for item in said:
                         if isinstance(item, Chunk):
                             if streaming != item.role:

@@ -172,6 +172,7 @@ class Hub:
         entry_point: str | None = None,
         stream: bool = False,
         instructions: str | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> AsyncIterator[Message | Chunk]:
         """The stored messages of one turn as they are produced (with `stream`, the answer's
         Chunks as it is written too); the conversation's own errors (SocietyError) pass
@@ -184,7 +185,7 @@ class Hub:
                 current.entry_point = entry_point
             finished = False
             try:
-                async with aclosing(current.turn(text, think, stream, instructions)) as said:
+                async with aclosing(current.turn(text, think, stream, instructions, sampling)) as said:
                     async for message in said:
                         yield message
                 finished = True
