@@ -118,7 +118,7 @@ async def test_open_webui_background_tasks_are_answered_without_becoming_turns()
         received,
     ):
         sdk, store = sdk_over(url)
-        task = "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history.\n<chat_history>..."
+        task = "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat.\n<chat_history>"
         said = await sdk.chat.completions.create(model="society", messages=[{"role": "user", "content": task}])
     assert said.choices[0].message.content == '{"title": "Weather chat"}'
     assert len(chats(received)) == 1  # one call: no search, no team, no memory
