@@ -302,3 +302,14 @@ def test_the_page_works_on_society_ui_with_two_workers(tmp_path):
         process.terminate()
         process.wait(timeout=60)
         box.shutdown()
+
+
+def test_a_japanese_browser_gets_the_japanese_welcome(tmp_path):
+    """Chainlit serves chainlit_<language>.md for the browser's exact language: ja-JP (what a
+    Japanese Chrome sends) and ja both get the Japanese text, other languages the English."""
+    port = free_port()
+    with server("-m", "tests.page_server", str(port), "--empty", port=port, cwd=tmp_path) as base:
+        for language, expected in (("ja-JP", "ローカルのエージェント社会"), ("ja", "ローカルのエージェント社会"),
+                                   ("en-US", "One never-ending conversation"), ("de-DE", "One never-ending conversation")):  # fmt: skip
+            settings = httpx.get(f"{base}/ui/project/settings", params={"language": language}, timeout=30).json()
+            assert expected in settings["markdown"], language

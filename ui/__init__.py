@@ -24,7 +24,10 @@ def prepare_page() -> None:
     # Copied at each start so an upgrade's settings apply.
     shutil.copyfile(HERE / "config.toml", root / ".chainlit" / "config.toml")
     shutil.copyfile(HERE / "chainlit.md", root / "chainlit.md")
-    shutil.copyfile(HERE / "chainlit_ja.md", root / "chainlit_ja.md")  # for a browser that asks for Japanese
+    # Chainlit looks for chainlit_<the browser's language>.md exactly: "ja-JP" in a Japanese
+    # browser, "ja" in some others; both get the Japanese welcome.
+    for japanese in ("ja", "ja-JP"):
+        shutil.copyfile(HERE / "chainlit_ja.md", root / f"chainlit_{japanese}.md")
     (root / "public").mkdir(exist_ok=True)
     shutil.copyfile(HERE / "society.css", root / "public" / "society.css")
     os.environ["CHAINLIT_APP_ROOT"] = str(root)
