@@ -309,7 +309,7 @@ def test_a_japanese_browser_gets_the_japanese_welcome(tmp_path):
     Japanese Chrome sends) and ja both get the Japanese text, other languages the English."""
     port = free_port()
     with server("-m", "tests.page_server", str(port), "--empty", port=port, cwd=tmp_path) as base:
-        for language, expected in (("ja-JP", "ローカルのエージェント社会"), ("ja", "ローカルのエージェント社会"),
-                                   ("en-US", "One never-ending conversation"), ("de-DE", "One never-ending conversation")):  # fmt: skip
+        japanese, english = "ローカルのエージェント社会", "One never-ending conversation"
+        for language, expected in (("ja-JP", japanese), ("ja", japanese), ("en-US", english), ("de-DE", english)):
             settings = httpx.get(f"{base}/ui/project/settings", params={"language": language}, timeout=30).json()
             assert expected in settings["markdown"], language
