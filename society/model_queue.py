@@ -6,13 +6,17 @@ work, prompt evolution) wait, and one already running is cancelled and run again
 conversation is idle. The user's next message never waits behind the judge of the last
 answer.
 
-Preemption reaches calls of this process; another process's background work (a learning
-cycle) only shares the machine lock.
+Across processes: while a user's turn plays, its process keeps a marker beside the machine
+lock (`<lock>.turn-<pid>`); a call of another process made outside any turn of its own (a
+learning cycle's, `society rewards --calibrate`) waits for the marker to go before it takes
+the machine lock, so the user's calls never queue behind a run of background calls. A
+marker whose process is gone counts for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 LOCK_TIMEOUT_S = 900
 QUIET_S = 1.5  # background work starts this long after a turn: the user may be about to speak
+YIELD_POLL_S = 0.2  # how often a call outside any turn looks whether another process's turn ended
 
 
 class ModelQueue:
@@ -37,6 +42,8 @@ class ModelQueue:
         from filelock import FileLock
 
         self._shared = shared
+        self._lock_name = lock_path.name
+        self._marker = lock_path.with_name(f"{lock_path.name}.turn-{os.getpid()}")
         # thread_local=False: the lock is taken in a worker thread and released in another;
         # mode 0o666: one lock for every user of the machine, as there is one GPU.
         self._machine = FileLock(str(lock_path), thread_local=False, mode=0o666)
@@ -50,9 +57,12 @@ class ModelQueue:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        """The user's turn is being played: background calls wait, a running one yields."""
+        """The user's turn is being played: background calls wait, a running one yields
+        (another process's too: see `_others_playing`)."""
         self._turns += 1
         self._idle.clear()
+        if self._turns == 1:
+            self._marker.touch()
         for task in list(self._background):
             if not task.done():
                 task.cancel()
@@ -62,8 +72,22 @@ class ModelQueue:
         finally:
             self._turns -= 1
             if self._turns == 0:
+                self._marker.unlink(missing_ok=True)
                 self._turn_ended = time.monotonic()
                 self._idle.set()
+
+    def _others_playing(self) -> bool:
+        """Whether a user's turn plays in another live process of this machine."""
+        import psutil
+
+        for marker in self._marker.parent.glob(f"{self._lock_name}.turn-*"):
+            pid = marker.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            if psutil.pid_exists(int(pid)) and time.time() - marker.stat().st_mtime < LOCK_TIMEOUT_S:
+                return True
+            marker.unlink(missing_ok=True)  # its process ended without removing it
+        return False
 
     @asynccontextmanager
     async def model(self, slot: Slot = THIS_MACHINE) -> AsyncIterator[None]:
@@ -78,6 +102,9 @@ class ModelQueue:
                 files = FileSlots(slot)
                 try_once, release, off_loop = (lambda: files.try_acquire() or None), files.release, False
             else:
+                if self._turns == 0:  # not the user's: another process's turn goes first
+                    while self._others_playing():
+                        await asyncio.sleep(YIELD_POLL_S)
                 try_once, release, off_loop = self._try_machine, self._machine.release, False
             held = await _taken(try_once, release, time.monotonic() + LOCK_TIMEOUT_S, off_loop)
             try:

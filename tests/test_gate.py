@@ -154,3 +154,49 @@ async def test_the_last_rung_is_not_timed_out_since_there_is_nowhere_to_fall():
     entries = [ModelEntry("only", "openai", "http://x.invalid", timeout_s=0.1)]
     gate = ModelGate(entries, None, clients={"only": Slow(["late but here"])}, read=Readings, reachable={"only"})
     assert (await gate.create("planner", QUESTION)).content == "late but here"
+
+
+USER_TURN = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from pathlib import Path
+    from society.model_queue import ModelQueue
+
+    async def main():
+        queue = ModelQueue(Path(sys.argv[1]))
+        with queue.turn():  # a user's turn plays in this process: three calls, a pause between
+            Path(sys.argv[2]).write_text("playing")
+            for _ in range(3):
+                async with queue.model():
+                    await asyncio.sleep(0.3)
+                await asyncio.sleep(0.1)  # the lock is free here, the turn is not over
+        print(time.time())
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_background_calls_of_another_process_wait_for_a_users_turn(tmp_path):
+    """A learning cycle or `society rewards --calibrate` in one process, the user's turn in
+    another: the background process takes the machine lock only after the turn is over,
+    even while the turn pauses between its calls (the lock alone would let it in then)."""
+    import asyncio
+    import time
+
+    from society.model_queue import ModelQueue
+
+    lock, started = tmp_path / "model.lock", tmp_path / "started"
+    user = subprocess.Popen(
+        [sys.executable, "-c", USER_TURN, str(lock), str(started)], cwd=ROOT, stdout=subprocess.PIPE
+    )
+    while not started.exists():
+        await asyncio.sleep(0.02)
+    background = ModelQueue(lock)
+    calls_at = []
+    for _ in range(3):  # outside any turn of this process
+        async with background.model():
+            calls_at.append(time.time())
+    turn_ended = float(user.communicate(timeout=60)[0].decode().strip())
+    assert user.returncode == 0 and min(calls_at) >= turn_ended - 0.05
+    assert not list(tmp_path.glob("model.lock.turn-*"))  # the marker went with the turn
