@@ -62,3 +62,11 @@ def test_the_readme_chat_command_answers_on_the_default_without_ollama(tmp_path,
     said = [m for m in answer["messages"] if m["role"] != "user"]
     assert said and {m["model"] for m in said} == {DEFAULT}
     assert any("\u3040" <= c <= "\u30ff" for c in said[-1]["content"])  # kana: Japanese, not Chinese
+
+
+def test_learning_trains_the_embedded_model_that_answers_not_the_judge(monkeypatch):
+    from training.base import embedded_base, embedded_gguf
+
+    monkeypatch.setenv("SOCIETY_CONFIG", str(ROOT / "OAI_CONFIG_LIST.json"))
+    assert embedded_base() == f"embedded:{DEFAULT}"
+    assert embedded_gguf() == shipped_models.assembled_path(DEFAULT)

@@ -1,5 +1,5 @@
 """The base model adapters are trained on. The embedded model (the model list's first llama.cpp
-entry: Qwen2.5-Coder-0.5B-Instruct by default, SmolLM2-135M in the tests) comes from its GGUF
+entry that answers the user: Qwen2.5-Coder-0.5B-Instruct by default, SmolLM2-135M in the tests) comes from its GGUF
 (transformers dequantizes it; the result is cached as safetensors because dequantizing
 takes half a minute); for Ollama users the Hugging Face base of their model (a setting),
 loaded in 4-bit NF4 for QLoRA so a 7B model trains in 6 GB."""
@@ -26,10 +26,11 @@ EMBEDDINGS_ON_CPU = {
 
 def embedded_entry():
     """The embedded model the society serves with, and so the one its adapters are trained
-    on: the first llama.cpp entry of the model list."""
+    on: the first llama.cpp entry of the model list that answers the user (the planner's;
+    the 1.5B judge above it only judges)."""
     from society.config import load_entries
 
-    entry = next((e for e in load_entries() if e.backend == "llama_cpp"), None)
+    entry = next((e for e in load_entries() if e.backend == "llama_cpp" and e.allows("planner")), None)
     if entry is None:
         raise UnavailableError("the model list has no embedded (llama_cpp) model to train")
     return entry
