@@ -1,5 +1,5 @@
 # The society in a container: the chat page and the API on port 8765, on the embedded
-# SmolLM2-135M (shipped in a PyPI package: nothing is downloaded at run time), or on an Ollama
+# Qwen2.5-Coder-0.5B (and its 1.5B judge; PyPI data wheels: nothing is downloaded at run time), or on an Ollama
 # server named by OLLAMA_HOST (docs/docker-compose.yml starts one with `--profile ollama`).
 #
 #   docker build -t society .
