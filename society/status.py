@@ -139,6 +139,17 @@ def collect(sections: Sequence[Callable[..., dict[str, Any]]] = ()) -> dict[str,
     return info
 
 
+def roles_of(roles: list[str]) -> str:
+    """A rung's roles in few words: "all", "every role" (the eight, and what else it serves)."""
+    from roles import ROLE_NAMES
+
+    if "*" in roles:
+        return "all"
+    if set(ROLE_NAMES) <= set(roles):
+        return ", ".join(["every role", *(r for r in roles if r not in ROLE_NAMES)])
+    return ", ".join(roles)
+
+
 def render(info: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -147,24 +158,35 @@ def render(info: dict[str, Any]) -> None:
     table = Table(title=f"Model ladder ({info['config']})")
     for column in ("model", "backend", "context", "VRAM need MB", "abilities", "roles", "state"):
         table.add_column(column)
+    unreachable: dict[str, list[str]] = {}  # why -> models: said once under the table, not per row
     for entry in info["ladder"]:
         colour = "red" if not entry["reachable"] else "yellow" if "offloaded" in entry["state"] else "green"
+        if not entry["reachable"]:
+            unreachable.setdefault(entry["state"], []).append(entry["model"])
         need = entry["vram_need_mb"]
+        roles = entry["roles"]
         table.add_row(
             entry["model"] + (f"\n[dim]{entry['facts']}[/]" if entry["facts"] else ""),
             entry["backend"],
             str(entry["context"]),
             "unknown" if need is None else str(need),
             ", ".join(entry["abilities"]) or "-",
-            ", ".join(entry["roles"]),
-            f"[{colour}]{entry['state']}[/]",
+            roles_of(roles),
+            f"[{colour}]{'unreachable' if not entry['reachable'] else entry['state']}[/]",
         )
     console.print(table)
+    for why, models in unreachable.items():
+        console.print(f"[red]unreachable[/]: {', '.join(models)}: {why}")
+    # Roles that get the same model for the same reason, on one line.
+    routes: dict[tuple, list[str]] = {}
     for role, choice in info["roles"].items():
-        colour = "" if choice["model"] else "[red]"
-        console.print(f"  {role:<18} -> {colour}{choice['model'] or 'no model'} ({choice['why']})")
-        for line in choice["skipped"]:
-            console.print(f"  [dim]{'':<18}    not {line}[/]")
+        others = tuple(line for line in choice["skipped"] if not line.endswith(": unreachable"))
+        routes.setdefault((choice["model"], choice["why"], others), []).append(role)
+    for (model, why, others), roles in routes.items():
+        colour = "" if model else "[red]"
+        console.print(f"  {', '.join(roles)} -> {colour}{model or 'no model'} ({why})")
+        for line in others:
+            console.print(f"  [dim]    not {line}[/]")
     machine = info["machine"]
     gpu = machine["gpu"]
     console.print(

@@ -85,3 +85,17 @@ def test_chat_survives_a_turn_no_model_can_answer(tmp_path, monkeypatch):
     assert "no model on the ladder can serve the planner role" in chat.stdout
     assert "Traceback" not in chat.stdout + chat.stderr
     assert Store().last_messages(1)[0].content == "hello"
+
+
+def test_status_without_ollama_fits_a_terminal_and_says_each_cause_once(monkeypatch):
+    """The shipped ladder on a machine without Ollama, at 80 columns: was 93 lines, the
+    connection error repeated in every Ollama row and under every role."""
+    monkeypatch.setenv("SOCIETY_CONFIG", str(ROOT / "OAI_CONFIG_LIST.json"))
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) <= 40, result.output
+    assert result.output.count("Connection refused") == 1
+    assert "planner, researcher, executor, memory_keeper, prompt_editor, data_curator ->" in result.output
