@@ -92,6 +92,19 @@ def compose(prompt: str, extra_instructions: str = "") -> str:
     return f"{prompt}\n\n{extra_instructions}" if extra_instructions else prompt
 
 
+LEADING_HANDOFF = re.compile(r"^\s*NEXT:\s*", re.IGNORECASE)
+
+
+def without_stray_handoff(text: str, members: list[str]) -> str:
+    """`text` without a leading "NEXT:" that hands to no member of the team: a 0.5B planner
+    began its answers so ("NEXT: Tama's cat is ..."), and once the history showed it, every
+    answer did. The answer is what follows."""
+    target = handoff_target(text)
+    if LEADING_HANDOFF.match(text) and target not in members:
+        return LEADING_HANDOFF.sub("", text, count=1)
+    return text
+
+
 def handoff_target(text: str) -> str | None:
     """The role a message hands work to with a `NEXT: role` line, if any."""
     found = HANDOFF.search(text)

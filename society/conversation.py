@@ -27,7 +27,7 @@ from autogen_agentchat.messages import (
 from autogen_core.models import FunctionExecutionResult
 
 from roles import ROLE_NAMES, toolboxes
-from roles.base import Kit, compose
+from roles.base import Kit, compose, without_stray_handoff
 from society.config import load_entries
 from society.errors import EXIT_FAILED, SocietyError
 from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
@@ -38,6 +38,7 @@ from society.memory.recall import SocietyMemory
 from society.memory.wishes import profile, standing
 from society.prompt_book import PromptBook, PromptVersion
 from society.store import HEARTBEAT_S, USER, Message, Store
+from society.selector import PLANNER
 from society.team import TURN_TIMEOUT_S, TurnTimeout, build_team
 from society.tokens import estimate_tokens
 from society.tools.approval import Approver, Guard, refuse_all
@@ -423,10 +424,13 @@ class Conversation:
         version = self.prompt_versions.get(event.source)
         if version is not None:
             self.prompt_book.used(event.source, version.version)
+        text = event.to_text()
+        if event.source == PLANNER:
+            text = without_stray_handoff(text, self.router.enabled)
         return self.store.add_message(
             turn.turn_id,
             event.source,
-            redact(event.to_text()) + (STOPPED_MARK if self._stopping else ""),
+            redact(text) + (STOPPED_MARK if self._stopping else ""),
             reasoning=redact(thought) if thought else None,
             model=call.model if call else None,
             prompt_tokens=usage.prompt_tokens if usage else None,

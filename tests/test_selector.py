@@ -126,3 +126,28 @@ async def test_a_turn_no_model_can_answer_fails_in_one_line_and_keeps_the_messag
     gate._clients["only"] = ReplayChatCompletionClient(["Hi."])
     later = [m async for m in conversation.turn("hello again")]
     assert later[-1].content == "Hi."
+
+
+def test_a_leading_next_that_names_no_member_is_not_kept_in_the_answer():
+    from roles.base import without_stray_handoff
+
+    members = ["planner", "executor", "researcher"]
+    assert without_stray_handoff("NEXT: Tama's cat is fluffy.", members) == "Tama's cat is fluffy."
+    assert without_stray_handoff("next:  I'm fine, thanks.", members) == "I'm fine, thanks."
+    kept = "I will list the files.\nNEXT: executor"
+    assert without_stray_handoff(kept, members) == kept  # a real handoff stays
+    assert without_stray_handoff("NEXT: executor", members) == "NEXT: executor"
+    assert without_stray_handoff("Paris is the capital.", members) == "Paris is the capital."
+
+
+async def test_an_answer_begun_with_next_is_stored_as_the_answer_and_ends_the_turn():
+    store = Store()
+    gate, client = scripted_gate(["NEXT: Mochi is a lovely name for a cat.", "unused"], store)
+    conversation = open_conversation(store, gate, enabled=["planner", "executor", "researcher"])
+    try:
+        said = [m async for m in conversation.turn("My cat is called Mochi.")]
+    finally:
+        await conversation.close()
+    assert [m.content for m in said[1:]] == ["Mochi is a lovely name for a cat."]
+    assert len(client.create_calls) == 1  # no specialist was asked: the turn ended with the answer
+    assert store.turn_status(said[0].turn_id) == "done"
