@@ -37,8 +37,8 @@ from society.memory.items import Items
 from society.memory.recall import SocietyMemory
 from society.memory.wishes import profile, standing
 from society.prompt_book import PromptBook, PromptVersion
-from society.store import HEARTBEAT_S, USER, Message, Store
 from society.selector import PLANNER
+from society.store import HEARTBEAT_S, USER, Message, Store
 from society.team import TURN_TIMEOUT_S, TurnTimeout, build_team
 from society.tokens import estimate_tokens
 from society.tools.approval import Approver, Guard, refuse_all
