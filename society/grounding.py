@@ -626,8 +626,8 @@ def kept_as_chosen(
     value is invalid. Values the holding added (a number the model left out, a choice the
     request makes) stay. Measured on held-out cases: the holding rewrote a 0.5B model's right
     values ("Boston, MA" -> "Boston", "2022" -> "if") and dropped right optional arguments,
-    6 points below its raw reply; the holding may only mend what the model got wrong. One
-    exception: a value the model gave to two arguments is the holding's to place."""
+    6 points below its raw reply; the holding may only mend what the model got wrong. It may
+    still place the model's values: a value given to two arguments, two values swapped."""
     import jsonschema
 
     properties = params.get("properties", {})
@@ -635,9 +635,19 @@ def kept_as_chosen(
     for name, value in chosen.items():
         if isinstance(value, str):
             holders.setdefault(value.lower(), []).append(name)
-    kept: dict[str, Any] = {}
+    # Two of the model's values exchanged by the holding (a from/to pair put the way the
+    # request says it: "2,000,000 JPY in USD"): placed, not rewritten.
+    swapped = {
+        name
+        for name, value in held.items()
+        for other, theirs in held.items()
+        if name != other and isinstance(value, str) and value == chosen.get(other) and theirs == chosen.get(name)
+    }
+    kept: dict[str, Any] = {name: held[name] for name in swapped}
     for name, value in chosen.items():
         spec = properties.get(name, {})
+        if name in swapped:
+            continue
         if isinstance(value, str) and len(holders[value.lower()]) > 1:
             # One value given to two arguments ("Sydney" as origin and destination) is right
             # for one at most: which one, the holding decides (it reads the request's "to").
@@ -662,8 +672,8 @@ def _as_asked(value: Any, spec: dict[str, Any], request: str) -> bool:
         return True
     if isinstance(value, bool):
         return True
-    if isinstance(value, int | float):
-        return value in request_numbers(request) or _written_in(value, request)
+    if isinstance(value, int | float):  # as stated: 2 is no number of "2,000,000"
+        return value in request_numbers(request)
     if isinstance(value, str):
         said = " ".join(value.split()).casefold()
         return bool(said) and said in " ".join(request.split()).casefold()

@@ -424,3 +424,13 @@ def replace_backend(entry, backend, model_entry):
 
     extra = {"base_url": "http://x.invalid", "abilities": ("tools",)} if backend == "openai" else {}
     return replace(entry, backend=backend, **extra)
+
+
+def test_the_holding_may_still_put_a_swapped_pair_the_way_the_request_says_and_mend_a_cut_number():
+    convert = {"type": "object", "required": ["amount", "from_currency", "to_currency"],
+               "properties": {"amount": {"type": "number"}, "from_currency": {"type": "string"},
+                              "to_currency": {"type": "string"}}}  # fmt: skip
+    request = "How much is 2,000,000 JPY in USD?"
+    chosen = {"amount": 2, "from_currency": "USD", "to_currency": "JPY"}
+    held = {"amount": 2_000_000, "from_currency": "JPY", "to_currency": "USD"}
+    assert grounding.kept_as_chosen(chosen, held, convert, request) == held
