@@ -313,3 +313,28 @@ def test_a_japanese_browser_gets_the_japanese_welcome(tmp_path):
         for language, expected in (("ja-JP", japanese), ("ja", japanese), ("en-US", english), ("de-DE", english)):
             settings = httpx.get(f"{base}/ui/project/settings", params={"language": language}, timeout=30).json()
             assert expected in settings["markdown"], language
+
+
+def test_on_a_phone_a_closed_monitoring_panel_stays_closed_and_typing_is_kept(tmp_path):
+    """390x844, a Japanese browser: the panel the page opens is closed once and stays closed
+    while the figures go on refreshing (it reopened every 3 s and took the focus, and what was
+    being typed was lost); a 60-letter message is typed intact."""
+    port = free_port()
+    with (
+        server("-m", "tests.page_server", str(port), "--empty", port=port, cwd=tmp_path) as base,
+        browser("ja-JP") as page,
+    ):
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{base}/ui")
+        page.wait_for_selector("#chat-input", timeout=60_000)
+        page.locator("table").filter(has_text="RAM").wait_for(timeout=30_000)  # the panel, open, with figures
+        page.get_by_role("button", name="Close").click()
+        page.wait_for_timeout(4_000)  # more than one refresh
+        assert not page.locator("table").filter(has_text="RAM").is_visible()
+        message = "あいうえおかきくけこ" + "abcdefghij" * 5  # 60 letters
+        page.locator("#chat-input").click()
+        page.keyboard.type(message, delay=60)  # typed over several refreshes (3.6 s)
+        page.wait_for_timeout(3_500)
+        typed = page.locator("#chat-input").inner_text() or page.locator("#chat-input").input_value()
+        assert typed.strip() == message
+        page.screenshot(path=str(tmp_path / "phone.png"))

@@ -28,8 +28,10 @@ def prepare_page() -> None:
     # browser, "ja" in some others; both get the Japanese welcome.
     for japanese in ("ja", "ja-JP"):
         shutil.copyfile(HERE / "chainlit_ja.md", root / f"chainlit_{japanese}.md")
-    (root / "public").mkdir(exist_ok=True)
+    (root / "public" / "elements").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(HERE / "society.css", root / "public" / "society.css")
+    for element in (HERE / "elements").glob("*.jsx"):  # the page's own elements (the Monitoring panel)
+        shutil.copyfile(element, root / "public" / "elements" / element.name)
     os.environ["CHAINLIT_APP_ROOT"] = str(root)
     # Signs the login cookie when the page asks for the API token; a fresh one per start
     # only means logging in again after a restart.

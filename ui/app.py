@@ -11,7 +11,6 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 import chainlit as cl
 
@@ -41,13 +40,13 @@ def page_user() -> str | None:
     return (user.metadata or {}).get("society_user") if user is not None else None
 
 
-def for_user(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+def for_user(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """Run a page handler, and the tasks it starts, for the logged-in user."""
 
     @functools.wraps(handler)  # keeps the signature: Chainlit passes arguments by name
-    async def run(*args: Any, **kwargs: Any) -> None:
+    async def run(*args: Any, **kwargs: Any) -> Any:
         with as_user(page_user()):
-            await handler(*args, **kwargs)
+            return await handler(*args, **kwargs)
 
     return run
 
@@ -142,7 +141,7 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             await step.send()
 
 
-def monitor_text(figures: dict) -> str:
+def monitor_rows(figures: dict) -> list[tuple[str, str]]:
     gpu = figures.get("gpu")
     rows = [("GPU", f"{gpu['name']}, {gpu['utilization_pct']} % busy" if gpu else figures.get("gpu_note") or "none")]
     if gpu:
@@ -157,22 +156,36 @@ def monitor_text(figures: dict) -> str:
     last = figures.get("last_answer")
     rows.append(("Tokens/s", f"{last['tokens_per_second']} ({last['model']})" if last else "no answer yet"))
     rows.append(("Learning", (figures.get("learning") or "no cycle yet").removeprefix("learning: ")))
-    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return rows
+
+
+def monitor_text(figures: dict) -> str:
+    """The panel as Markdown (what `monitoring` returns, as text)."""
+    table = "\n".join(f"| {name} | {value} |" for name, value in monitor_rows(figures))
     return f"| | now |\n|---|---|\n{table}\n\n*updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s*"
 
 
-async def refresh_monitor() -> None:
-    """Keeps the Monitoring panel current for as long as the page is open."""
-    while True:
-        try:
-            text = monitor_text(await hub().live())
-        except Exception as err:  # noqa: BLE001 - the panel says so and tries again
-            text = f"monitoring failed ({type(err).__name__}); retrying"
-        # Inline (a data: URL), not a file the browser fetches from the worker that wrote it:
-        # with several workers another may answer, and a file every few seconds piles up.
-        inline = "data:text/plain;charset=utf-8," + quote(text)
-        await cl.ElementSidebar.set_elements([cl.Text(name="Monitoring", url=inline, display="side")])
-        await asyncio.sleep(REFRESH_SECONDS)
+async def open_monitor() -> None:
+    """The Monitoring panel, sent once: it reads fresh figures itself every REFRESH_SECONDS
+    (ui/elements/Monitoring.jsx asks `monitoring`), so a panel the user closed stays closed."""
+    panel = cl.CustomElement(
+        name="Monitoring", props={"every": REFRESH_SECONDS, "reading": "reading the machine..."}, display="side"
+    )
+    await cl.ElementSidebar.set_elements([panel], key="monitoring")
+
+
+@cl.action_callback("monitoring")
+@for_user
+async def monitoring(_action: cl.Action) -> dict[str, Any]:
+    try:
+        rows = monitor_rows(await hub().live())
+    except Exception as err:  # noqa: BLE001 - the panel says so and asks again
+        rows = [("Monitoring", f"failed ({type(err).__name__}); retrying")]
+    return {
+        "now": "now",
+        "rows": [list(row) for row in rows],
+        "updated": f"updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s",
+    }
 
 
 async def follow(shown_ids: set[int], after_id: int) -> None:
@@ -209,7 +222,7 @@ async def opened() -> None:
     for message in history:
         await show(message, shown)
     cl.user_session.set("shown_ids", shown.ids)
-    cl.user_session.set("monitor", asyncio.create_task(refresh_monitor()))
+    await open_monitor()
     cl.user_session.set("follow", asyncio.create_task(follow(shown.ids, history[-1].id if history else 0)))
 
 
@@ -222,7 +235,7 @@ async def stopped() -> None:
 
 @cl.on_chat_end
 async def closed() -> None:
-    for name in ("monitor", "follow"):
+    for name in ("follow",):
         task = cl.user_session.get(name)
         if task is not None:
             task.cancel()

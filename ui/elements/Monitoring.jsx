@@ -1,0 +1,53 @@
+import { useEffect, useState } from "react";
+
+// The monitoring panel. It asks the server for fresh figures itself (the "monitoring"
+// action), so the server never sends the sidebar again: sent again every few seconds, it
+// reopened the panel a user had closed and took the focus from the message being typed.
+export default function Monitoring() {
+  const [figures, setFigures] = useState(null);
+  const [failed, setFailed] = useState(null);
+  useEffect(() => {
+    let gone = false;
+    async function read() {
+      try {
+        const answer = await callAction({ name: "monitoring", payload: {} });
+        if (!gone && answer && answer.response) {
+          setFigures(answer.response);
+          setFailed(null);
+        }
+      } catch (err) {
+        if (!gone) setFailed(String(err));
+      }
+    }
+    read();
+    const timer = setInterval(read, (props.every || 3) * 1000);
+    return () => {
+      gone = true;
+      clearInterval(timer);
+    };
+  }, []);
+  if (!figures) {
+    return <p className="text-sm">{failed ? `monitoring failed (${failed}); retrying` : props.reading}</p>;
+  }
+  return (
+    <div className="text-sm">
+      <table className="w-full">
+        <thead>
+          <tr>
+            <th></th>
+            <th className="text-left">{figures.now}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {figures.rows.map(([name, value]) => (
+            <tr key={name}>
+              <td className="pr-3 py-1 align-top">{name}</td>
+              <td className="py-1">{value}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="italic mt-3">{figures.updated}</p>
+    </div>
+  );
+}
