@@ -672,8 +672,11 @@ def _as_asked(value: Any, spec: dict[str, Any], request: str) -> bool:
         return True
     if isinstance(value, bool):
         return True
-    if isinstance(value, int | float):  # as stated: 2 is no number of "2,000,000"
-        return value in request_numbers(request)
+    if isinstance(value, int | float):  # as stated: "1.6m" holds 1.6, "2,000,000" holds no 2
+        written = re.escape(f"{value:g}")
+        return (
+            value in request_numbers(request) or re.search(rf"(?<![\d.,]){written}(?![\d]|[.,]\d)", request) is not None
+        )
     if isinstance(value, str):
         said = " ".join(value.split()).casefold()
         return bool(said) and said in " ".join(request.split()).casefold()

@@ -434,3 +434,13 @@ def test_the_holding_may_still_put_a_swapped_pair_the_way_the_request_says_and_m
     chosen = {"amount": 2, "from_currency": "USD", "to_currency": "JPY"}
     held = {"amount": 2_000_000, "from_currency": "JPY", "to_currency": "USD"}
     assert grounding.kept_as_chosen(chosen, held, convert, request) == held
+
+
+def test_a_number_written_with_its_unit_is_the_requests_own():
+    bmi = {"type": "object", "required": ["weight_kg", "height_m"],
+           "properties": {"weight_kg": {"type": "number"}, "height_m": {"type": "number"}}}  # fmt: skip
+    chosen = {"weight_kg": 55, "height_m": 1.6}
+    assert (
+        grounding.kept_as_chosen(chosen, {"weight_kg": 55, "height_m": 1.0}, bmi, "体重55kg、身長1.6mのBMIは？")
+        == chosen
+    )
