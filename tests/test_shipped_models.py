@@ -42,11 +42,13 @@ def test_parts_that_do_not_join_to_the_pinned_model_are_refused_whole(monkeypatc
         ModelEntry("x", "llama_cpp", model_path="shipped:gpt-5").resolved_model_path()
 
 
-def test_the_shipped_ladder_ends_with_the_default_then_smollm2():
+def test_the_shipped_ladder_ends_with_the_judge_the_default_then_smollm2():
     entries = load_entries(ROOT / "OAI_CONFIG_LIST.json")
     embedded = [e for e in entries if e.backend == "llama_cpp"]
-    assert [e.model for e in embedded] == [DEFAULT, "smollm2-135m-instruct"] and entries[-1] == embedded[-1]
-    assert embedded[0].model_path == f"shipped:{DEFAULT}" and "judge" in embedded[0].roles
+    judge = "qwen2.5-coder-1.5b-instruct"
+    assert [e.model for e in embedded] == [judge, DEFAULT, "smollm2-135m-instruct"] and entries[-1] == embedded[-1]
+    assert embedded[0].model_path == f"shipped:{judge}" and embedded[0].roles == ("judge",)  # it only judges
+    assert embedded[1].model_path == f"shipped:{DEFAULT}" and embedded[1].allows("planner")
 
 
 def test_the_readme_chat_command_answers_on_the_default_without_ollama(tmp_path, monkeypatch):
