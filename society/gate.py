@@ -198,7 +198,7 @@ class ModelGate:
                 self._reported.add(model)
                 causes.setdefault(why, []).append(model)
         for why, models in causes.items():
-            self.notify(f"skipping {models[0] if len(models) == 1 else ', '.join(models)}: {why}")
+            self.notify(f"skipping {', '.join(models)}: {why}")
         if causes:
             answering = next((e for e in self.entries if e.model in self._reachable and e.allows("planner")), None)
             where = "on the CPU, in this process" if answering and answering.backend == "llama_cpp" else ""
