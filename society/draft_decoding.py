@@ -148,10 +148,7 @@ def generate(
 
     from society import kv_reuse
 
-    kv_reuse.resume(llm, prompt)
-    kept = kv_reuse.reuse(llm, prompt) if llm.n_tokens > 0 else 0
-    llm.n_tokens = min(kept, len(prompt) - 1)  # the last prompt token is read again: its logits are needed
-    llm.eval(prompt[llm.n_tokens :])
+    kept = kv_reuse.read(llm, prompt)
 
     def ends(token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))

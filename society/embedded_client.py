@@ -310,15 +310,8 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         prompt = json_fill.chat_prompt(llm, messages)
         if prompt is None:
             raise ValueError("the embedded model has no chat template: it cannot be asked to choose")
-        held = [int(t) for t in llm._input_ids[: llm.n_tokens]]
-        same = 0
-        for had, wanted in zip(held, prompt[:-1], strict=False):  # one token at least is read: its logits
-            if had != wanted:
-                break
-            same += 1
-        llm.n_tokens = same
+        same = kv_reuse.read(llm, prompt)
         self._reused.append(same)
-        llm.eval(prompt[same:])
         logits = greedy_grammar.logits_at(llm, -1).astype(np.float64)
         top = logits.max()
         log_total = top + np.log(np.exp(logits - top).sum())
@@ -326,7 +319,7 @@ class EmbeddedClient(LlamaCppChatCompletionClient):
         chances = {o: float(logits[token] - log_total) for o, token in first.items()}
         best = max(chances, key=chances.__getitem__)
         now = time.perf_counter()
-        timing = Timing(len(prompt), same, 1, now - started, 0.0)
+        timing = Timing(len(prompt), min(same, len(prompt)), 1, now - started, 0.0)
         return _Done(best, "stop", timing, chances)
 
     def _fill(

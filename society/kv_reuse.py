@@ -92,6 +92,17 @@ def reuse(llm: Any, tokens: list[int], min_chunk: int = MIN_CHUNK) -> int:
     return kept
 
 
+def read(llm: Any, prompt: list[int]) -> int:
+    """Read `prompt` into `llm` as generation would, from a kept state or the cache where
+    they hold its beginning, the last token read again so that its logits are there (what
+    comes next is decided from them); returns how many tokens were not read again."""
+    resume(llm, prompt)
+    kept = reuse(llm, prompt) if llm.n_tokens > 0 else 0
+    llm.n_tokens = min(kept, len(prompt) - 1)
+    llm.eval(prompt[llm.n_tokens :])
+    return kept
+
+
 def best_state(llm: Any, tokens: list[int]) -> Any | None:
     """The state kept in RAM (LlamaRAMCache) that leaves least to read, when it beats what
     the model holds now. llama-cpp-python picks by common beginning alone, and after the

@@ -112,7 +112,7 @@ def build_team(
     ends = (
         FunctionalTermination(lambda messages: turn_is_done(messages, enabled))
         | MaxMessageTermination(MAX_MESSAGES_PER_TURN)
-        | TurnTimeout(lambda: TURN_TIMEOUT_S)
+        | TurnTimeout()
     )
     team = SelectorGroupChat(
         list(agents.values()),

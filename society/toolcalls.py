@@ -534,8 +534,13 @@ class ToolCallClient(ChatCompletionClient):
         if (options := extra.pop(CHOICES, None)) is not None:
             if self.entry.backend == "llama_cpp":  # read from its token probabilities, nothing generated
                 return {CHOICES: list(options), "max_tokens": 1}
-            # Other backends answer with one option held by the output schema (probability 1 each).
-            output_schema = {"type": "string", "enum": list(options)}
+            # Other backends answer with one option held by the output schema (probability 1
+            # each); an object, as OpenAI's structured output requires at the top.
+            output_schema = {
+                "type": "object",
+                "properties": {"choice": {"type": "string", "enum": list(options)}},
+                "required": ["choice"],
+            }
         return request_args(
             self.entry,
             max_tokens=max_tokens,

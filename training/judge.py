@@ -55,7 +55,7 @@ async def _chances(
         result = await gate.create("judge", messages, extra_create_args={CHOICES: list(options)})
     call = own.calls.get("judge")
     model = call.model if call else None
-    said = str(result.content).strip().strip('"').strip()
+    said = _option_said(str(result.content))
     top = result.logprobs[0].top_logprobs if result.logprobs else None
     if top:
         logprobs = {bytes(t.bytes or []).decode("utf-8", "replace"): t.logprob for t in top}
@@ -68,6 +68,18 @@ async def _chances(
     err = JudgeFailed(f"the judge's reply is none of {', '.join(options)}: {said[:40]!r}")
     err.model = model
     raise err
+
+
+def _option_said(content: str) -> str:
+    """The option a reply names: the text itself, or the `choice` of the JSON object a
+    backend without token probabilities was held to (society/toolcalls.py)."""
+    import json
+
+    try:
+        found = json.loads(content)
+    except json.JSONDecodeError:
+        return content.strip()
+    return str(found.get("choice", "")) if isinstance(found, dict) else str(found).strip()
 
 
 def _notes(reference: str | None, preferences: list[str]) -> dict[str, str]:
@@ -124,9 +136,5 @@ async def compare(
 
 
 def mean(scores: dict[str, Any]) -> float:
-    """The judge's score on the 1..10 scale (verdicts stored before the expected-value judge
-    held four rubric scores: their mean)."""
-    if "score" in scores:
-        return float(scores["score"])
-    rubric = ("helpful", "correct", "honest", "follows_preferences")
-    return round(sum(scores[name] for name in rubric) / len(rubric), 3)
+    """The judge's score on the 1..10 scale."""
+    return float(scores["score"])

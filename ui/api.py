@@ -34,7 +34,15 @@ from society.users import as_user
 from ui import PAGE_PATH
 from ui.hub import Hub, Hubs
 from ui.limits import RATE_PER_MINUTE
-from ui.openai_door import background_task, client_messages, completion, completion_events, cut_at_stop
+from ui.openai_door import (
+    background_task,
+    client_messages,
+    completion,
+    completion_body,
+    completion_events,
+    cut_at_stop,
+    message_text,
+)
 
 MAX_BODY_BYTES = 256_000
 MAX_IMPORT_BYTES = 50_000_000  # a conversation export; larger ones go through `society import`
@@ -119,13 +127,6 @@ class BodyLimit:
             return await receive()
 
         return await self.app(scope, replay, send)
-
-
-def message_text(content: str | list[dict[str, Any]] | None) -> str:
-    """An OpenAI message's content as text (its text parts, when it has parts)."""
-    if isinstance(content, str):
-        return content
-    return " ".join(str(part.get("text", "")) for part in content or [] if isinstance(part, dict))
 
 
 def model_card() -> dict[str, Any]:
@@ -388,31 +389,21 @@ def create_app(
             async with aclosing(run_turn(text, instructions=instructions, sampling=sampling)) as said:
                 messages = [m async for m in said]
             answer = cut_at_stop(answer_of(messages), sampling.get("stop"))
-            usage = {
-                "prompt_tokens": sum(m.prompt_tokens or 0 for m in messages),
-                "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
-            }
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             last = next((m for m in reversed(messages) if m.role != USER and m.is_text), None)
             capped = (
                 last is not None
                 and "max_tokens" in sampling
                 and (last.completion_tokens or 0) >= sampling["max_tokens"]
             )
-            return {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": body.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": answer},
-                        "finish_reason": "length" if capped else "stop",
-                    }
-                ],
-                "usage": usage,
-            }
+            return completion_body(
+                completion_id,
+                created,
+                body.model,
+                {"role": "assistant", "content": answer},
+                "length" if capped else "stop",
+                sum(m.prompt_tokens or 0 for m in messages),
+                sum(m.completion_tokens or 0 for m in messages),
+            )
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
             payload = {

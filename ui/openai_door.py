@@ -20,7 +20,8 @@ def background_task(text: str) -> bool:
     return text.lstrip().startswith(TASK_MARK)
 
 
-def _text(content: Any) -> str:
+def message_text(content: str | list[dict[str, Any]] | None) -> str:
+    """An OpenAI message's content as text (its text parts, when it has parts)."""
     if isinstance(content, str):
         return content
     return " ".join(str(part.get("text", "")) for part in content or [] if isinstance(part, dict))
@@ -41,7 +42,7 @@ def client_messages(messages: list[Any]) -> list[LLMMessage]:
     names: dict[str, str] = {}
     for message in messages:
         if message.role == "user":
-            converted.append(UserMessage(content=_text(message.content), source="user"))
+            converted.append(UserMessage(content=message_text(message.content), source="user"))
         elif message.role == "assistant" and message.tool_calls:
             calls = []
             for call in message.tool_calls:
@@ -56,12 +57,12 @@ def client_messages(messages: list[Any]) -> list[LLMMessage]:
                 )
             converted.append(AssistantMessage(content=calls, source="assistant"))
         elif message.role == "assistant":
-            converted.append(AssistantMessage(content=_text(message.content), source="assistant"))
+            converted.append(AssistantMessage(content=message_text(message.content), source="assistant"))
         elif message.role == "tool":
             call_id = message.tool_call_id or ""
             result = FunctionExecutionResult(
                 call_id=call_id,
-                content=_text(message.content),
+                content=message_text(message.content),
                 name=names.get(call_id, message.name or ""),
                 is_error=False,
             )
@@ -89,17 +90,24 @@ def _message(result: CreateResult, stop: list[str] | None) -> tuple[dict[str, An
     return {"role": "assistant", "content": cut_at_stop(str(result.content), stop)}, finish
 
 
-def completion(completion_id: str, created: int, model: str, result: CreateResult, stop: list[str] | None) -> dict:
-    message, finish = _message(result, stop)
-    usage = {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens}
+def completion_body(
+    completion_id: str, created: int, model: str, message: dict[str, Any], finish: str, prompt: int, written: int
+) -> dict:
+    """A chat.completion in OpenAI's shape (one choice)."""
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {**usage, "total_tokens": sum(usage.values())},
+        "usage": {"prompt_tokens": prompt, "completion_tokens": written, "total_tokens": prompt + written},
     }
+
+
+def completion(completion_id: str, created: int, model: str, result: CreateResult, stop: list[str] | None) -> dict:
+    message, finish = _message(result, stop)
+    usage = result.usage
+    return completion_body(completion_id, created, model, message, finish, usage.prompt_tokens, usage.completion_tokens)
 
 
 def completion_events(completion_id: str, created: int, model: str, result: CreateResult, stop: list[str] | None):
