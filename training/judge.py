@@ -136,5 +136,9 @@ async def compare(
 
 
 def mean(scores: dict[str, Any]) -> float:
-    """The judge's score on the 1..10 scale."""
-    return float(scores["score"])
+    """The judge's score on the 1..10 scale (a verdict in the rubric form judges gave before
+    the expected-value judge: the mean of its four scores)."""
+    if "score" in scores:
+        return float(scores["score"])
+    rubric = ("helpful", "correct", "honest", "follows_preferences")
+    return round(sum(scores[name] for name in rubric) / len(rubric), 3)
