@@ -310,9 +310,10 @@ def evidence_share(recalled, wanted: set[int]) -> float:
     return len(wanted & sources) / len(wanted)
 
 
-def conversation_figures(split: str, modes: list[str], embedding: str | None) -> None:
+def conversation_figures(split: str, modes: list[str], embedding: str | None, crowded: bool = False) -> None:
     """recall@5 and @10 per kind of question over the ten conversations of `split`: a share
-    of each question's evidence messages among the sources of the memories recalled."""
+    of each question's evidence messages among the sources of the memories recalled. With
+    `crowded`, all ten share one memory (ten times the distractors, as in a long life)."""
     from society.memory.bank import MemoryBank
     from society.memory.consolidate import consolidate
     from society.memory.settings import MemorySettings
@@ -326,14 +327,25 @@ def conversation_figures(split: str, modes: list[str], embedding: str | None) ->
     talks = conversations(split)
     lines = sum(len(s) for t in talks for s in t.sessions)
     asked = sum(len(t.questions) for t in talks)
-    print(f"\n{len(talks)} conversations ({split}), {embedding or 'default'} embeddings,", end=" ")
+    print(f"\n{len(talks)} conversations ({split}{', one memory' if crowded else ''}),", end=" ")
+    print(f"{embedding or 'default'} embeddings,", end=" ")
     print(f"{lines} lines, {asked} questions")
-    for talk in talks:
+    settings = MemorySettings(**({"embedding_model": embedding} if embedding else {}))
+    if crowded:  # one memory holding every conversation: the others are distractors
         os.environ["SOCIETY_HOME"] = tempfile.mkdtemp(prefix="society-bench-memory-")
         store = Store()
-        evidence = feed(store, talk)
-        bank = MemoryBank(store, MemorySettings(**({"embedding_model": embedding} if embedding else {})))
+        evidences = [feed(store, talk) for talk in talks]
+        bank = MemoryBank(store, settings)
         consolidate(bank)
+    for number, talk in enumerate(talks):
+        if crowded:
+            evidence = evidences[number]
+        else:
+            os.environ["SOCIETY_HOME"] = tempfile.mkdtemp(prefix="society-bench-memory-")
+            store = Store()
+            evidence = feed(store, talk)
+            bank = MemoryBank(store, settings)
+            consolidate(bank)
         for question in talk.questions:
             wanted = {evidence[key] for key in question.evidence}
             for mode in modes:
@@ -372,11 +384,12 @@ def main() -> None:
         choices=("dev", "report"),
         help="instead: the two-person conversations (tests/memory_conversations.py) of this split",
     )
+    parser.add_argument("--crowded", action="store_true", help="with --conversations: all in one memory")
     parser.add_argument("--modes", default="hybrid,two-step,vector,keyword")
     parser.add_argument("--embedding", help="embedding model (default: memory settings' default)")
     options = parser.parse_args()
     if options.conversations:
-        conversation_figures(options.conversations, options.modes.split(","), options.embedding)
+        conversation_figures(options.conversations, options.modes.split(","), options.embedding, options.crowded)
         return
     os.environ["SOCIETY_HOME"] = tempfile.mkdtemp(prefix="society-bench-memory-")
 

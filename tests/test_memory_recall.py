@@ -115,6 +115,27 @@ def test_a_japanese_question_finds_an_english_fact_by_meaning():
     assert found[0].item.id == gym.id  # no word in common: the multilingual vectors alone
 
 
+def test_a_question_in_the_other_language_is_not_pushed_out_by_keyword_matches():
+    """Keywords cannot match across languages, but they match something: English lines
+    sharing the question's words. Hybrid recall must not let those push out what the
+    vectors found (issue 37: fusion never below its better component)."""
+    bank = MemoryBank(Store())
+    english = [
+        "John: I work out at the gym three times a week.",
+        "John: My sister moved to Toronto last month.",
+        "John: Our cat is called Mochi.",
+        "John: I take pottery classes on weekends.",
+        "John: I work as a nurse at the city hospital.",
+        "John: My favourite dish is curry.",
+    ]
+    gym = [bank.remember(line, "turn") for line in english][0]
+    for n in range(2):
+        bank.remember(f"美咲: バスはどのくらいの頻度で来ますか？({n})", "turn")
+    question = "ジョンはどのくらいの頻度で運動していますか？"
+    assert bank.recall(question, 1, mode="vector", touch=False)[0].item.id == gym.id
+    assert bank.recall(question, 1, touch=False)[0].item.id == gym.id
+
+
 def test_a_question_about_a_month_prefers_what_was_said_then():
     store = Store()
     ids = said(
