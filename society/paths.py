@@ -21,7 +21,8 @@ _USER: ContextVar[str | None] = ContextVar("society_user", default=None)
 
 
 # Lowercase: a folder name on every file system and a Postgres schema name without quoting.
-USER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# \Z, not $: "$" also matches before a final newline, and "carol\n" is not a name.
+USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 
 
 def current_user() -> str | None:

@@ -354,3 +354,105 @@ async def test_writes_to_write_roots_still_ask_first(workspace, tmp_path):
         tools(workspace, write_roots=[shared])["write_file"], path=str(shared / "x.txt"), content="x"
     )
     assert result.startswith("refused") and not (shared / "x.txt").exists()
+
+
+# -- issue 38: homes, other users' data, programs run later ---------------------------------------
+
+HOME_SECRETS = [
+    ".config/gh/hosts.yml",
+    ".cache/huggingface/token",
+    ".config/gcloud/credentials.db",
+    ".cargo/credentials.toml",
+    ".ollama/id_ed25519",
+    ".local/share/keyrings/login.keyring",
+    ".config/chromium/Default/Login Data",
+    ".mozilla/firefox/x.default/logins.json",
+]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A home folder as this process's own ($HOME), full of programs' credentials."""
+    folder = tmp_path / "people" / "ken"  # (tmp_path / "home" is the data folder: tests/conftest.py)
+    for relative in HOME_SECRETS:
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("HOME-CREDENTIAL")
+    (folder / "notes.txt").write_text("readable")
+    monkeypatch.setenv("HOME", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("relative", HOME_SECRETS)
+async def test_every_hidden_entry_of_a_home_read_root_is_refused(relative, home, workspace):
+    box = tools(workspace, approver=allow_all, read_roots=[home])
+    result = await outcome(box["read_file"], path=str(home / relative))
+    assert result.startswith("refused") and "HOME-CREDENTIAL" not in result
+    assert "readable" in await call(box["read_file"], path=str(home / "notes.txt"))
+
+
+async def test_every_hidden_entry_of_a_home_is_hidden_in_the_sandbox(home, workspace):
+    from society.tools import sandbox
+
+    if sandbox.bwrap() is None:
+        pytest.skip("bubblewrap is not installed (.ci/run installs it)")
+    settings = ToolSettings(workspace=workspace, read_roots=[home])
+    paths = " ".join(f"'{home / relative}'" for relative in HOME_SECRETS)
+    result = await sandbox.run(f"cat {paths} {home}/notes.txt; grep -r HOME {home}", settings)
+    assert "HOME-CREDENTIAL" not in result.output and "readable" in result.output
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        ".config/git/config",
+        ".bash_aliases",
+        ".local/bin/ls",
+        ".config/autostart/evil.desktop",
+        ".config/systemd/user/evil.service",
+        ".local/lib/python3.11/site-packages/evil.pth",
+    ],
+)
+async def test_a_writable_home_keeps_what_runs_later(relative, home, workspace):
+    box = tools(workspace, approver=allow_all, write_roots=[home])
+    result = await outcome(box["write_file"], path=str(home / relative), content="touch /tmp/pwned")
+    assert result.startswith("refused") and not (home / relative).exists()
+
+
+@pytest.mark.parametrize("name", ["evil.pth", "sitecustomize.py"])
+async def test_python_start_up_files_in_a_write_root_need_approval(name, workspace, tmp_path):
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    asked = []
+
+    async def approver(action, detail):
+        asked.append(action)
+        return action != "write_protected"
+
+    box = tools(workspace, approver=approver, write_roots=[site], policies={"write_outside_workspace": "auto"})
+    result = await outcome(box["write_file"], path=str(site / name), content="import os")
+    assert "write_protected" in asked and result.startswith("refused") and not (site / name).exists()
+
+
+async def test_a_folder_of_programs_needs_approval(workspace, tmp_path, monkeypatch):
+    programs = tmp_path / "bin"
+    programs.mkdir()
+    monkeypatch.setenv("PATH", f"{programs}{os.pathsep}{os.environ['PATH']}")
+    box = tools(workspace, write_roots=[programs], policies={"write_outside_workspace": "auto"})
+    result = await outcome(box["write_file"], path=str(programs / "git"), content="#!/bin/sh\ntouch /tmp/pwned")
+    assert result.startswith("refused") and not (programs / "git").exists()
+
+
+async def test_a_read_root_holding_the_server_data_folder_hides_every_users_data(workspace):
+    from society import users
+    from society.paths import data_dir, settings_dir
+    from society.store import Store
+
+    users.add("bob")
+    with users.as_user("bob"):
+        Store()  # bob's conversation database
+        bobs = data_dir() / "society.db"
+    with users.as_user("alice"):
+        box = tools(data_dir() / "workspace", approver=allow_all, read_roots=[settings_dir()])
+        for path in (bobs, settings_dir() / "users.json"):
+            result = await outcome(box["read_file"], path=str(path))
+            assert result.startswith("refused") and "not available to agents" in result

@@ -386,3 +386,85 @@ async def test_an_injected_command_through_the_team_leaks_nothing(secret_env, se
     assert any(m.kind == "tool_result" for m in stored)
     assert all(SECRET not in (m.content or "") for m in stored)
     assert any("[redacted" in (m.content or "") for m in stored if m.kind == "tool_result")
+
+
+# -- issue 38: second round ---------------------------------------------------------------------
+
+KEYRING_CALLS = {
+    "keyctl_read_session": "import ctypes; print(ctypes.CDLL(None, use_errno=True).syscall({keyctl}, 0, -3, 0))",
+    "add_key": "import ctypes; print(ctypes.CDLL(None, use_errno=True).syscall({add_key}, b'user', b'x', b'v', 1, -3))",
+}
+
+
+@pytest.mark.parametrize("name", KEYRING_CALLS)
+async def test_kernel_keyrings_are_out_of_reach(name, settings):
+    import platform
+
+    keyctl, add_key = (250, 248) if platform.machine() == "x86_64" else (219, 217)
+    code = KEYRING_CALLS[name].format(keyctl=keyctl, add_key=add_key)
+    result = await run(f"python3 -c \"{code}\"; python3 -c 'import ctypes,os; print(os.strerror(1))'", settings)
+    assert result.output.split()[0] == "-1"  # EPERM, not a keyring id or a key serial
+
+
+async def test_set_id_bits_made_inside_do_not_survive_on_the_host(settings):
+    result = await run("cp /bin/bash ./shell && chmod u+s,g+s ./shell && ls -l ./shell", settings)
+    mode = (settings.workspace / "shell").stat().st_mode
+    assert not mode & 0o6000
+    assert "removed the set-ID bit of shell" in result.render()
+
+
+async def test_fallocate_cannot_reserve_past_the_disk_limit(settings):
+    """fallocate() takes gigabytes between two looks of the disk watchdog: it is refused
+    (programs fall back to writing, which the watchdog sees) and no file grows past the
+    disk limit."""
+    settings.limits.disk_mb = 32
+    await run("for f in a b c d e; do fallocate -l 200M $f; done", settings)
+    await run(
+        "python3 -c \"import os; os.posix_fallocate(os.open('p', os.O_CREAT | os.O_WRONLY), 0, 200 << 20)\"", settings
+    )
+    used = sum(p.stat().st_blocks * 512 for p in settings.workspace.iterdir())
+    assert used <= 33 * 1024 * 1024
+
+
+async def test_a_read_root_of_the_whole_system_keeps_proc_and_tmp_private(settings, tmp_path):
+    marker = Path("/tmp") / f"society-host-only-{os.getpid()}"
+    marker.write_text("HOST-TMP")
+    host = subprocess.Popen(["sleep", "30", f"host-cmdline-{os.getpid()}"])
+    try:
+        settings.read_roots = [Path("/")]
+        result = await run(f"cat {marker}; cat /proc/*/cmdline | tr '\\0' ' '; ls /proc | grep -c '^[0-9]'", settings)
+    finally:
+        host.kill()
+        marker.unlink()
+    assert "HOST-TMP" not in result.output
+    assert f"host-cmdline-{os.getpid()}" not in result.output
+    assert int(result.output.split()[-1]) < 10
+
+
+async def test_many_files_beside_a_repository_do_not_make_it_writable(settings):
+    workspace = settings.workspace
+    subprocess.run(["git", "init", "-q", str(workspace / "sub")], check=True)
+    for n in range(5100):
+        (workspace / f"f{n:05}").touch()
+    before = (workspace / "sub" / ".git" / "config").read_text()
+    result = await run("echo '[core]\n\tfsmonitor = touch /tmp/pwned' >> sub/.git/config", settings)
+    assert (workspace / "sub" / ".git" / "config").read_text() == before
+    assert "put back" not in result.render()  # read-only inside: nothing had to be undone
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "mv sub moved && printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> moved/.git/config; mv moved sub",
+        "git init -q fresh && git -C fresh config core.fsmonitor 'touch /tmp/pwned'",
+        "git init -q fresh && printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > fresh/.git/hooks/pre-commit",
+    ],
+    ids=["rename_away_and_back", "new_repository_config", "new_repository_hook"],
+)
+async def test_git_settings_that_run_programs_do_not_survive_a_command(command, settings):
+    workspace = settings.workspace
+    subprocess.run(["git", "init", "-q", str(workspace / "sub")], check=True)
+    await run(command, settings)
+    for config in workspace.rglob(".git/config"):
+        assert "fsmonitor" not in config.read_text()
+    assert not [hook for hook in workspace.rglob(".git/hooks/*") if not hook.name.endswith(".sample")]

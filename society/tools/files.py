@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 from society.grounding import Grounder, Grounding
-from society.paths import data_dir
+from society.paths import settings_dir
 from society.tools import as_tool
 from society.tools.approval import Guard
 from society.tools.beneath import (
@@ -99,7 +99,7 @@ def confine(raw: str, guard: Guard, write: bool) -> Target:
         real = Path(os.path.realpath(target.real))
         if real != target.real:
             raise PathRefused(f"{raw} is a symlink or goes through one; symlinks are not followed")
-    why = secret_reason(target.real, data_dir(), workspace)
+    why = secret_reason(target.real, settings_dir(), workspace)
     if why:
         raise PathRefused(f"{raw} is not available to agents: {why}")
     return target
@@ -229,7 +229,7 @@ def file_tools(guard: Guard) -> list:
         target = confine(raw, guard, write=True)
         name = shown(target, guard)
         await guard.check(action if target.inside_workspace else "write_outside_workspace", name)
-        if is_protected(target.parts):
+        if is_protected(target.parts, None if target.inside_workspace else target.real):
             await guard.check("write_protected", f"{name} (version-control metadata or a start-up file)")
         return target, name
 

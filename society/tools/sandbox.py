@@ -21,11 +21,11 @@ import os
 import shutil
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from society.paths import data_dir
-from society.tools import seccomp
+from society.paths import settings_dir
+from society.tools import aftercare, seccomp
 from society.tools.cgroups import CommandGroup
 from society.tools.protected import EDITOR_DIRS, STARTUP_FILES, VCS_DIRS, secret_mounts
 from society.tools.settings import Limits, ToolSettings
@@ -37,7 +37,8 @@ HARD_OUTPUT_BYTES = 4_000_000  # past this the command is stopped: it is only fl
 WATCH_EVERY_S = 0.1
 DRAIN_AFTER_KILL_S = 3.0  # how long the rest of the output may take to arrive once killed
 PROTECTED_SCAN_DEPTH = 3  # how deep nested repositories are looked for in the workspace
-PROTECTED_SCAN_ENTRIES = 5000
+PROTECTED_SCAN_FOLDERS = 2000  # folders looked into for nested repositories
+PRIVATE_MOUNTS = (Path("/proc"), Path("/dev"), Path("/tmp"))
 
 
 class SandboxUnavailable(RuntimeError):
@@ -55,6 +56,7 @@ class CommandResult:
     stopped_for_flooding: bool = False
     process_cap: str = "none"
     stopped_for: str | None = None  # a whole-command limit that stopped it: memory, disk, files
+    undone: list[str] = field(default_factory=list)  # what society/tools/aftercare.py undid
 
     def render(self) -> str:
         lines = [f"exit code {self.exit_code}" if self.exit_code is not None else "killed"]
@@ -67,6 +69,7 @@ class CommandResult:
         lines.append(self.output.rstrip() or "(no output)")
         if self.cut_chars:
             lines.append(f"[output truncated: {self.cut_chars} characters cut from the middle]")
+        lines += [f"[{line}]" for line in self.undone]
         return "\n".join(lines)
 
 
@@ -82,25 +85,25 @@ def posix() -> bool:
 
 def _protected_in(workspace: Path) -> list[Path]:
     """Existing VCS metadata, editor settings and start-up files in the workspace, nested
-    repositories included (a bounded walk that follows no links)."""
+    repositories included (a bounded walk that follows no links). Each folder is asked for
+    the protected names directly, so no number of other files in it hides one."""
+    names = sorted(VCS_DIRS | EDITOR_DIRS | STARTUP_FILES)
     found: list[Path] = []
-    seen = 0
     folders = [(workspace, 0)]
-    while folders:
-        folder, depth = folders.pop()
+    visited = 0
+    while folders and visited < PROTECTED_SCAN_FOLDERS:
+        folder, depth = folders.pop(0)  # breadth first: the workspace's own come first
+        visited += 1
+        found += [folder / n for n in names if os.path.lexists(folder / n) and not (folder / n).is_symlink()]
+        if depth + 1 >= PROTECTED_SCAN_DEPTH:
+            continue
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name not in names and entry.is_dir(follow_symlinks=False):
+                        folders.append((Path(entry.path), depth + 1))
         except OSError:
             continue
-        for entry in entries:
-            seen += 1
-            if seen > PROTECTED_SCAN_ENTRIES:
-                return found
-            if entry.name in VCS_DIRS or entry.name in EDITOR_DIRS or entry.name in STARTUP_FILES:
-                if not entry.is_symlink():
-                    found.append(Path(entry.path))
-            elif depth + 1 < PROTECTED_SCAN_DEPTH and entry.is_dir(follow_symlinks=False):
-                folders.append((Path(entry.path), depth + 1))
     return found
 
 
@@ -117,21 +120,24 @@ def bwrap_command(settings: ToolSettings, command: str, network: bool, seccomp_f
     args += ["--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
     if network:
         args.append("--share-net")
-    # Private /proc, /dev and /tmp first: a workspace under /tmp is bound over them below.
+    bound: list[Path] = [Path(folder) for folder in SYSTEM_DIRS if os.path.isdir(folder)]
+    for root in [*settings.read_roots, *settings.write_roots]:  # commands only ever write the workspace
+        real = Path(os.path.realpath(root))
+        if real.is_dir() and real not in bound:
+            bound.append(real)
+    # A later mount covers an earlier one. Folders holding the private /proc, /dev and /tmp
+    # (a read root of "/") are bound before those, so they cannot cover them; folders inside
+    # them (a read root under /tmp) after, so they are not covered themselves.
+    inside_private = [f for f in bound if any(f.is_relative_to(p) for p in PRIVATE_MOUNTS)]
+    for folder in [f for f in bound if f not in inside_private]:
+        args += ["--ro-bind", str(folder), str(folder)]
     args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--ro-bind-try"]
     args += ["/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev"]
     args += ["--size", tmp_bytes, "--tmpfs", "/dev/shm", "--size", tmp_bytes, "--tmpfs", "/tmp"]
-    bound: list[Path] = []
-    for folder in SYSTEM_DIRS:
-        if os.path.isdir(folder):
-            args += ["--ro-bind", folder, folder]
-            bound.append(Path(folder))
-    for root in [*settings.read_roots, *settings.write_roots]:  # commands only ever write the workspace
-        real = Path(os.path.realpath(root))
-        if real.is_dir():
-            args += ["--ro-bind", str(real), str(real)]
-            bound.append(real)
-    for hidden in secret_mounts(bound, data_dir()):
+    for folder in inside_private:
+        if not folder.is_relative_to("/proc") and not folder.is_relative_to("/dev"):
+            args += ["--ro-bind", str(folder), str(folder)]
+    for hidden in secret_mounts(bound, settings_dir()):
         if hidden.is_dir():  # the data folder may hold the workspace: that is bound again below
             args += ["--tmpfs", str(hidden)]
         else:
@@ -161,7 +167,8 @@ def _limit_child(limits: Limits, group: CommandGroup):
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
         memory = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        size = limits.file_mb * 1024 * 1024
+        # No file larger than the disk the whole command may use, whatever file_mb says.
+        size = min(limits.file_mb, limits.disk_mb) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -265,6 +272,7 @@ async def run(
     filter_fd = seccomp.program_fd(allow_unix_sockets=network) if sandboxed and seccomp.supported() else None
     argv = bwrap_command(settings, command, network, filter_fd) if sandboxed else ["/bin/bash", "-c", command]
     group = CommandGroup(limits.processes, limits.memory_mb)
+    before = aftercare.snapshot(workspace)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -318,6 +326,7 @@ async def run(
         if stopped_for is None and group.hit_memory_limit():
             stopped_for = f"the command reached its memory limit of {limits.memory_mb} MB (limits.memory_mb)"
         await group.remove()
+        undone = aftercare.after_command(workspace, before)
     text, cut = _clip(bytes(output.kept), limits.output_chars)
     is_flooded = output.flooded.is_set()
     return CommandResult(
@@ -330,4 +339,5 @@ async def run(
         stopped_for_flooding=is_flooded,
         process_cap=group.kind,
         stopped_for=stopped_for,
+        undone=undone,
     )

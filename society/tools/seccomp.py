@@ -6,7 +6,8 @@ read root, Docker's socket) still accepts `connect()`. Without network approval 
 makes `socket(AF_UNIX, ...)` fail with EACCES, so the command cannot talk to host services.
 It also refuses what would go around it: `io_uring` (which can create sockets without the
 `socket` system call), foreign system-call ABIs (x32, 32-bit `socketcall`), and new user
-namespaces (`unshare`/`clone` flags are left to bwrap's own `--disable-userns`).
+namespaces (`unshare`/`clone` flags are left to bwrap's own `--disable-userns`). Kernel
+keyrings and fallocate() are refused for every command (see below).
 
 `socketpair()` stays allowed: it makes two connected ends inside the sandbox and reaches
 nothing outside it."""
@@ -36,6 +37,12 @@ _ARCHES = {
     "x86_64": (0xC000003E, 41, 425, 0x40000000),
     "aarch64": (0xC00000B7, 198, 425, None),
 }
+# Kernel keyrings (add_key, request_key, keyctl): the session and user keyrings are the
+# host's (bwrap makes no new one), so a command could read what a login stored there.
+_KEYRING_CALLS = {"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}
+# fallocate() reserves gigabytes in one call, between two looks of the disk watchdog; refused
+# as unsupported, programs (posix_fallocate, dd) fall back to writing, which the watchdog sees.
+_FALLOCATE = {"x86_64": 285, "aarch64": 47}
 
 
 def supported() -> bool:
@@ -62,6 +69,9 @@ def program(allow_unix_sockets: bool) -> bytes:
     if foreign_abi is not None:
         code += [_insn(_JGE_K, 0, 1, foreign_abi), _insn(_RET_K, 0, 0, deny_missing)]
     code += [_insn(_JEQ_K, 0, 1, io_uring_setup_nr), _insn(_RET_K, 0, 0, deny_missing)]
+    for keyring_nr in _KEYRING_CALLS[platform.machine()]:
+        code += [_insn(_JEQ_K, 0, 1, keyring_nr), _insn(_RET_K, 0, 0, _ERRNO | errno.EPERM)]
+    code += [_insn(_JEQ_K, 0, 1, _FALLOCATE[platform.machine()]), _insn(_RET_K, 0, 0, _ERRNO | errno.EOPNOTSUPP)]
     if not allow_unix_sockets:
         code += [
             _insn(_JEQ_K, 0, 3, socket_nr),

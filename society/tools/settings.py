@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from society.config import ConfigError
-from society.paths import data_dir, settings_dir
+from society.paths import current_user, data_dir, settings_dir
 from society.settings import Settings, load, save
 
 SETTINGS_NAME = "tools.json"
@@ -79,7 +79,11 @@ class ToolSettings(Settings):
             raw["search_provider"] = search  # reported as the wrong type below
         if isinstance(raw.get("policies"), dict):
             raw["policies"] = {**DEFAULT_POLICIES, **raw["policies"]}
-        raw.setdefault("workspace", str(data_dir() / "workspace"))
+        raw.setdefault("workspace", str(default_workspace()))
+        if current_user() is not None and _inside(raw["workspace"], settings_dir()):
+            # The server's data folder holds every user's: a workspace named inside it (the
+            # owner's, saved into the shared tools.json) is each user's own one.
+            raw["workspace"] = type(raw["workspace"])(default_workspace())  # str from a file, Path in code
         return raw
 
     @field_validator("workspace", "read_roots", "write_roots", mode="after")
@@ -120,7 +124,20 @@ def load_settings() -> ToolSettings:
     return settings
 
 
+def default_workspace() -> Path:
+    """The workspace of whoever is served: a folder in their own data folder."""
+    return data_dir() / "workspace"
+
+
+def _inside(path: str | Path, folder: Path) -> bool:
+    return Path(path).expanduser().resolve().is_relative_to(folder.resolve())
+
+
 def save_settings(settings: ToolSettings) -> Path:
+    """Write `settings` to the shared tools.json; the default workspace is left out, so
+    each user of a shared server keeps their own."""
     data = settings.to_json()
+    if Path(data["workspace"]) == default_workspace():
+        del data["workspace"]
     data["search"] = {"provider": data.pop("search_provider"), "searxng_url": data.pop("searxng_url")}
     return save(settings_path(), data)
