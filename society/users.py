@@ -37,7 +37,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -64,7 +64,7 @@ def add(name: str) -> str:
     check_name(name)
     token = secrets.token_urlsafe(24)
     users = table()
-    users[name] = {"token_sha256": _digest(token)}
+    users[name] = {"token_sha256": digest(token)}
     _write(users)
     return token
 
@@ -83,7 +83,7 @@ def by_token(token: str | None, known: dict[str, dict[str, str]] | None = None) 
     Every digest is compared in constant time."""
     if not token:
         return None
-    given = _digest(token)
+    given = digest(token)
     found = None
     for name, entry in (table() if known is None else known).items():
         if hmac.compare_digest(given, str(entry.get("token_sha256", ""))):

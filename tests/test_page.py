@@ -310,8 +310,12 @@ def test_a_japanese_browser_gets_the_japanese_welcome(tmp_path):
     port = free_port()
     with server("-m", "tests.page_server", str(port), "--empty", port=port, cwd=tmp_path) as base:
         japanese, english = "ローカルのエージェント社会", "One never-ending conversation"
+        opened = httpx.post(f"{base}/ui/auth/header", timeout=30)  # one person's machine: in without a login
+        assert opened.status_code == 200, opened.text
         for language, expected in (("ja-JP", japanese), ("ja", japanese), ("en-US", english), ("de-DE", english)):
-            settings = httpx.get(f"{base}/ui/project/settings", params={"language": language}, timeout=30).json()
+            settings = httpx.get(
+                f"{base}/ui/project/settings", params={"language": language}, cookies=opened.cookies, timeout=30
+            ).json()
             assert expected in settings["markdown"], language
 
 

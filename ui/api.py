@@ -48,6 +48,36 @@ MAX_BODY_BYTES = 256_000
 MAX_IMPORT_BYTES = 50_000_000  # a conversation export; larger ones go through `society import`
 MAX_ID = 2**62  # ids are SQLite integers; larger numbers name nothing
 MODEL_NAME = "society"
+# The page may load only its own scripts, styles and images: an image in a message (markdown
+# from a model or an injected page) is not fetched from anywhere else, so a message cannot
+# send what it holds to another server, or reach the viewer's LAN, when it is shown.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:;"
+    " script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline';"
+    " font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; base-uri 'self';"
+    " form-action 'self'"
+)
+
+
+def page_login(request: Request) -> dict[str, Any] | None:
+    """The metadata of the page login a request carries (Chainlit's signed cookie or a
+    bearer JWT), or None when it carries none that Chainlit would accept."""
+    from chainlit.auth.cookie import get_token_from_cookies
+    from chainlit.auth.jwt import decode_jwt
+
+    token = get_token_from_cookies(request.cookies)
+    bearer = request.headers.get("authorization", "")
+    if not token and bearer.lower().startswith("bearer "):
+        token = bearer[7:].strip()
+    if not token:
+        return None
+    try:
+        return decode_jwt(token).metadata or {}
+    except Exception:  # noqa: BLE001 - not a login of this server: Chainlit refuses it itself
+        return None
+
+
+PANEL_PATH = "/monitoring/panel"
 PUBLIC_PATHS = frozenset({"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
 DOCS_ASSETS = "/static-offline-docs/"
 
@@ -175,6 +205,7 @@ def create_app(
     page: bool = False,
     rate_per_minute: int = RATE_PER_MINUTE,
     page_prepared: bool = False,
+    exposed: bool = False,
 ) -> FastAPI:
     """The API over one conversation; `token`, when set, is required on every request (the
     page asks for it at login). `page` mounts the Chainlit chat at /ui; Chainlit is one
@@ -182,7 +213,7 @@ def create_app(
     from society.tools.secrets import register_secret
 
     register_secret("SOCIETY_API_TOKEN", token)  # never shown in a tool result, however it got there
-    hubs = Hubs(conversation_factory, token, rate_per_minute)
+    hubs = Hubs(conversation_factory, token, rate_per_minute, exposed)
 
     def hub() -> Hub:
         """The hub of the user this request works for (the guard below says who)."""
@@ -206,17 +237,26 @@ def create_app(
     async def guard(request: Request, call_next):
         if request.url.path == "/":
             return RedirectResponse(PAGE_PATH if page else "/docs")
+        address = request.client.host if request.client else "unknown"
         if page and request.url.path.startswith(PAGE_PATH):
             # The page's scripts, styles and socket: Chainlit's login takes the token.
-            return await call_next(request)
+            return await page_request(request, call_next, address)
         if request.url.path in PUBLIC_PATHS or request.url.path.startswith(DOCS_ASSETS):
             return await call_next(request)  # the API's description; calls from /docs still need the token
         bearer = request.headers.get("authorization", "")
-        allowed, user = hubs.who(bearer.removeprefix("Bearer ").strip() or None)
+        allowed, user, refused = hubs.admit(bearer.removeprefix("Bearer ").strip() or None, address)
+        if refused:
+            return problem(429, refused, refused.retry_after)
+        if not allowed and not bearer and page and request.url.path == PANEL_PATH and request.method == "GET":
+            # The page's monitoring panel, from whichever worker: its login cookie is its token
+            # here (a GET that changes nothing, so no other site can make use of the cookie).
+            metadata = page_login(request)
+            if metadata is not None and hubs.still_valid(metadata):
+                allowed, user = True, metadata.get("society_user")
         if not allowed:
             return problem(401, "missing or wrong API token (send Authorization: Bearer TOKEN)")
         # A user's budget is theirs, whatever address (one proxy, one household NAT) they come from.
-        client = f"user {user}" if user else request.client.host if request.client else "unknown"
+        client = f"user {user}" if user else address
         if refused := hubs.budget.refusal("API", client):
             return problem(429, refused, refused.retry_after)
         try:
@@ -225,6 +265,24 @@ def create_app(
         except Exception as err:  # noqa: BLE001 - never a stack trace to the client
             logging.getLogger("society.api").exception("%s %s failed", request.method, request.url.path)
             return problem(500, f"internal error ({type(err).__name__}); the traceback is in society.log")
+
+    async def page_request(request: Request, call_next, address: str):
+        """A request of the page: its login cookie (or bearer) checked again against the
+        users as they are now, so a removed or re-keyed user's cookie neither works nor
+        renews (/auth/jwt); wrong passwords at the login counted like wrong tokens."""
+        login = request.url.path == f"{PAGE_PATH}/login" and request.method == "POST"
+        if login and (refused := hubs.wrong_tokens.refusal("wrong token", address, count=False)):
+            return problem(429, refused, refused.retry_after)
+        metadata = page_login(request)
+        if metadata is not None and not hubs.still_valid(metadata):
+            response = problem(401, "this login no longer holds (user removed or given a new token); log in again")
+            response.delete_cookie("access_token", path="/")
+            return response
+        response = await call_next(request)
+        if login and response.status_code == 401:
+            hubs.wrong_tokens.refusal("wrong token", address)
+        response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError):
@@ -339,9 +397,18 @@ def create_app(
     async def monitoring() -> dict[str, Any]:
         return await hub().live()
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    @app.get(PANEL_PATH, summary="The monitoring panel's rows, as the chat page shows them")
+    async def monitoring_panel() -> dict[str, Any]:
+        from ui.monitor import panel
+
+        return panel(await hub().live())
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (the owner's)")
     async def prometheus() -> PlainTextResponse:
         from prometheus_client import CONTENT_TYPE_LATEST
+
+        if current_user() is not None:  # the figures count every user's turns: the server's, not one user's
+            raise HTTPException(403, "metrics are the server owner's; use SOCIETY_API_TOKEN")
 
         hub().conversation()  # the counters start from the database when it opens
         await hub().live()  # VRAM gauges as of this scrape
@@ -454,9 +521,13 @@ def create_app(
 
     @app.websocket("/ws")
     async def socket(websocket: WebSocket, token_param: str | None = Query(None, alias="token")):
-        allowed, user = hubs.who(
-            token_param or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
+        allowed, user, refused = hubs.admit(
+            token_param or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip() or None,
+            websocket.client.host if websocket.client else "unknown",
         )
+        if refused:
+            await websocket.close(code=4429, reason=refused[:120])
+            return
         if not allowed:
             await websocket.close(code=4401, reason="missing or wrong API token")
             return

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +19,9 @@ from society.store import USER, Message
 from society.users import as_user
 from ui import hub as hubs
 from ui.bell import next_message
+from ui.monitor import REFRESH_SECONDS
 
 HISTORY_MESSAGES = 30
-REFRESH_SECONDS = 3
 FOLLOW_SECONDS = 1.0  # how soon a message said through another door appears
 COMMANDS = "/think (reasoning on or off), /good [comment], /bad [comment]"
 
@@ -45,21 +44,49 @@ def for_user(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
 
     @functools.wraps(handler)  # keeps the signature: Chainlit passes arguments by name
     async def run(*args: Any, **kwargs: Any) -> Any:
+        if not login_holds():
+            await cl.Message(content="⚠ this login no longer holds; reload the page and log in again").send()
+            return None
         with as_user(page_user()):
             return await handler(*args, **kwargs)
 
     return run
 
 
-if hubs.current is not None and hubs.current.guarded:
-    # Served to others: the page asks who you are. A user gives their name and their token;
-    # the owner any name and SOCIETY_API_TOKEN (the default conversation).
+if hubs.current is not None:
+    # Both logins are always there, whether the server has users now or not: users added
+    # while it runs log in like the others. Each login's metadata is checked again on every
+    # request and message (`login_holds`, and ui/api.py for the page's own requests).
+
     @cl.password_auth_callback
     def login(username: str, password: str) -> cl.User | None:
+        """A user gives their name and their token; the owner any name and SOCIETY_API_TOKEN
+        (the default conversation)."""
         allowed, user = hubs.current.who(password)
-        if not allowed or (user is not None and user != username.strip().lower()):
+        if not allowed or not hubs.current.guarded or (user is not None and user != username.strip().lower()):
             return None
-        return cl.User(identifier=user or username or "owner", metadata={"society_user": user})
+        return cl.User(identifier=user or username or "owner", metadata=hubs.current.login_metadata(user, password))
+
+    @cl.header_auth_callback
+    async def open_page(_headers) -> cl.User | None:
+        """One person's machine (loopback, no token, no users): in without a login page."""
+        if hubs.current.guarded:
+            return None
+        return cl.User(identifier="owner", metadata=hubs.current.login_metadata(None, None))
+
+
+def login_holds() -> bool:
+    """Whether this page's login still holds (the user not removed or re-keyed since)."""
+    user = cl.user_session.get("user")
+    return hubs.current is not None and hubs.current.still_valid(user.metadata if user is not None else None)
+
+
+def without_images(text: str) -> str:
+    """Markdown images as links: an image in a message (from a model, or a page it read) is
+    fetched by every viewer's browser when shown, which sends the URL, and whatever a
+    message put in it, to that server. Shown as a link, it is fetched only on a click (and
+    the page's Content-Security-Policy refuses other servers' images anyway)."""
+    return text.replace("![", "[image: ")
 
 
 def footer(message: Message) -> str:
@@ -100,7 +127,7 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
     open_tools = shown.open_tools
     shown.ids.add(message.id)
     if message.role == USER:
-        sent = cl.Message(content=message.content, author="you", type="user_message")
+        sent = cl.Message(content=without_images(message.content), author="you", type="user_message")
         await sent.send()
         shown.asked_id = sent.id
     elif message.kind == "tool_call":
@@ -114,20 +141,20 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             step = cl.Step(
                 name=f"{message.role} · tool result", type="tool", show_input=False, parent_id=shown.asked_id
             )
-            step.output = message.content
+            step.output = without_images(message.content)
             await step.send()
         else:
-            step.output = message.content
+            step.output = without_images(message.content)
             step.end = cl.utils.utc_now()
             await step.update()
     elif message.kind == "recall":  # the memories the answer was given, beside it
         step = cl.Step(name=f"{message.role} · memories recalled", type="retrieval", parent_id=shown.asked_id)
-        step.output = message.content
+        step.output = without_images(message.content)
         await step.send()
     elif message.kind == "approval":
-        await cl.Message(content=f"⚠ {message.content}", author=message.role).send()
+        await cl.Message(content=f"⚠ {without_images(message.content)}", author=message.role).send()
     else:
-        content = f"**{message.role}**\n\n{message.content}{footer(message)}"
+        content = f"**{message.role}**\n\n{without_images(message.content)}{footer(message)}"
         if streamed is not None:
             answer = streamed
             answer.content, answer.actions = content, thumbs(message)
@@ -137,55 +164,18 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             await answer.send()
         if message.reasoning:  # a collapsed step inside the answer it led to
             step = cl.Step(name=f"{message.role} · reasoning", type="llm", show_input=False, parent_id=answer.id)
-            step.output = message.reasoning
+            step.output = without_images(message.reasoning)
             await step.send()
-
-
-def monitor_rows(figures: dict) -> list[tuple[str, str]]:
-    gpu = figures.get("gpu")
-    rows = [("GPU", f"{gpu['name']}, {gpu['utilization_pct']} % busy" if gpu else figures.get("gpu_note") or "none")]
-    if gpu:
-        rows.append(("VRAM", f"{gpu['vram_used_mb']:,} / {gpu['vram_total_mb']:,} MB"))
-    else:
-        rows.append(("VRAM", "no GPU"))
-    rows.append(("CPU", f"{figures.get('cpu_pct') or 0:.0f} %"))
-    rows.append(
-        ("RAM", f"{(figures.get('ram_used_mb') or 0) / 1024:.1f} / {(figures.get('ram_total_mb') or 0) / 1024:.1f} GB")
-    )
-    rows.append(("Model loaded", ", ".join(figures.get("models_loaded") or []) or "none yet"))
-    last = figures.get("last_answer")
-    rows.append(("Tokens/s", f"{last['tokens_per_second']} ({last['model']})" if last else "no answer yet"))
-    rows.append(("Learning", (figures.get("learning") or "no cycle yet").removeprefix("learning: ")))
-    return rows
-
-
-def monitor_text(figures: dict) -> str:
-    """The panel as Markdown (what `monitoring` returns, as text)."""
-    table = "\n".join(f"| {name} | {value} |" for name, value in monitor_rows(figures))
-    return f"| | now |\n|---|---|\n{table}\n\n*updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s*"
 
 
 async def open_monitor() -> None:
     """The Monitoring panel, sent once: it reads fresh figures itself every REFRESH_SECONDS
-    (ui/elements/Monitoring.jsx asks `monitoring`), so a panel the user closed stays closed."""
+    (ui/elements/Monitoring.jsx asks the API's /monitoring/panel, which any worker answers),
+    so a panel the user closed stays closed."""
     panel = cl.CustomElement(
         name="Monitoring", props={"every": REFRESH_SECONDS, "reading": "reading the machine..."}, display="side"
     )
     await cl.ElementSidebar.set_elements([panel], key="monitoring")
-
-
-@cl.action_callback("monitoring")
-@for_user
-async def monitoring(_action: cl.Action) -> dict[str, Any]:
-    try:
-        rows = monitor_rows(await hub().live())
-    except Exception as err:  # noqa: BLE001 - the panel says so and asks again
-        rows = [("Monitoring", f"failed ({type(err).__name__}); retrying")]
-    return {
-        "now": "now",
-        "rows": [list(row) for row in rows],
-        "updated": f"updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s",
-    }
 
 
 async def follow(shown_ids: set[int], after_id: int) -> None:
@@ -298,7 +288,7 @@ async def said(message: cl.Message) -> None:
                 if stored.role not in writing:
                     writing[stored.role] = cl.Message(content="", author=stored.role)
                     await writing[stored.role].stream_token(f"**{stored.role}**\n\n")
-                await writing[stored.role].stream_token(stored.text)
+                await writing[stored.role].stream_token(without_images(stored.text))
             elif stored.role != USER:  # the page shows the user's words already
                 await show(stored, shown, writing.pop(stored.role, None))
             else:

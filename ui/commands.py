@@ -61,7 +61,7 @@ def ui(
     if workers == 1:
         from ui.api import create_app
 
-        serve(create_app(token=token, page=True), host, port)
+        serve(create_app(token=token, page=True, exposed=host not in LOOPBACK), host, port)
         return
     import os
     import shutil
@@ -73,6 +73,7 @@ def ui(
     prepare_page()  # once, for every worker: the page's files and its login's secret
     figures = tempfile.mkdtemp(prefix="society-metrics-")  # this server's figures, fresh at each start
     os.environ.update({MULTIPROCESS_ENV: figures, **({WORKER_TOKEN_ENV: token} if token else {})})
+    os.environ[EXPOSED_ENV] = "1" if host not in LOOPBACK else ""
     try:
         serve("ui.commands:worker_app", host, port, workers)
     finally:
@@ -80,6 +81,7 @@ def ui(
 
 
 WORKER_TOKEN_ENV = "SOCIETY_API_TOKEN"
+EXPOSED_ENV = "SOCIETY_EXPOSED"  # set for the workers of a server bound beyond loopback
 
 
 def worker_app():
@@ -90,4 +92,9 @@ def worker_app():
     from ui.api import create_app
 
     log_to_file()
-    return create_app(token=os.environ.get(WORKER_TOKEN_ENV) or None, page=True, page_prepared=True)
+    return create_app(
+        token=os.environ.get(WORKER_TOKEN_ENV) or None,
+        page=True,
+        page_prepared=True,
+        exposed=bool(os.environ.get(EXPOSED_ENV)),
+    )

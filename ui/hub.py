@@ -22,7 +22,9 @@ from society.listeners import TurnEvent, TurnListener
 from society.paths import current_user
 from society.store import Message, Store
 from society.users import as_user
-from ui.limits import RATE_PER_MINUTE, Budget
+from ui.limits import RATE_PER_MINUTE, Budget, Refusal
+
+WRONG_TOKENS_PER_MINUTE = 10  # per address, before every attempt from it is refused
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `society ui --workers N` for its workers
 
@@ -234,11 +236,16 @@ class Hubs:
         conversation_factory: Callable[[], Conversation] | None = None,
         token: str | None = None,
         rate_per_minute: int = RATE_PER_MINUTE,
+        exposed: bool = False,
     ):
         self._factory = conversation_factory
         self.token = token
+        # Bound to an address other machines reach: never open without a login, even after
+        # the last user is removed (the check at start saw users or a token).
+        self.exposed = exposed
         self.metrics = Metrics()
         self.budget = Budget(rate_per_minute)
+        self.wrong_tokens = Budget(WRONG_TOKENS_PER_MINUTE)
         self._hubs: dict[str | None, Hub] = {}
 
     def of(self, user: str | None) -> Hub:
@@ -252,20 +259,51 @@ class Hubs:
 
     @property
     def guarded(self) -> bool:
-        """Whether a client must say who it is (a token, or users to tell apart)."""
-        return self.token is not None or bool(users.names())
+        """Whether a client must say who it is (exposed, a token, or users to tell apart)."""
+        return self.exposed or self.token is not None or bool(users.names())
 
     def who(self, supplied: str | None) -> tuple[bool, str | None]:
         """(allowed, user) for a client presenting `supplied` as its token; users.json is
-        read once per request (users may be added while the server runs)."""
+        read once per request (users may be added or removed while the server runs)."""
         known = users.table()
         if self.token is None and not known:
-            return True, None
+            return not self.exposed, None
         given = (supplied or "").encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII str
         if self.token is not None and supplied is not None and hmac.compare_digest(given, self.token.encode()):
             return True, None
         user = users.by_token(supplied, known)
         return user is not None, user
+
+    def admit(self, supplied: str | None, address: str) -> tuple[bool, str | None, Refusal | None]:
+        """`who`, with wrong tokens counted per address: past WRONG_TOKENS_PER_MINUTE an
+        address is refused (even with a right token) until the minute has passed, so a token
+        cannot be guessed at the request rate."""
+        if supplied is not None and (refused := self.wrong_tokens.refusal("wrong token", address, count=False)):
+            return False, None, refused
+        allowed, user = self.who(supplied)
+        if not allowed and supplied is not None:
+            self.wrong_tokens.refusal("wrong token", address)
+        return allowed, user, None
+
+    def login_metadata(self, user: str | None, token: str | None) -> dict[str, Any]:
+        """What a page login's signed cookie carries to be checked again on every use."""
+        if token is None:
+            return {"society_user": None, "open": True}
+        return {"society_user": user, "token_sha256": users.digest(token)}
+
+    def still_valid(self, metadata: dict[str, Any] | None) -> bool:
+        """Whether a page login (its cookie's metadata) still holds: the user is still there
+        with the same token, the owner's token is unchanged, an open page's server is still
+        open. A removed or re-keyed user's 15-day cookie stops working at once."""
+        metadata = metadata or {}
+        if metadata.get("open"):
+            return not self.guarded
+        digest = str(metadata.get("token_sha256") or "")
+        user = metadata.get("society_user")
+        if user is None:
+            return self.token is not None and hmac.compare_digest(digest, users.digest(self.token))
+        entry = users.table().get(user)
+        return entry is not None and hmac.compare_digest(digest, str(entry.get("token_sha256", "")))
 
     def opened(self) -> list[Hub]:
         return list(self._hubs.values())

@@ -43,8 +43,9 @@ class Budget:
         self.per_minute = per_minute
         self._used: dict[tuple[str, str], deque[float]] = {}
 
-    def refusal(self, door: str, client: str) -> Refusal | None:
-        """None when `client` may use `door` now (the use is counted); else the line to show."""
+    def refusal(self, door: str, client: str, count: bool = True) -> Refusal | None:
+        """None when `client` may use `door` now (the use is counted, unless not `count`);
+        else the line to show."""
         now = time.monotonic()
         if len(self._used) > _PRUNE_AT:
             self._used = {key: used for key, used in self._used.items() if used and now - used[-1] < 60}
@@ -56,7 +57,8 @@ class Budget:
             return Refusal(
                 f"more than {self.per_minute} {door} requests a minute from {client}; try again in {wait} s", wait
             )
-        used.append(now)
+        if count:
+            used.append(now)
         return None
 
 

@@ -1,8 +1,10 @@
 import { useEffect, useState } from "react";
 
-// The monitoring panel. It asks the server for fresh figures itself (the "monitoring"
-// action), so the server never sends the sidebar again: sent again every few seconds, it
-// reopened the panel a user had closed and took the focus from the message being typed.
+// The monitoring panel. It asks the API for fresh figures itself (/monitoring/panel, with
+// the page's login cookie), so the server never sends the sidebar again: sent again every
+// few seconds, it reopened the panel a user had closed and took the focus from the message
+// being typed. Any worker of `society ui --workers N` answers it (a Chainlit action only
+// reached the worker holding the page's socket).
 export default function Monitoring() {
   const [figures, setFigures] = useState(null);
   const [failed, setFailed] = useState(null);
@@ -10,9 +12,11 @@ export default function Monitoring() {
     let gone = false;
     async function read() {
       try {
-        const answer = await callAction({ name: "monitoring", payload: {} });
-        if (!gone && answer && answer.response) {
-          setFigures(answer.response);
+        const answer = await fetch("/monitoring/panel", { credentials: "same-origin" });
+        if (!answer.ok) throw new Error(answer.statusText || String(answer.status));
+        const read = await answer.json();
+        if (!gone) {
+          setFigures(read);
           setFailed(null);
         }
       } catch (err) {
