@@ -294,6 +294,15 @@ class Store:
             if by_turn.get(turn_id)
         ]
 
+    def has_message(self, role: str, content: str, created_at: str) -> bool:
+        """Whether a message with this role, text and time is stored (an import seen before)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM messages WHERE role = :role AND created_at = :at AND content = :content LIMIT 1"),
+                {"role": role, "at": created_at, "content": content},
+            ).first()
+        return found is not None
+
     def import_turn(self, turn: dict[str, Any], messages: list[dict[str, Any]]) -> int:
         """One exported turn and its messages added in one transaction; the new turn's id. A
         turn that was still running when exported comes in as interrupted."""

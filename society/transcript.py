@@ -35,7 +35,11 @@ MESSAGE_FIELDS = (
     "generation_ms",
 )
 KINDS = frozenset({"text", "tool_call", "tool_result", "approval", "recall"})
-MARK = re.compile(r"<!-- society:(turn|message) (\{.*?\}) -->\n")
+# A header is one line at the start of a line, and short: found by position and bounded, so
+# no input makes the search quadratic (a 209 kB body of openers took 20 s with `.*?`).
+MARK = re.compile(r"^<!-- society:(turn|message) (\{[^\n]{0,4000}?\}) -->\n", re.M)
+TIMES = {"turn": ("started_at", "ended_at"), "message": ("created_at",)}
+NUMBERS = ("prompt_tokens", "completion_tokens", "latency_ms", "prompt_version", "first_token_ms", "generation_ms")
 
 
 class TranscriptError(SocietyError, ValueError):
@@ -150,21 +154,66 @@ def checked(data: Any) -> dict[str, Any]:
         messages = turn.get("messages") if isinstance(turn, dict) else None
         if not isinstance(messages, list) or not messages:
             raise TranscriptError(f"turn {number} has no messages")
+        _check_times(turn, TIMES["turn"], f"turn {number}")
         for message in messages:
             if not isinstance(message, dict) or not isinstance(message.get("role"), str):
                 raise TranscriptError(f"turn {number}: a message without a role")
             if not isinstance(message.get("content"), str):
                 raise TranscriptError(f"turn {number}: a message without text content")
-            if (message.get("kind") or "text") not in KINDS:
-                raise TranscriptError(f"turn {number}: unknown message kind {message.get('kind')!r}")
+            _check_role(message, number)
+            _check_times(message, TIMES["message"], f"turn {number}")
+            for name in NUMBERS:
+                value = message.get(name)
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                    raise TranscriptError(f"turn {number}: {name} must be a whole number, not {value!r}")
     return data
+
+
+def _check_role(message: dict[str, Any], number: int) -> None:
+    """Only the roles and kinds the society itself writes: an imported "system" message, or a
+    tool result said by the user, would reach the models as what they are not."""
+    from roles import ROLE_NAMES
+    from society.store import USER
+
+    role, kind = message["role"], message.get("kind") or "text"
+    if kind not in KINDS:
+        raise TranscriptError(f"turn {number}: unknown message kind {kind!r}")
+    if role == USER:
+        if kind != "text":
+            raise TranscriptError(f"turn {number}: a user message of kind {kind!r}; the user only says text")
+    elif role == "approval":
+        if kind != "approval":
+            raise TranscriptError(f"turn {number}: an approval record of kind {kind!r}")
+    elif role not in ROLE_NAMES:
+        raise TranscriptError(f"turn {number}: unknown role {role!r}; roles: user, approval, {', '.join(ROLE_NAMES)}")
+    elif kind == "approval":
+        raise TranscriptError(f"turn {number}: {role} cannot record an approval")
+
+
+def _check_times(fields: dict[str, Any], names: tuple[str, ...], where: str) -> None:
+    """Timestamps as the export writes them (ISO 8601 with a zone): one that is not breaks
+    every later read of the conversation."""
+    for name in names:
+        value = fields.get(name)
+        if value is None:
+            continue
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise TranscriptError(f"{where}: {name} {value!r} is not an ISO 8601 time with a zone")
 
 
 def import_data(store: Store, data: dict[str, Any]) -> tuple[int, int]:
     """The turns of `data` (as `parse` returns it, checked) added after what the store
-    holds, each in one transaction; (turns, messages) added."""
+    holds, each in one transaction; (turns, messages) added. A turn the store holds already
+    (its first message, same role, text and time) is skipped: importing twice adds nothing."""
     turns = messages = 0
     for turn in data["turns"]:
+        first = turn["messages"][0]
+        if first.get("created_at") and store.has_message(first["role"], first["content"], first["created_at"]):
+            continue
         store.import_turn(
             {key: turn.get(key) for key in TURN_FIELDS},
             [{key: m.get(key) for key in MESSAGE_FIELDS} for m in turn["messages"]],

@@ -159,9 +159,10 @@ async def test_metrics_start_from_what_the_database_holds():
     assert "society_reward_count 3.0" in metrics
 
 
-async def test_export_then_import_round_trips_the_conversation(tmp_path, monkeypatch):
+async def test_export_then_import_round_trips_the_conversation(tmp_path, monkeypatch, database):
     """Every turn with its reasoning, tool calls and results, as JSON and as Markdown,
-    imported through the API into a fresh data folder."""
+    imported through the API into a fresh data folder (on Postgres the database stays the
+    same: the import finds the turn there already and adds nothing)."""
     from society import transcript
 
     store = Store()
@@ -182,7 +183,8 @@ async def test_export_then_import_round_trips_the_conversation(tmp_path, monkeyp
         app = create_app(lambda fresh=fresh, gate=gate: open_conversation(fresh, gate, enabled=["planner"]))
         async with http(app) as api:
             reply = await api.post("/import", content=text.encode())
-            assert reply.json() == {"turns": 1, "messages": 4}
+            again = database != "sqlite"
+            assert reply.json() == ({"turns": 0, "messages": 0} if again else {"turns": 1, "messages": 4})
             bad = await api.post("/import", content=b"# just some notes")
             assert bad.status_code == 400 and "neither a JSON nor a Markdown export" in bad.json()["error"]["message"]
         assert transcript.export_data(fresh)["turns"] == transcript.export_data(store)["turns"]

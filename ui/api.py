@@ -45,7 +45,7 @@ from ui.openai_door import (
 )
 
 MAX_BODY_BYTES = 256_000
-MAX_IMPORT_BYTES = 50_000_000  # a conversation export; larger ones go through `society import`
+MAX_IMPORT_BYTES = 16_000_000  # a conversation export (about 40,000 turns); larger ones: `society import`
 MAX_ID = 2**62  # ids are SQLite integers; larger numbers name nothing
 MODEL_NAME = "society"
 # The page may load only its own scripts, styles and images: an image in a message (markdown
@@ -383,14 +383,17 @@ def create_app(
     @app.post("/import", summary="Add an exported conversation (the body: a JSON or Markdown export)")
     async def import_(request: Request) -> dict[str, Any]:
         from society import transcript
+        from society.memory.consolidate import consolidate
 
         try:
             raw = (await request.body()).decode("utf-8")
         except UnicodeDecodeError:
             raise HTTPException(400, "the body is not UTF-8 text; send the file society export wrote") from None
-        data = transcript.parse(raw)
+        data = await asyncio.to_thread(transcript.parse, raw)  # a big file never holds up other requests
         async with hub().turn_lock:  # not in the middle of a turn
             turns, messages = await asyncio.to_thread(transcript.import_data, conversation().store, data)
+            if turns:  # what was imported is recalled from the next message on, like what was said
+                await asyncio.to_thread(consolidate, conversation().memory_bank)
         return {"turns": turns, "messages": messages}
 
     @app.get("/monitoring/status", summary="GPU, VRAM, CPU, RAM, the model loaded and tokens per second")

@@ -51,5 +51,11 @@ def import_(
         raw = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise fail(f"cannot read {source}: {getattr(err, 'strerror', None) or err}") from None
-    turns, messages = transcript.import_data(Store(), transcript.parse(raw))
+    store = Store()
+    turns, messages = transcript.import_data(store, transcript.parse(raw))
     print(f"imported {turns} turns ({messages} messages) from {source}")
+    if turns:  # recalled from the next message on, like what was said
+        from society.memory.bank import MemoryBank
+        from society.memory.consolidate import consolidate
+
+        consolidate(MemoryBank(store))
