@@ -152,3 +152,49 @@ def test_address_classification():
         assert is_private_address(address), address
     for address in ("93.184.216.34", "2606:4700:4700::1111", "1.1.1.1"):
         assert not is_private_address(address), address
+
+
+# -- issue 38: compressed bombs ------------------------------------------------------------------
+
+
+@pytest.fixture
+def bomb_service():
+    """A page of 200 MB of spaces sent gzip-compressed (200 kB), once or twice over."""
+    import gzip
+
+    once = gzip.compress(b" " * 200_000_000, compresslevel=9)
+    bodies = {"/once": (once, "gzip"), "/twice": (gzip.compress(once), "gzip, gzip")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            data, encoding = bodies[self.path]
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-encoding", encoding)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port
+    server.shutdown()
+
+
+@pytest.mark.parametrize("path", ["/once", "/twice"])
+async def test_a_compressed_page_is_never_inflated_past_the_fetch_limit(path, bomb_service, tmp_path):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            await fetcher(tmp_path, allow_all).run_json({"url": f"http://127.0.0.1:{bomb_service}{path}"}, None)
+        except WebUnavailable as err:
+            assert path == "/twice" and "only one gzip or deflate layer" in str(err)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 60_000_000  # 3 MB read, then parsed; was the whole 200 MB (2.5 GB in the attack) at once

@@ -31,6 +31,35 @@ MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
+class BoundedDecoder:
+    """A response body's content encoding undone here, never past the bytes still wanted:
+    httpx decodes a chunk whole, and 2 kB sent as "gzip, gzip" came out as 2.5 GB before any
+    cap was counted. One layer of gzip or deflate, or none; anything else is refused."""
+
+    def __init__(self, encoding: str, url: str):
+        import zlib
+
+        layers = [e.strip().lower() for e in encoding.split(",") if e.strip() and e.strip().lower() != "identity"]
+        if len(layers) > 1 or (layers and layers[0] not in ("gzip", "x-gzip", "deflate")):
+            raise WebUnavailable(f"{url} sent its page encoded as {encoding!r}; only one gzip or deflate layer is read")
+        self._zlib = zlib
+        self._inflate = None
+        if layers:
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16 if "gzip" in layers[0] else zlib.MAX_WBITS)
+
+    def decode(self, raw: bytes, wanted: int) -> bytes:
+        """At most `wanted` bytes of what `raw` (the next bytes as sent) holds."""
+        if self._inflate is None:
+            return raw[: max(0, wanted)]
+        if wanted <= 0:
+            return b""
+        try:
+            # What a full `wanted` left undecoded stays so: the fetch stops there.
+            return self._inflate.decompress(self._inflate.unconsumed_tail + raw, wanted)
+        except self._zlib.error as err:
+            raise WebUnavailable(f"the page's compressed body is damaged ({err})") from None
+
+
 class WebUnavailable(RuntimeError):
     """The web could not be reached; the message is one line saying why."""
 
@@ -157,7 +186,10 @@ def web_tools(guard: Guard) -> list:
         content_type = ""
         try:
             async with httpx.AsyncClient(
-                timeout=FETCH_TIMEOUT_S, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT}
+                timeout=FETCH_TIMEOUT_S,
+                follow_redirects=False,
+                trust_env=False,
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
             ) as client:
                 async with asyncio.timeout(FETCH_TIMEOUT_S):
                     for _ in range(MAX_REDIRECTS + 1):
@@ -172,8 +204,9 @@ def web_tools(guard: Guard) -> list:
                                 continue
                             response.raise_for_status()
                             content_type = response.headers.get("content-type", "")
-                            async for chunk in response.aiter_bytes():
-                                body.extend(chunk)
+                            decoder = BoundedDecoder(response.headers.get("content-encoding", ""), url)
+                            async for chunk in response.aiter_raw():
+                                body.extend(decoder.decode(chunk, MAX_FETCH_BYTES - len(body)))
                                 if len(body) >= MAX_FETCH_BYTES:
                                     break
                             break
