@@ -13,6 +13,7 @@ from society.db import is_postgres, reserve_ids
 from society.errors import NotFoundError
 from society.memory.keywords import index_text, match_expression, query_terms
 from society.store import now
+from society.tools.secrets import redact
 
 KINDS = ("turn", "fact", "preference", "decision", "tool_result", "note")
 STATUSES = ("active", "faded", "merged", "forgotten")
@@ -79,6 +80,9 @@ class Items:
     ) -> MemoryItem:
         if kind not in KINDS:
             raise ValueError(f"memory kind '{kind}' is unknown; use one of {', '.join(KINDS)}")
+        # No secret is remembered, however it was written: a memory is recalled into prompts
+        # for ever, and what a page or a command put in a turn is the attacker's.
+        content = redact(content)
         digest = content_hash(kind, content)
         with self.engine.connect() as conn:
             same = conn.execute(
@@ -218,6 +222,8 @@ class Items:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
+        if "content" in fields:
+            fields["content"] = redact(fields["content"])
         current = self.get(memory_id)  # before the write transaction: every connection begins IMMEDIATE
         sets = ", ".join(f"{name} = :{name}" for name in fields)
         with self.engine.begin() as conn:
