@@ -3,6 +3,7 @@ port) over a scripted planner whose answer carries reasoning, with a tool call a
 already in the history (`--empty`: none; `--users`: each user's own, behind a login). The
 browser test drives it with Playwright and Debian chromium."""
 
+import os
 import sys
 
 from society.assemble import open_conversation
@@ -12,6 +13,7 @@ from tests.conftest import scripted_gate
 from ui.api import create_app
 from ui.limits import serve
 
+IMAGE_ENV = "SOCIETY_TEST_IMAGE_URL"
 REPLY = "<think>The user asks for a capital; France's capital city is Paris.</think>The capital of France is Paris."
 
 
@@ -40,6 +42,10 @@ def main(port: int, empty: bool = False, users: bool = False) -> None:
             earlier.turn_id, "executor", "Your workspace has notes.txt.", model="scripted", latency_ms=900
         )
         store.end_turn(earlier.turn_id, "done")
+    if image := os.environ.get(IMAGE_ENV):  # an answer with an image in it (tests/test_page.py)
+        planted = store.begin_turn("summarise the page", "cli")
+        store.add_message(planted.turn_id, "researcher", f"Summary of the page. ![chart]({image})", model="scripted")
+        store.end_turn(planted.turn_id, "done")
     gate, _ = scripted_gate([REPLY] * 5, store)
     app = create_app(lambda: open_conversation(store, gate, entry_point="web", enabled=["planner"]), page=True)
     serve(app, "127.0.0.1", port)

@@ -4,6 +4,7 @@ is one attempt with its expected outcome; no request may reach the local service
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
@@ -13,6 +14,30 @@ from society.tools import web
 from society.tools.approval import Guard, ToolRefused, allow_all
 from society.tools.settings import ToolSettings
 from society.tools.web import WebUnavailable, is_private_address, web_tools
+
+
+@contextmanager
+def recording_server():
+    """("127.0.0.1:PORT", the paths asked for) of a server that answers every GET with a pixel."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_port}", hits
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture

@@ -342,3 +342,22 @@ def test_on_a_phone_a_closed_monitoring_panel_stays_closed_and_typing_is_kept(tm
         typed = page.locator("#chat-input").inner_text() or page.locator("#chat-input").input_value()
         assert typed.strip() == message
         page.screenshot(path=str(tmp_path / "phone.png"))
+
+
+def test_an_image_in_a_message_is_not_fetched_by_the_browser(tmp_path, monkeypatch):
+    """A message's markdown image (a model's, or a page's it read) would make every viewer's
+    browser send its URL, and what the message put in it, to that server, or reach the
+    viewer's LAN. The page shows it as a link and its Content-Security-Policy refuses other
+    servers' images: the recording server gets nothing."""
+    from tests.page_server import IMAGE_ENV
+    from tests.test_attacks_web import recording_server
+
+    with recording_server() as (address, hits):
+        monkeypatch.setenv(IMAGE_ENV, f"http://{address}/pixel.png?leak=secret")
+        port = free_port()
+        with server("-m", "tests.page_server", str(port), port=port, cwd=tmp_path) as base, browser() as page:
+            page.goto(f"{base}/ui")
+            page.get_by_text("Summary of the page.").wait_for(timeout=60_000)
+            page.wait_for_timeout(2_000)
+            assert hits == []
+            assert page.get_by_role("link", name="image: chart").count() >= 1
