@@ -198,3 +198,34 @@ async def test_embedded_model_writes_the_rolling_summary():
     assert model == "smollm2-135m-instruct"
     assert text.strip() and len(text) <= summary.MAX_SUMMARY_CHARS
     assert through >= summary.BATCH_MESSAGES
+
+
+def test_llama_cpp_python_is_the_pinned_version_with_the_internals_we_use():
+    """society/embedded_client.py, kv_reuse.py, draft_decoding.py and greedy_grammar.py reach
+    past llama-cpp-python's public API (its context, model, batch and input ids, and C
+    functions). Those change between versions without notice, so the version is pinned in
+    pyproject.toml and each thing touched is checked here on a real model."""
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import llama_cpp
+
+    from society.clients import build_client
+
+    pinned = re.search(r'"llama-cpp-python==([\d.]+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pinned and version("llama-cpp-python") == pinned.group(1)
+    for name in (
+        "llama_sampler_init_grammar", "llama_sampler_free", "llama_sampler_accept", "llama_sampler_apply",
+        "llama_sampler_chain_n", "llama_sampler_chain_get", "llama_sampler_name", "llama_vocab_is_eog",
+        "llama_set_abort_callback", "ggml_abort_callback", "llama_get_logits_ith", "llama_state_get_size",
+        "llama_state_get_data", "llama_state_set_data", "llama_token_data", "llama_token_data_array",
+        "llama_log_set", "llama_log_callback",
+    ):  # fmt: skip
+        assert hasattr(llama_cpp, name), name
+    entry = ModelEntry(EMBEDDED["model"], "llama_cpp", model_path=EMBEDDED["model_path"], context_window=2048)
+    llm = build_client(entry).llm
+    assert llm._model.vocab is not None and llm._ctx.ctx is not None
+    for method in ("kv_cache_seq_rm", "decode", "set_n_threads"):
+        assert callable(getattr(llm._ctx, method)), method
+    assert callable(llm._batch.set_batch) and len(llm._input_ids) == llm.n_tokens
