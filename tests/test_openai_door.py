@@ -110,6 +110,15 @@ async def test_a_client_offering_tools_gets_tool_calls_and_then_an_answer(native
         assert "get_weather(city: string)" in json.dumps(sent[0]["messages"])  # shown as text
     assert "sunny, 21 C" in json.dumps(sent[-1]["messages"])  # the tool's result reached the model
     assert second.choices[0].message.content == "It is sunny in Tokyo."
+    # The exchange is in the conversation once answered: the user's message once, the call,
+    # its result and the answer (memory and learning see these chats too).
+    stored = [(m.role, m.kind, m.content) for m in store.last_messages(10)]
+    assert stored == [
+        ("user", "text", "What's the weather in Tokyo?"),
+        ("planner", "tool_call", 'get_weather({"city": "Tokyo"})'),
+        ("planner", "tool_result", "sunny, 21 C"),
+        ("planner", "text", "It is sunny in Tokyo."),
+    ]
 
 
 async def test_open_webui_background_tasks_are_answered_without_becoming_turns():

@@ -42,6 +42,7 @@ from ui.openai_door import (
     completion_events,
     cut_at_stop,
     message_text,
+    remember_exchange,
 )
 
 MAX_BODY_BYTES = 256_000
@@ -451,6 +452,8 @@ def create_app(
             # A client's own job (Open WebUI's title, tags, follow-ups) or its own tools: one
             # model call, not a turn of the conversation, no search, no action of the team.
             reply = await client_call(body, instructions)
+            if body.tools and not background_task(text) and isinstance(reply.content, str):
+                await asyncio.to_thread(remember_exchange, conversation().store, body.messages, text, reply.content)
             if body.stream:
                 events = completion_events(completion_id, created, body.model, reply, sampling.get("stop"))
                 return StreamingResponse(iter(list(events)), media_type="text/event-stream")

@@ -121,3 +121,23 @@ def completion_events(completion_id: str, created: int, model: str, result: Crea
         payload = {**head, "choices": [{"index": 0, "delta": part, "finish_reason": end}]}
         yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def remember_exchange(store, messages: list, text: str, answer: str) -> None:
+    """A client's own-tools exchange into the conversation once it is answered: the user's
+    message, the client's tool calls and their results since it, and the answer, as one turn
+    (so memory and learning see these chats too). A reply that is a call of the client's tool
+    is stored with the answer that follows it, so the user's message is stored once."""
+    from society.tools.secrets import redact
+
+    last_user = max(i for i, m in enumerate(messages) if m.role == "user")
+    turn = store.begin_turn(text, "api")
+    for message in messages[last_user + 1 :]:
+        for call in message.tool_calls or () if message.role == "assistant" else ():
+            function = call.get("function") or {}
+            line = f"{function.get('name')}({function.get('arguments') or ''})"
+            store.add_message(turn.turn_id, "planner", redact(line), kind="tool_call")
+        if message.role == "tool":
+            store.add_message(turn.turn_id, "planner", redact(message_text(message.content)), kind="tool_result")
+    store.add_message(turn.turn_id, "planner", redact(answer))
+    store.end_turn(turn.turn_id, "done")
