@@ -1,6 +1,6 @@
 """Benchmark of learning from the conversation itself; a script, not a test:
 
-    uv run python tests/bench_teach.py [--limit N]
+    uv run python tests/bench_teach.py [--limit N] [--set retention_share=0.4 ...]
 
 A scripted user talks to the society through its real HTTP API (ui/api.py in process, the
 product's assembly: the embedded model, memory, rewards, curation) in a scratch data folder:
@@ -169,6 +169,9 @@ def wait_for_cycle(timeout_s: float = 3600) -> tuple[dict, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None, help="only the first N facts of each half")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=JSON", help="a learning.json setting to try (repeatable)"
+    )
     args = parser.parse_args()
     halves = {"dev": DEV[: args.limit], "report": REPORT[: args.limit]}
     taught = [fact for pair in zip(halves["dev"], halves["report"], strict=True) for fact in pair]  # interleaved
@@ -177,7 +180,8 @@ def main() -> None:
     said = script(taught)
     from society.paths import data_dir, settings_dir
 
-    (settings_dir() / "learning.json").write_text(json.dumps({"every_interactions": len(said)}))
+    tried = {key: json.loads(value) for key, _, value in (pair.partition("=") for pair in args.set)}
+    (settings_dir() / "learning.json").write_text(json.dumps({"every_interactions": len(said), **tried}))
     from training.cycle import retention_rows
 
     general = [row["messages"][0]["content"] for row in retention_rows()]

@@ -320,7 +320,7 @@ def test_a_japanese_browser_gets_the_japanese_welcome(tmp_path):
 
 
 def test_on_a_phone_a_closed_monitoring_panel_stays_closed_and_typing_is_kept(tmp_path):
-    """390x844, a Japanese browser: the panel the page opens is closed once and stays closed
+    """390x844, a Japanese browser: the panel (in Japanese) the page opens is closed once and stays closed
     while the figures go on refreshing (it reopened every 3 s and took the focus, and what was
     being typed was lost); a 60-letter message is typed intact."""
     port = free_port()
@@ -332,6 +332,7 @@ def test_on_a_phone_a_closed_monitoring_panel_stays_closed_and_typing_is_kept(tm
         page.goto(f"{base}/ui")
         page.wait_for_selector("#chat-input", timeout=60_000)
         page.locator("table").filter(has_text="RAM").wait_for(timeout=30_000)  # the panel, open, with figures
+        assert "トークン/秒" in page.locator("table").filter(has_text="RAM").inner_text()  # in Japanese
         page.get_by_role("button", name="Close").click()
         page.wait_for_timeout(4_000)  # more than one refresh
         assert not page.locator("table").filter(has_text="RAM").is_visible()

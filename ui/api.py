@@ -402,10 +402,10 @@ def create_app(
         return await hub().live()
 
     @app.get(PANEL_PATH, summary="The monitoring panel's rows, as the chat page shows them")
-    async def monitoring_panel() -> dict[str, Any]:
+    async def monitoring_panel(language: str = Query("en", max_length=35)) -> dict[str, Any]:
         from ui.monitor import panel
 
-        return panel(await hub().live())
+        return panel(await hub().live(), language)
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (the owner's)")
     async def prometheus() -> PlainTextResponse:

@@ -20,6 +20,7 @@ from society.users import as_user
 from ui import hub as hubs
 from ui.bell import next_message
 from ui.monitor import REFRESH_SECONDS
+from ui.words import word
 
 HISTORY_MESSAGES = 30
 FOLLOW_SECONDS = 1.0  # how soon a message said through another door appears
@@ -45,7 +46,8 @@ def for_user(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
     @functools.wraps(handler)  # keeps the signature: Chainlit passes arguments by name
     async def run(*args: Any, **kwargs: Any) -> Any:
         if not login_holds():
-            await cl.Message(content="⚠ this login no longer holds; reload the page and log in again").send()
+            line = word("this login no longer holds; reload the page and log in again", language())
+            await cl.Message(content=f"⚠ {line}").send()
             return None
         with as_user(page_user()):
             return await handler(*args, **kwargs)
@@ -89,17 +91,25 @@ def without_images(text: str) -> str:
     return text.replace("![", "[image: ")
 
 
+def language() -> str | None:
+    """The browser's language (its first Accept-Language), for the page's own words."""
+    with contextlib.suppress(Exception):  # outside a page's session: English
+        return cl.context.session.language
+    return None
+
+
 def footer(message: Message) -> str:
     """The model that answered, the time it took, its speed and the prompt version."""
-    parts = [message.model or "no model"]
+    said = language()
+    parts = [message.model or word("no model", said)]
     if message.latency_ms:
         parts.append(f"{message.latency_ms / 1000:.1f} s")
         if message.first_token_ms is not None:
-            parts.append(f"first token {message.first_token_ms / 1000:.1f} s")
+            parts.append(f"{word('first token', said)} {message.first_token_ms / 1000:.1f} s")
         if message.tokens_per_second:
-            parts.append(f"{message.tokens_per_second:.0f} tokens/s")
+            parts.append(f"{message.tokens_per_second:.0f} {word('tokens/s', said)}")
     if message.prompt_version:
-        parts.append(f"prompt v{message.prompt_version}")
+        parts.append(f"{word('prompt', said)} v{message.prompt_version}")
     return "\n\n*" + " · ".join(parts) + "*"
 
 
@@ -131,7 +141,12 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
         await sent.send()
         shown.asked_id = sent.id
     elif message.kind == "tool_call":
-        step = cl.Step(name=f"{message.role} · tool call", type="tool", show_input="json", parent_id=shown.asked_id)
+        step = cl.Step(
+            name=f"{message.role} · {word('tool call', language())}",
+            type="tool",
+            show_input="json",
+            parent_id=shown.asked_id,
+        )
         step.input = message.content
         await step.send()
         open_tools[message.role] = step
@@ -139,7 +154,10 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
         step = open_tools.pop(message.role, None)
         if step is None:
             step = cl.Step(
-                name=f"{message.role} · tool result", type="tool", show_input=False, parent_id=shown.asked_id
+                name=f"{message.role} · {word('tool result', language())}",
+                type="tool",
+                show_input=False,
+                parent_id=shown.asked_id,
             )
             step.output = without_images(message.content)
             await step.send()
@@ -148,7 +166,9 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             step.end = cl.utils.utc_now()
             await step.update()
     elif message.kind == "recall":  # the memories the answer was given, beside it
-        step = cl.Step(name=f"{message.role} · memories recalled", type="retrieval", parent_id=shown.asked_id)
+        step = cl.Step(
+            name=f"{message.role} · {word('memories recalled', language())}", type="retrieval", parent_id=shown.asked_id
+        )
         step.output = without_images(message.content)
         await step.send()
     elif message.kind == "approval":
@@ -163,7 +183,12 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             answer = cl.Message(content=content, author=message.role, actions=thumbs(message))
             await answer.send()
         if message.reasoning:  # a collapsed step inside the answer it led to
-            step = cl.Step(name=f"{message.role} · reasoning", type="llm", show_input=False, parent_id=answer.id)
+            step = cl.Step(
+                name=f"{message.role} · {word('reasoning', language())}",
+                type="llm",
+                show_input=False,
+                parent_id=answer.id,
+            )
             step.output = without_images(message.reasoning)
             await step.send()
 
@@ -173,7 +198,9 @@ async def open_monitor() -> None:
     (ui/elements/Monitoring.jsx asks the API's /monitoring/panel, which any worker answers),
     so a panel the user closed stays closed."""
     panel = cl.CustomElement(
-        name="Monitoring", props={"every": REFRESH_SECONDS, "reading": "reading the machine..."}, display="side"
+        name="Monitoring",
+        props={"every": REFRESH_SECONDS, "reading": word("reading the machine...", language())},
+        display="side",
     )
     await cl.ElementSidebar.set_elements([panel], key="monitoring")
 

@@ -28,10 +28,13 @@ def monitor_rows(figures: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def panel(figures: dict) -> dict[str, Any]:
-    """What /monitoring/panel answers: the rows, and when they were read."""
+def panel(figures: dict, language: str | None = None) -> dict[str, Any]:
+    """What /monitoring/panel answers: the rows, and when they were read, in `language`."""
+    from ui.words import word
+
+    updated = word("updated {time}, every {every} s", language)
     return {
-        "now": "now",
-        "rows": [list(row) for row in monitor_rows(figures)],
-        "updated": f"updated {time.strftime('%H:%M:%S')}, every {REFRESH_SECONDS} s",
+        "now": word("now", language),
+        "rows": [[word(name, language), word(value, language)] for name, value in monitor_rows(figures)],
+        "updated": updated.format(time=time.strftime("%H:%M:%S"), every=REFRESH_SECONDS),
     }

@@ -12,7 +12,8 @@ export default function Monitoring() {
     let gone = false;
     async function read() {
       try {
-        const answer = await fetch("/monitoring/panel", { credentials: "same-origin" });
+        const language = encodeURIComponent(navigator.language || "en");
+        const answer = await fetch(`/monitoring/panel?language=${language}`, { credentials: "same-origin" });
         if (!answer.ok) throw new Error(answer.statusText || String(answer.status));
         const read = await answer.json();
         if (!gone) {
