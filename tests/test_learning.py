@@ -399,3 +399,41 @@ async def test_prompt_evolution_runs_end_to_end_on_the_embedded_model(tmp_path):
         assert versions[-1].text == child.text and versions[-1].author == "evolution"
     else:
         assert len(versions) == 1 and ("rejected" in child.why or "refused" in child.why)
+
+
+def test_rates_and_passes_fall_with_the_models_size_unless_set():
+    import torch
+
+    from training.lora import sized
+
+    class Model(torch.nn.Module):
+        def __init__(self, count: int):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.empty(count, device="meta"))
+
+    defaults = LearningSettings()
+    assert sized(defaults, Model(135_000_000)) == defaults  # what they were tuned on
+    four_times = sized(defaults, Model(540_000_000))
+    assert four_times.learning_rate == pytest.approx(defaults.learning_rate / 2)
+    assert four_times.heal_learning_rate == pytest.approx(defaults.heal_learning_rate / 2)
+    assert four_times.epochs == 3.0  # 6 / 2, and never below 3
+    chosen = sized(LearningSettings(learning_rate=1e-3), Model(540_000_000))
+    assert chosen.learning_rate == 1e-3 and chosen.epochs == 3.0  # learning.json's own value stays
+
+
+def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base):
+    from training.cycle import with_retention
+    from training.replay import questions, replayed, whole_sentences
+
+    assert whole_sentences("It is Paris. It is big and") == "It is Paris."
+    assert whole_sentences("東京です。大きい") == "東京です。"
+    asked = ["What is the capital of France?", "日本の首都はどこですか？"]
+    rows = replayed(base[0], base[1], asked)
+    assert [r["messages"][0]["content"] for r in rows] == asked
+    assert all(r["messages"][1]["content"].strip() for r in rows)
+    mixed = with_retention(ROWS, 0.5, 0, rows)  # half general chats: drawn from the shipped 16 and the replayed
+    assert len(mixed) == 2 * len(ROWS)
+    from training.cycle import retention_rows
+
+    retained = {r["messages"][0]["content"] for r in retention_rows()}
+    assert not retained & set(questions())  # what measures general chat is never trained on

@@ -27,10 +27,13 @@ def retention_rows() -> list[dict[str, Any]]:
     return _jsonl(RETENTION)
 
 
-def with_retention(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
-    """`rows` with general chats mixed in (`share` of the result, from RETENTION_MIX, never
-    from RETENTION, which measures what they protect)."""
-    mix = _jsonl(RETENTION_MIX)
+def with_retention(
+    rows: list[dict[str, Any]], share: float, seed: int, replay: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """`rows` with general chats mixed in (`share` of the result, from RETENTION_MIX and the
+    base model's own answers `replay` (training/replay.py), never from RETENTION, which
+    measures what they protect)."""
+    mix = _jsonl(RETENTION_MIX) + list(replay or ())
     wanted = min(len(mix), round(len(rows) * share / max(1e-9, 1 - share))) if share > 0 else 0
     mixed = rows + random.Random(seed).sample(mix, wanted)
     random.Random(seed + 1).shuffle(mixed)
@@ -114,7 +117,8 @@ def learn(
     from training.breeder import evolve
     from training.deploy import adapters_dir, deploy
     from training.lineage import Lineage
-    from training.lora import train_adapter
+    from training.lora import sized, train_adapter
+    from training.replay import replayed
     from training.target import current_target
 
     started = time.perf_counter()
@@ -160,10 +164,20 @@ def learn(
             base = load_base(settings.hf_base, setup)
         else:
             base = load_base(None)
+        settings = sized(settings, base[0])
+        if progress:
+            print(
+                f"training at rate {settings.learning_rate:.2g} (heal {settings.heal_learning_rate:.2g}),"
+                f" {settings.epochs:g} passes over the examples",
+                flush=True,
+            )
+        replay = replayed(*base[:2]) if settings.retention_share > 0 else []  # before any adapter is on it
+        if progress:
+            print(f"the base model answered {len(replay)} general questions to train on beside them", flush=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []
         for i, chunk in enumerate(slices):
-            mixed = with_retention(chunk, settings.retention_share, settings.seed + i)
+            mixed = with_retention(chunk, settings.retention_share, settings.seed + i, replay)
             taught += mixed
             # No eval rows: evolution scores every parent on the held-out rows anyway.
             trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base)

@@ -68,6 +68,7 @@ class Scorer:
                 encoded.append((ids, len(prompt_ids)))
         if not encoded:
             raise ValueError("no chat with an answer to score")
+        encoded.sort(key=lambda pair: len(pair[0]))  # a batch is as wide as its longest chat
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
@@ -89,9 +90,11 @@ class Scorer:
         import torch
         import torch.nn.functional as F
 
+        from training.base import cpu_precision
+
         total = 0.0
         device = next(model.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), cpu_precision():
             for input_ids, attention, scored in self.batches:
                 input_ids, wanted = input_ids.to(device), scored[:, 1:].to(device)
                 logits = answer_logits(model, input_ids, attention.to(device), wanted)
@@ -149,11 +152,13 @@ class Recall:
 
         import torch
 
+        from training.base import cpu_precision
+
         tokenizer = self.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         device = next(model.parameters()).device
         found = []
-        with torch.no_grad():
+        with torch.no_grad(), cpu_precision():
             prefix_cache = None
             if self.prefix:
                 prefix = torch.tensor([self.prefix], device=device)

@@ -1,0 +1,67 @@
+"""General chats the base model answers itself, trained on beside the user's examples (self-
+distillation): the model keeps what it knew because it is taught its own answers back.
+
+Sixteen fixed general chats (retention_mix.jsonl) were too few beside seventy of the user's
+facts: the Qwen2.5-0.5B's child answered "Which planet do we live on?" with "You're on Mars."
+and 日本の首都 with the user's own city, and the cycle refused to deploy it (general chat 62 ->
+48-52 %). The questions (replay_questions.txt, English and Japanese) share none with the
+retention set that measures general chat (retention.jsonl)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+QUESTIONS = Path(__file__).with_name("replay_questions.txt")
+MAX_NEW_TOKENS = 40
+BATCH = 16
+SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+
+
+def questions() -> list[str]:
+    return [line.strip() for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def whole_sentences(text: str) -> str:
+    """`text` up to its last finished sentence (an answer cut at MAX_NEW_TOKENS mid-word would
+    teach the model to stop mid-word)."""
+    text = text.strip()
+    ends = [m.start() for m in SENTENCE_END.finditer(text) if m.start() > 0]
+    return text[: ends[-1]].strip() if ends else text
+
+
+def replayed(model, tokenizer, asked: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each general question with the base model's own greedy answer, as chats to train on;
+    questions it leaves unanswered are dropped. Call before any adapter is put on `model`."""
+    import torch
+
+    from training.base import cpu_precision
+
+    asked = questions() if asked is None else asked
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    rows = []
+    with torch.no_grad(), cpu_precision():
+        for start in range(0, len(asked), BATCH):
+            chunk = asked[start : start + BATCH]
+            encoded = [tokenizer(_prompt(tokenizer, q), add_special_tokens=False)["input_ids"] for q in chunk]
+            width = max(map(len, encoded))
+            ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
+            out = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=pad
+            )
+            for question, row in zip(chunk, out, strict=True):
+                answer = whole_sentences(tokenizer.decode(row[width:], skip_special_tokens=True))
+                if answer:
+                    rows.append({"messages": [_said("user", question), _said("assistant", answer)]})
+    return rows
+
+
+def _prompt(tokenizer, question: str) -> str:
+    return tokenizer.apply_chat_template([_said("user", question)], add_generation_prompt=True, tokenize=False)
+
+
+def _said(role: str, content: str) -> dict[str, str]:
+    return {"role": role, "content": content}
