@@ -25,16 +25,12 @@ RUNS_PROGRAMS = re.compile(
     r"|command|driver|helper|path|program|cmd|tool|viewer|browser|sendmail|sendmailcmd|receivepack|uploadpack)\s*(=|$)",
     re.I,
 )
-SCAN_FOLDERS = 20_000  # folders walked for set-ID bits and repositories; a bound, not a hiding place
 
 
 def _walk(workspace: Path):
-    """Every (folder, file names, folder names) of the workspace, no links followed."""
-    count = 0
+    """Every (folder, file names, folder names) of the workspace, no links followed. Whole:
+    a bound on the walk would be a place to hide a set-ID file behind."""
     for folder, dirs, files in os.walk(workspace, followlinks=False):
-        count += 1
-        if count > SCAN_FOLDERS:
-            return
         yield Path(folder), files, dirs
 
 
