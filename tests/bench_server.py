@@ -84,6 +84,9 @@ def model_server() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
+OWNER_TOKEN = "bench-owner-token"  # /metrics is the server owner's
+
+
 def start_society(home: Path, env: dict[str, str], workers: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
@@ -181,7 +184,7 @@ def run_setup(label: str, env: dict[str, str], workers: int, users: int, turns: 
     from society import users as registry
 
     tokens = {f"user{i:02d}": registry.add(f"user{i:02d}") for i in range(users)}
-    process, base = start_society(home, env, workers)
+    process, base = start_society(home, {**env, "SOCIETY_API_TOKEN": OWNER_TOKEN}, workers)
     latencies: list[float] = []
     warm: list[float] = []
     failures: list[str] = []
@@ -195,7 +198,7 @@ def run_setup(label: str, env: dict[str, str], workers: int, users: int, turns: 
     try:
         results = asyncio.run(everyone())
         wall = time.perf_counter() - started
-        metrics = httpx.get(f"{base}/metrics", headers={"authorization": f"Bearer {next(iter(tokens.values()))}"})
+        metrics = httpx.get(f"{base}/metrics", headers={"authorization": f"Bearer {OWNER_TOKEN}"})  # the owner's
     finally:
         process.terminate()
         try:

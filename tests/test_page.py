@@ -211,8 +211,8 @@ def test_export_then_import_into_a_fresh_data_folder(tmp_path):
         assert imported.ok and imported.json() == {"turns": 2, "messages": 6}
         page.goto(f"{base}/ui")
         page.get_by_text("Your workspace has notes.txt.").wait_for(timeout=60_000)
-        page.get_by_text("executor · tool call").first.wait_for()
-        reasoning = page.get_by_text("planner · reasoning").last
+        page.get_by_text("executor · ツール呼び出し").first.wait_for()  # the page's own words in Japanese
+        reasoning = page.get_by_text("planner · 推論").last
         reasoning.wait_for()
         if not page.get_by_text("France's capital city is Paris.").is_visible():
             reasoning.click()

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from tests.bench_server import check_history, model_server, one_user, start_society
+from tests.bench_server import OWNER_TOKEN, check_history, model_server, one_user, start_society
 
 
 def test_two_workers_serve_each_users_turns_in_order_and_metrics_add_up(tmp_path, servers, monkeypatch):
@@ -30,7 +30,7 @@ def test_two_workers_serve_each_users_turns_in_order_and_metrics_add_up(tmp_path
     with server.connect() as conn:
         conn.execute(text("CREATE DATABASE workers_test"))
     database = make_url(admin).set(database="workers_test").render_as_string(hide_password=False)
-    env = {"SOCIETY_DATABASE_URL": database, "SOCIETY_CONFIG": str(ladder)}
+    env = {"SOCIETY_DATABASE_URL": database, "SOCIETY_CONFIG": str(ladder), "SOCIETY_API_TOKEN": OWNER_TOKEN}
     (tmp_path / "home" / "memory.json").write_text(f'{{"vector_server": "{chroma}"}}', encoding="utf-8")
     process, base = start_society(tmp_path / "home", env, workers=2)
     try:
@@ -44,7 +44,9 @@ def test_two_workers_serve_each_users_turns_in_order_and_metrics_add_up(tmp_path
         for name, (sent, history) in zip(tokens, results, strict=True):
             assert len(sent) == 3
             assert check_history(name, sent, history) == (0, True, True)
-        metrics = httpx.get(f"{base}/metrics", headers={"authorization": f"Bearer {tokens['ann']}"}).text
+        refused = httpx.get(f"{base}/metrics", headers={"authorization": f"Bearer {tokens['ann']}"})
+        assert refused.status_code == 403  # a user's token: the figures count everyone's turns
+        metrics = httpx.get(f"{base}/metrics", headers={"authorization": f"Bearer {OWNER_TOKEN}"}).text
         done = [line for line in metrics.splitlines() if line.startswith('society_turns_total{status="done"}')]
         assert done and float(done[0].rsplit(" ", 1)[1]) == 6.0  # both workers' turns, counted once
         workers = httpx.get(f"{base}/monitoring/status", headers={"authorization": f"Bearer {tokens['ben']}"})

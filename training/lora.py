@@ -99,9 +99,6 @@ def _config_kwargs(settings: LearningSettings, out: Path, quantized: bool, rows:
         "optim": "paged_adamw_8bit" if quantized else "adamw_torch",
         "use_cpu": not torch.cuda.is_available(),
         "bf16": quantized or cpu_bf16(),
-        # Chats of like length in one batch: a batch is padded to its longest chat, and one
-        # long general chat among short facts made every row of its batch that long.
-        "train_sampling_strategy": "group_by_length",
         "logging_steps": 5,
         "save_strategy": "no",
         "report_to": "none",
@@ -154,6 +151,10 @@ def sft(peft_model, tokenizer, rows: list[dict[str, Any]], settings: LearningSet
     from trl import SFTConfig
 
     kwargs = _config_kwargs(settings, out, settings.hf_base is not None, len(rows))
+    # Chats of like length in one batch: a batch is padded to its longest chat, and one long
+    # general chat among short facts made every row of its batch that long. (Not for KTO,
+    # whose KL term pairs each example with its neighbours in a fixed order.)
+    kwargs["train_sampling_strategy"] = "group_by_length"
     if steps:
         kwargs["max_steps"] = steps
     trainer = _sft_trainer(
