@@ -456,10 +456,11 @@ async def test_many_files_beside_a_repository_do_not_make_it_writable(settings):
     "command",
     [
         "mv sub moved && printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> moved/.git/config; mv moved sub",
+        "mv sub moved && git init -q sub && git -C sub config core.fsmonitor 'touch /tmp/pwned'",
         "git init -q fresh && git -C fresh config core.fsmonitor 'touch /tmp/pwned'",
         "git init -q fresh && printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > fresh/.git/hooks/pre-commit",
     ],
-    ids=["rename_away_and_back", "new_repository_config", "new_repository_hook"],
+    ids=["rename_away_and_back", "rename_away_and_plant", "new_repository_config", "new_repository_hook"],
 )
 async def test_git_settings_that_run_programs_do_not_survive_a_command(command, settings):
     workspace = settings.workspace
