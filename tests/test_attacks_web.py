@@ -17,6 +17,17 @@ from society.tools.web import WebUnavailable, is_private_address, web_tools
 
 
 @contextmanager
+def serving(handler):
+    """The port of a local HTTP server answering with `handler` (a BaseHTTPRequestHandler)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+
+
+@contextmanager
 def recording_server():
     """("127.0.0.1:PORT", the paths asked for) of a server that answers every GET with a pixel."""
     hits: list[str] = []
@@ -32,12 +43,8 @@ def recording_server():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_port}", hits
-    finally:
-        server.shutdown()
+    with serving(Handler) as port:
+        yield f"127.0.0.1:{port}", hits
 
 
 @pytest.fixture
@@ -63,10 +70,8 @@ def service():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_port, hits
-    server.shutdown()
+    with serving(Handler) as port:
+        yield port, hits
 
 
 def fetcher(tmp_path, approver=None, **policies):
@@ -203,10 +208,8 @@ def bomb_service():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_port
-    server.shutdown()
+    with serving(Handler) as port:
+        yield port
 
 
 @pytest.mark.parametrize("path", ["/once", "/twice"])

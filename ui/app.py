@@ -98,6 +98,11 @@ def language() -> str | None:
     return None
 
 
+def step_name(message: Message, kind: str) -> str:
+    """A step's title: the role, and what the step is in the browser's language."""
+    return f"{message.role} · {word(kind, language())}"
+
+
 def footer(message: Message) -> str:
     """The model that answered, the time it took, its speed and the prompt version."""
     said = language()
@@ -142,7 +147,7 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
         shown.asked_id = sent.id
     elif message.kind == "tool_call":
         step = cl.Step(
-            name=f"{message.role} · {word('tool call', language())}",
+            name=step_name(message, "tool call"),
             type="tool",
             show_input="json",
             parent_id=shown.asked_id,
@@ -154,7 +159,7 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
         step = open_tools.pop(message.role, None)
         if step is None:
             step = cl.Step(
-                name=f"{message.role} · {word('tool result', language())}",
+                name=step_name(message, "tool result"),
                 type="tool",
                 show_input=False,
                 parent_id=shown.asked_id,
@@ -166,9 +171,7 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             step.end = cl.utils.utc_now()
             await step.update()
     elif message.kind == "recall":  # the memories the answer was given, beside it
-        step = cl.Step(
-            name=f"{message.role} · {word('memories recalled', language())}", type="retrieval", parent_id=shown.asked_id
-        )
+        step = cl.Step(name=step_name(message, "memories recalled"), type="retrieval", parent_id=shown.asked_id)
         step.output = without_images(message.content)
         await step.send()
     elif message.kind == "approval":
@@ -184,7 +187,7 @@ async def show(message: Message, shown: Shown, streamed: cl.Message | None = Non
             await answer.send()
         if message.reasoning:  # a collapsed step inside the answer it led to
             step = cl.Step(
-                name=f"{message.role} · {word('reasoning', language())}",
+                name=step_name(message, "reasoning"),
                 type="llm",
                 show_input=False,
                 parent_id=answer.id,

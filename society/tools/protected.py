@@ -138,12 +138,13 @@ def secret_mounts(bound: list[Path], data_folder: Path) -> list[Path]:
     """What to hide inside the sandbox: every secret path inside a bound folder."""
     hidden: list[Path] = []
     data_folder = Path(os.path.realpath(data_folder))
+    home_entries = [entry for home in home_folders() for entry in _hidden_entries(home)]
     for root in bound:
         candidates = [Path(p) for p in SECRET_SYSTEM_PATHS] + [data_folder]
         # A read root may be a home folder or a folder of homes: look two levels down.
         homes = [root, *(p for p in _subfolders(root))]
         candidates += [home / name for home in homes for name in SECRET_NAMES]
-        candidates += [entry for home in home_folders() for entry in _hidden_entries(home)]
+        candidates += home_entries
         for path in candidates:
             if (path == root or path.is_relative_to(root)) and os.path.lexists(path) and path not in hidden:
                 hidden.append(path)

@@ -62,15 +62,16 @@ def redact(text: str) -> str:
     anything shaped like a credential, also inside base64, hex or reversed."""
     if not text:
         return text
-    for value, name in _known():
+    known = _known()  # the environment read once per text, not once per run looked at
+    for value, name in known:
         for form in _forms(value):
             if form in text:
                 text = _cover(text, form, f"[redacted {name}]")
         text = _without_pieces(text, value, f"[redacted {name}]")
     text = CREDENTIAL.sub("[redacted credential]", text)
-    text = BASE64_RUN.sub(lambda m: _if_hidden(m.group(0), _from_base64), text)
-    text = HEX_RUN.sub(lambda m: _if_hidden(m.group(0), _from_hex), text)
-    return TOKEN_RUN.sub(lambda m: _if_hidden(m.group(0), lambda run: run[::-1]), text)
+    text = BASE64_RUN.sub(lambda m: _if_hidden(m.group(0), _from_base64, known), text)
+    text = HEX_RUN.sub(lambda m: _if_hidden(m.group(0), _from_hex, known), text)
+    return TOKEN_RUN.sub(lambda m: _if_hidden(m.group(0), lambda run: run[::-1], known), text)
 
 
 def _forms(value: str) -> list[str]:
@@ -112,7 +113,7 @@ def _without_pieces(text: str, value: str, mark: str) -> str:
     return text
 
 
-def _if_hidden(run: str, decode) -> str:
+def _if_hidden(run: str, decode, known: list[tuple[str, str]]) -> str:
     """`run` as it is, or `[redacted ...]` when what it decodes to holds a secret."""
     try:
         decoded = decode(run)
@@ -120,7 +121,7 @@ def _if_hidden(run: str, decode) -> str:
         return run
     if not decoded or decoded == run:
         return run
-    for value, name in _known():
+    for value, name in known:
         if value in decoded:
             return f"[redacted {name}]"
     return "[redacted credential]" if CREDENTIAL.search(decoded) else run
