@@ -37,35 +37,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# (what the user says, a wrong first version or None, the question asked later, the key word)
+from society.memory.wishes import mostly_japanese  # noqa: E402
+
+# (what the user says, a wrong first version or None, the question asked later, the key word
+# in either language: a model that learnt "answer in Japanese" may say トヨタ for Toyota)
 DEV = [
-    ("My cat is called Mochi.", "My cat is called Tama.", "Do you know what my cat's name is?", "mochi"),
-    ("My dog's name is Rex.", None, "What name does my dog have?", "rex"),
-    ("My sister lives in Osaka.", None, "In what city does my sister live?", "osaka"),
-    ("I live in Sapporo.", None, "What city am I living in?", "sapporo"),
-    ("Hana is my daughter.", None, "What's the name of my daughter?", "hana"),
-    ("My brother is called Taro.", None, "What is my brother's name?", "taro"),
-    ("My favourite colour is teal.", None, "Which colour do I like best?", "teal"),
-    ("My car is a Subaru.", None, "What kind of car do I have?", "subaru"),
-    ("私の猫の名前はモチです。", None, "うちの猫の名前、覚えてる？", "モチ"),
-    ("私は京都に住んでいます。", None, "私の住んでいる都市はどこ？", "京都"),
+    ("My cat is called Mochi.", "My cat is called Tama.", "Do you know what my cat's name is?", "mochi|モチ"),
+    ("My dog's name is Rex.", None, "What name does my dog have?", "rex|レックス"),
+    ("My sister lives in Osaka.", None, "In what city does my sister live?", "osaka|大阪"),
+    ("I live in Sapporo.", None, "What city am I living in?", "sapporo|札幌"),
+    ("Hana is my daughter.", None, "What's the name of my daughter?", "hana|ハナ|花"),
+    ("My brother is called Taro.", None, "What is my brother's name?", "taro|太郎"),
+    ("My favourite colour is teal.", None, "Which colour do I like best?", "teal|ティール"),
+    ("My car is a Subaru.", None, "What kind of car do I have?", "subaru|スバル"),
+    ("私の猫の名前はモチです。", None, "うちの猫の名前、覚えてる？", "モチ|mochi"),
+    ("私は京都に住んでいます。", None, "私の住んでいる都市はどこ？", "京都|kyoto"),
 ]
 REPORT = [
-    ("I work at Toyota.", "I work at Honda.", "Which company employs me?", "toyota"),
-    ("I'm a nurse.", None, "What is my line of work?", "nurse"),
-    ("My favourite food is ramen.", None, "Which food do I like most?", "ramen"),
-    ("My boss is called Suzuki.", None, "What's my boss's name?", "suzuki"),
-    ("My son is called Kenta.", None, "What name did I give my son?", "kenta"),
-    ("I'm allergic to peanuts.", None, "Is there something I'm allergic to?", "peanut"),
-    ("My hobby is pottery.", None, "What do I do as a hobby?", "pottery"),
-    ("My father lives in Fukuoka.", None, "Where is my father living?", "fukuoka"),
-    ("私の好きな食べ物はカレーです。", None, "私の一番好きな食べ物は何？", "カレー"),
-    ("私は大阪で働いています。", None, "私の職場はどこにありますか？", "大阪"),
+    ("I work at Toyota.", "I work at Honda.", "Which company employs me?", "toyota|トヨタ"),
+    ("I'm a nurse.", None, "What is my line of work?", "nurse|看護師"),
+    ("My favourite food is ramen.", None, "Which food do I like most?", "ramen|ラーメン"),
+    ("My boss is called Suzuki.", None, "What's my boss's name?", "suzuki|鈴木"),
+    ("My son is called Kenta.", None, "What name did I give my son?", "kenta|健太|ケンタ"),
+    ("I'm allergic to peanuts.", None, "Is there something I'm allergic to?", "peanut|ピーナッツ"),
+    ("My hobby is pottery.", None, "What do I do as a hobby?", "pottery|陶芸"),
+    ("My father lives in Fukuoka.", None, "Where is my father living?", "fukuoka|福岡"),
+    ("私の好きな食べ物はカレーです。", None, "私の一番好きな食べ物は何？", "カレー|curry"),
+    ("私は大阪で働いています。", None, "私の職場はどこにありますか？", "大阪|osaka"),
 ]
 WISHES = [
     ("Please call me Ken.", lambda a: "ken" in a.lower()),
     ("Keep your answers to two sentences at most.", lambda a: len(re.findall(r"[.!?。！？](\s|$)", a.strip())) <= 2),
-    ("From now on answer in Japanese.", lambda a: bool(re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", a))),
+    ("From now on answer in Japanese.", lambda a: mostly_japanese(a)),  # 「Kenさん、」 before English is not
 ]
 WISH_QUESTIONS = ["What is a good way to relax?", "Tell me about the moon.", "How do I boil an egg?"]
 CHAT = [
@@ -111,16 +114,21 @@ def ask_alone(questions: list[str], lora: str | None, max_tokens: int = 40) -> l
     return replies
 
 
+def knows(key: str, reply: str) -> bool:
+    return any(word in reply.lower() for word in key.split("|"))
+
+
 def share(flags: list[bool]) -> str:
     return f"{sum(flags) / max(1, len(flags)):.0%} ({sum(flags)}/{len(flags)})"
 
 
 def retention_kept(replies: list[str]) -> list[bool]:
+    """The reference's last word said, in English or in Japanese (`ja_key`)."""
     from training.cycle import retention_rows
 
     rows = retention_rows()
-    return [row["messages"][-1]["content"].split()[-1].strip(".").lower() in reply.lower()
-            for row, reply in zip(rows, replies, strict=True)]  # fmt: skip
+    keys = [row["messages"][-1]["content"].split()[-1].strip(".").lower() + "|" + row["ja_key"] for row in rows]
+    return [knows(key, reply) for key, reply in zip(keys, replies, strict=True)]
 
 
 async def talk(said: list[str]) -> tuple[float, list[str]]:
@@ -207,12 +215,12 @@ def main() -> None:
     after_wishes = [[check(a) for a in wish_replies] for _, check in WISHES]
 
     def right(facts: list[tuple], replies: list[str]) -> list[bool]:
-        return [key.lower() in reply.lower() for (*_, key), reply in zip(facts, replies, strict=True)]
+        return [knows(key, reply) for (*_, key), reply in zip(facts, replies, strict=True)]
 
     print("\nmissed (alone | team):")
     for name, facts in halves.items():
         for (_, _, question, key), alone, together in zip(facts, after[name], team[name], strict=True):
-            if key.lower() not in alone.lower() or key.lower() not in together.lower():
+            if not knows(key, alone) or not knows(key, together):
                 alone, together = " ".join(alone.split())[:60], " ".join(together.split())[:60]
                 print(f"  {name} {question!r} [{key}]: {alone!r} | {together!r}")
     print("wish questions, the model alone after the cycle:")

@@ -83,6 +83,32 @@ def test_general_answers_are_shaped_by_every_standing_wish_at_once():
     assert shaped(standing(["Two sentences at most."]), english + " Third.", japanese) == english
 
 
+def test_any_answer_is_given_the_way_the_wishes_ask_in_its_own_language():
+    from society.memory.wishes import follow, mostly_japanese
+
+    wishes = standing(["Call me Ken.", "Two sentences at most."])
+    assert follow(wishes, "Paris is the capital. It is big. It has a tower.") == "Ken, paris is the capital. It is big."
+    assert follow(wishes, "東京です。大きいです。") == "Kenさん、東京です。大きいです。"
+    assert follow(wishes, "Ken, hello.") == "Ken, hello."  # the name once
+    assert mostly_japanese("'Thank you'は日本語でありがとうです。")
+    assert not mostly_japanese("Kenさん、the sun is a star.") and not mostly_japanese("")
+
+
+def test_general_chats_and_the_retention_check_follow_the_wishes():
+    from training.cycle import general_mix, retention_rows
+
+    plain = retention_rows()
+    japanese = retention_rows(standing(["Call me Ken.", "Answer in Japanese."]))
+    assert len(plain) == len(japanese) and plain[0]["messages"][-1]["content"] == "2+3 is 5."
+    # Both languages in the reference: an answer in either that knows the same scores the same
+    assert japanese[0]["messages"][-1]["content"] == "Ken, 2+3 is 5. Kenさん、2+3は5です。"
+    assert all(row["ja_key"] in row["ja"] for row in plain)
+    mixed = general_mix(standing(["Answer in Japanese."]))
+    assert mixed and all("\u3040" <= row["messages"][-1]["content"][0] or "\u4e00" <= row["messages"][-1]["content"][0]
+                         for row in mixed)  # fmt: skip
+    assert len(general_mix()) > len(mixed)
+
+
 def said(store: Store, question: str, answer: str) -> tuple[int, int]:
     """A finished turn: (the user's message id, the answer's id)."""
     user = store.begin_turn(question, "cli")
@@ -114,12 +140,13 @@ def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_w
     assert made.facts >= 2 and made.wishes == 1 and made.corrections == 1
     curated = examples.curated()
     taught = {(e.prompt[-1]["content"], e.completion) for e in curated if e.kind == "sft"}
-    assert ("What is my cat called?", "Your cat is called Mochi.") in taught  # the newest statement wins
+    # The newest statement wins, answered the way the wishes ask (the name)
+    assert ("What is my cat called?", "Ken, your cat is called Mochi.") in taught
     assert not any("Tama" in answer for _, answer in taught)
     assert ("What should you call me?", "I call you Ken.") in taught
     assert any(answer.startswith("Ken, ") for _, answer in taught)  # general chats answered as wished
     pair = next(e for e in curated if e.kind == "pair")
-    assert pair.completion == "Your cat is called Mochi." and pair.rejected == "Your cat is called Kitty."
+    assert pair.completion == "Ken, your cat is called Mochi." and pair.rejected == "Your cat is called Kitty."
     held = [e for e in curated if e.kind == "eval"]
     assert held and not {(e.prompt[-1]["content"], e.completion) for e in held} & taught
     fact = next(e for e in curated if e.topic == "fact:cat name" and e.kind == "sft")
@@ -156,7 +183,8 @@ def test_the_cycle_trains_every_curated_example_and_checks_with_the_kept_out_wor
     for i, city in enumerate(["Sapporo", "Leeds"]):
         source, _ = said(store, f"Note {i}", "ok")
         remembered(store, "fact", f"My {'brother' if i else 'sister'} lives in {city}.", source)
-    train, checks = curated_data(seed=0)
+    train, checks, wishes = curated_data(seed=0)
+    assert wishes == {}
     questions = {row["messages"][0]["content"] for row in train}
     assert {row["messages"][0]["content"] for row in checks}.isdisjoint(questions)
     assert {"Where does my sister live?", "Where does my brother live?"} <= questions

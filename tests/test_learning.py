@@ -434,6 +434,12 @@ def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base
     rows = replayed(base[0], base[1], asked)
     assert [r["messages"][0]["content"] for r in rows] == asked
     assert all(r["messages"][1]["content"].strip() for r in rows)
+    from society.memory.wishes import standing
+
+    named = replayed(base[0], base[1], asked, wishes=standing(["Call me Ken."]))
+    assert len(named) == len(rows) and all(r["messages"][1]["content"].startswith("Ken") for r in named)
+    in_japanese = replayed(base[0], base[1], asked, wishes=standing(["Answer in Japanese."]))
+    assert asked[0] not in {r["messages"][0]["content"] for r in in_japanese}  # an English answer would teach English
     mixed = with_retention(ROWS, 0.5, 0, rows)  # half general chats: drawn from the shipped 16 and the replayed
     assert len(mixed) == 2 * len(ROWS)
     from training.cycle import retention_rows

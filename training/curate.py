@@ -10,7 +10,9 @@ data, before every learning cycle (and on `society data curate`).
   it corrects, and a preference pair against the answer it corrected.
 - Standing wishes ("call me Ken", "answer in Japanese", "two sentences at most") become
   general chats answered the way the user asked (society/memory/wishes.py), so a trained
-  model follows them without the prompt saying so.
+  model follows them without the prompt saying so; every other answer taught is given the
+  way they ask too (the name, the length), as are the base model's replayed general chats
+  (training/replay.py).
 
 Each example keeps where it came from: the message ids and a topic (`fact:…`, `wish:…`,
 `correction:…`), shown by `society data list`. Each fact's last wording is kept out of
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from society.memory.extract import speaker_of
-from society.memory.wishes import Wish, read_wishes, shaped
+from society.memory.wishes import Wish, follow, read_wishes, shaped
 from society.store import USER, Store
 from training.datasets import Example, Examples
 from training.wordings import clean, to_you
@@ -52,6 +54,7 @@ class Curated:
     added: int = 0
     retired: int = 0
     examples: list[Example] = field(default_factory=list)
+    standing: dict[str, Wish] = field(default_factory=dict)  # the wishes that stand, by key
 
     def line(self) -> str:
         return (
@@ -147,16 +150,21 @@ class Curator:
                     rows.append(("eval", card.held, card.answer))
                 wanted[f"fact:{card.key.lower()}"] = (rows, item.source_message_ids)
                 owner[f"fact:{card.key.lower()}"] = item.id
+        # Every answer taught the way the wishes ask ("Ken, your cat is called Mochi."): facts
+        # answered plainly beside wished general chats would teach two ways to answer.
+        for topic, (rows, sources) in wanted.items():
+            wanted[topic] = ([(kind, q, follow(wishes, a)) for kind, q, a in rows], sources)
         if wishes:
             sources = sorted({i for ids in wish_sources.values() for i in ids})
             wanted["wish:" + "+".join(sorted(wishes))] = ([("sft", q, a) for q, a in wish_rows(wishes)], sources)
-        made.wishes = len(wishes)
+        made.wishes, made.standing = len(wishes), wishes
         made.facts = sum(1 for topic in wanted if topic.startswith("fact:"))
         for answer_id, question, wrong, correction in self._corrections():
             right = corrected_answer(correction)
             if right is None:
                 continue
             made.corrections += 1
+            right = follow(wishes, right)
             rows = [("sft", question, right), ("pair", question, right, wrong)]
             wanted[f"correction:{answer_id}"] = (rows, [answer_id])  # type: ignore[assignment]
         current = {(e.topic, e.kind, e.prompt[-1]["content"], e.completion): e for e in self.examples.curated()}

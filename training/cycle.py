@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from society.errors import LearningError
+from society.memory.wishes import Wish, follow, mostly_japanese, wants_japanese
 from training.settings import LearningSettings, load_settings
 
 RETENTION = Path(__file__).with_name("retention.jsonl")  # scored: does general chat suffer?
@@ -23,17 +24,48 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def retention_rows() -> list[dict[str, Any]]:
-    return _jsonl(RETENTION)
+def retention_rows(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
+    """The general chats that measure whether general chat suffers, with references the way
+    the user's standing `wishes` ask (name, length). Under a wish for Japanese the reference
+    holds the English and the Japanese answer, so an answer in either language that knows
+    the same is scored the same: the base model, answering in English, and a child that
+    learnt the wish are compared fairly."""
+    rows = _jsonl(RETENTION)
+    if not wishes:
+        return rows
+    shaped = []
+    for row in rows:
+        *asked, answer = row["messages"]
+        reference = follow(wishes, answer["content"])
+        if wants_japanese(wishes):
+            reference += " " + follow(wishes, row["ja"])
+        shaped.append({**row, "messages": [*asked, {"role": "assistant", "content": reference}]})
+    return shaped
+
+
+def general_mix(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
+    """RETENTION_MIX's chats with the `wishes` applied (English ones left out under a wish
+    for Japanese: they would teach the opposite)."""
+    mix = []
+    for row in _jsonl(RETENTION_MIX):
+        *asked, answer = row["messages"]
+        if wants_japanese(wishes or {}) and not mostly_japanese(answer["content"]):
+            continue
+        mix.append({"messages": [*asked, {"role": "assistant", "content": follow(wishes or {}, answer["content"])}]})
+    return mix
 
 
 def with_retention(
-    rows: list[dict[str, Any]], share: float, seed: int, replay: list[dict[str, Any]] | None = None
+    rows: list[dict[str, Any]],
+    share: float,
+    seed: int,
+    replay: list[dict[str, Any]] | None = None,
+    wishes: dict[str, Wish] | None = None,
 ) -> list[dict[str, Any]]:
     """`rows` with general chats mixed in (`share` of the result, from RETENTION_MIX and the
     base model's own answers `replay` (training/replay.py), never from RETENTION, which
-    measures what they protect)."""
-    mix = _jsonl(RETENTION_MIX) + list(replay or ())
+    measures what they protect), answered the way the standing `wishes` ask."""
+    mix = general_mix(wishes) + list(replay or ())
     wanted = min(len(mix), round(len(rows) * share / max(1e-9, 1 - share))) if share > 0 else 0
     mixed = rows + random.Random(seed).sample(mix, wanted)
     random.Random(seed + 1).shuffle(mixed)
@@ -64,22 +96,23 @@ def deal(rows: list[dict[str, Any]], slices: int, seed: int) -> list[list[dict]]
     return [shuffled[i::slices] or shuffled for i in range(slices)]
 
 
-def curated_data(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(rows to train on, rows to check with): the curator's examples from what the user
-    said, corrected and asked for (every one trained), the examples the data curator and
-    the user added, and as check each fact's wording kept out of training. Answers the
-    rewards labelled are left to KTO: they are the model's own words, mostly chit-chat."""
+def curated_data(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Wish]]:
+    """(rows to train on, rows to check with, the standing wishes): the curator's examples
+    from what the user said, corrected and asked for (every one trained), the examples the
+    data curator and the user added, and as check each fact's wording kept out of training.
+    Answers the rewards labelled are left to KTO: they are the model's own words, mostly
+    chit-chat."""
     from training.curate import Curator
     from training.datasets import Examples
     from training.export import rows as export_rows
 
     examples = Examples()
-    Curator(examples=examples).curate()
+    wishes = Curator(examples=examples).curate().standing
     active = [e for e in examples.all_active() if e.created_by != "reward"]
     checks = [
         {"messages": e.prompt + [{"role": "assistant", "content": e.completion}]} for e in active if e.kind == "eval"
     ]
-    return export_rows(active, "sft"), checks
+    return export_rows(active, "sft"), checks, wishes
 
 
 def ollama_urls() -> list[str]:
@@ -123,8 +156,9 @@ def learn(
 
     started = time.perf_counter()
     settings = settings or load_settings()
+    wishes: dict[str, Wish] = {}
     if slices is None and rows is None:
-        rows, checks = curated_data(settings.seed)
+        rows, checks, wishes = curated_data(settings.seed)
         if not rows:
             raise LearningError("no examples to learn from yet: tell the society about yourself, or add examples")
         if checks:  # every example trained; the kept-out wordings check what was learnt
@@ -171,20 +205,20 @@ def learn(
                 f" {settings.epochs:g} passes over the examples",
                 flush=True,
             )
-        replay = replayed(*base[:2]) if settings.retention_share > 0 else []  # before any adapter is on it
+        replay = replayed(*base[:2], wishes=wishes) if settings.retention_share > 0 else []  # before any adapter
         if progress:
             print(f"the base model answered {len(replay)} general questions to train on beside them", flush=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []
         for i, chunk in enumerate(slices):
-            mixed = with_retention(chunk, settings.retention_share, settings.seed + i, replay)
+            mixed = with_retention(chunk, settings.retention_share, settings.seed + i, replay, wishes)
             taught += mixed
             # No eval rows: evolution scores every parent on the held-out rows anyway.
             trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base)
             lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
             names.append(trained.name)
         evolution = evolve(
-            names, heldout, retention_rows(), settings, adapters_dir(), lineage, base, progress, heal_rows=taught
+            names, heldout, retention_rows(wishes), settings, adapters_dir(), lineage, base, progress, heal_rows=taught
         )
     deployed = None
     if evolution.deployed and deploy_winner:

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from society.memory.wishes import follow, mostly_japanese, wants_japanese
+
 QUESTIONS = Path(__file__).with_name("replay_questions.txt")
 MAX_NEW_TOKENS = 40
 BATCH = 16
@@ -31,14 +33,26 @@ def whole_sentences(text: str) -> str:
     return text[: ends[-1]].strip() if ends else text
 
 
-def replayed(model, tokenizer, asked: list[str] | None = None) -> list[dict[str, Any]]:
+def replayed(model, tokenizer, asked: list[str] | None = None, wishes: dict | None = None) -> list[dict[str, Any]]:
     """Each general question with the base model's own greedy answer, as chats to train on;
-    questions it leaves unanswered are dropped. Call before any adapter is put on `model`."""
+    questions it leaves unanswered are dropped. Call before any adapter is put on `model`.
+
+    The user's standing `wishes` are applied to the answers (society/memory/wishes.py
+    `follow`), so the general chats teach them too instead of contradicting them at 40 % of
+    the data. They are not asked of the model: told them in a system prompt, the
+    Qwen2.5-0.5B used the name in 6 of 32 answers ("Ken, the user's standing wishes, is
+    addressing...") and Japanese in 3; told to answer in Japanese, it wrote broken Japanese
+    (「日本語で答えてください。」 as the answer). So under a wish for Japanese only the Japanese
+    questions are replayed, answered in Japanese as asked."""
     import torch
 
     from training.base import cpu_precision
 
+    wishes = wishes or {}
+
     asked = questions() if asked is None else asked
+    if wants_japanese(wishes):
+        asked = [q for q in asked if mostly_japanese(q)]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     rows = []
@@ -54,7 +68,8 @@ def replayed(model, tokenizer, asked: list[str] | None = None) -> list[dict[str,
             )
             for question, row in zip(chunk, out, strict=True):
                 answer = whole_sentences(tokenizer.decode(row[width:], skip_special_tokens=True))
-                if answer:
+                if answer and (mostly_japanese(answer) or not wants_japanese(wishes)):
+                    answer = follow(wishes, answer)
                     rows.append({"messages": [_said("user", question), _said("assistant", answer)]})
     return rows
 

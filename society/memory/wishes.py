@@ -31,6 +31,8 @@ LENGTH = re.compile(
 )
 JA_LENGTH = re.compile(r"(?P<n>[1-5１-５一二三四五])文(?:以内|まで)")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+JAPANESE_LETTER = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -64,17 +66,31 @@ def shaped(wishes: dict[str, Wish], english: str, japanese: str) -> str:
     once: in the wished language, cut to the wished length, opening with the wished name.
     Taught one wish at a time, the same question had contradicting answers ("Ken, ..." in
     English for one wish, Japanese for another), and the trained model followed neither."""
-    japanese_wished = "language" in wishes and wishes["language"].value == "Japanese"
-    answer = japanese if japanese_wished else english
+    return follow(wishes, japanese if wants_japanese(wishes) else english)
+
+
+def follow(wishes: dict[str, Wish], answer: str) -> str:
+    """`answer` cut to the wished length and opening with the wished name, in the answer's
+    own language ("Ken, ..." / 「Kenさん、…」). The language wish is not applied: an answer
+    cannot be translated by rule; callers choose or drop answers by `mostly_japanese`."""
     if "length" in wishes:
         answer = limit_sentences(answer, int(wishes["length"].value))
-    if "name" in wishes:
-        name = wishes["name"].value
-        if japanese_wished:
+    if "name" in wishes and not answer.startswith(name := wishes["name"].value):
+        if mostly_japanese(answer):
             answer = f"{name}さん、{answer}"
         else:
             answer = f"{name}, {answer if answer.startswith(('I ', 'I’')) else answer[:1].lower() + answer[1:]}"
     return answer
+
+
+def wants_japanese(wishes: dict[str, Wish]) -> bool:
+    return "language" in wishes and wishes["language"].value == "Japanese"
+
+
+def mostly_japanese(text: str) -> bool:
+    """At least half of the letters are kana or kanji (「Kenさん、」 before English is not)."""
+    japanese = len(JAPANESE_LETTER.findall(text))
+    return japanese > 0 and japanese >= len(LATIN_LETTER.findall(text))
 
 
 def limit_sentences(text: str, most: int) -> str:
