@@ -65,7 +65,9 @@ def test_standing_wishes_are_read_in_english_and_japanese_and_the_newest_stands(
     assert read_wish("ケンと呼んでください。").value == "ケン"
     assert read_wish("日本語で答えてください。").value == "Japanese"
     assert read_wish("2文以内で答えて。").value == "2"
-    assert read_wish("I like cats.") is None
+    assert read_wish("Please answer in plain text, without Markdown or lists.").key == "format"
+    assert read_wish("マークダウンは使わないでください。").key == "format"
+    assert read_wish("I like cats.") is None and read_wish("I made a list of books.") is None
     wishes = standing(["Call me Ken.", "Answer in English.", "Call me Kenji."])
     assert wishes["name"].value == "Kenji"
     text = profile(wishes)
@@ -90,6 +92,8 @@ def test_any_answer_is_given_the_way_the_wishes_ask_in_its_own_language():
     assert follow(wishes, "Paris is the capital. It is big. It has a tower.") == "Ken, paris is the capital. It is big."
     assert follow(wishes, "東京です。大きいです。") == "Kenさん、東京です。大きいです。"
     assert follow(wishes, "Ken, hello.") == "Ken, hello."  # the name once
+    listed = "To boil an egg:\n1. **Boil** water.\n2. Add the egg.\n## Done"
+    assert follow(standing(["No markdown please."]), listed) == "To boil an egg: Boil water. Add the egg. Done"
     assert mostly_japanese("'Thank you'は日本語でありがとうです。")
     assert not mostly_japanese("Kenさん、the sun is a star.") and not mostly_japanese("")
 

@@ -446,3 +446,17 @@ def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base
 
     retained = {r["messages"][0]["content"] for r in retention_rows()}
     assert not retained & set(questions())  # what measures general chat is never trained on
+
+
+def test_a_wish_for_japanese_is_taught_only_to_a_model_that_keeps_its_knowledge_in_japanese(base, monkeypatch):
+    from society.memory.wishes import standing
+    from training import wish_gate
+
+    wishes = standing(["Call me Ken.", "Answer in Japanese.", "No markdown."])
+    english, japanese = wish_gate.knowledge_by_language(base[0], base[1])
+    assert 0 <= japanese < english  # the tests' small model knows less when it must say it in Japanese
+    taught, left = wish_gate.taught_wishes(base[0], base[1], wishes, tolerance=0.05)
+    assert set(taught) == {"name", "format"} and left.startswith("the wish for Japanese is left to the prompt")
+    monkeypatch.setattr(wish_gate, "knowledge_by_language", lambda model, tokenizer: (0.6, 0.58))
+    assert wish_gate.taught_wishes(base[0], base[1], wishes, tolerance=0.05) == (wishes, None)  # a model that can
+    assert wish_gate.taught_wishes(base[0], base[1], standing(["Call me Ken."]), 0.05)[1] is None

@@ -108,11 +108,16 @@ def curated_data(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
 
     examples = Examples()
     wishes = Curator(examples=examples).curate().standing
-    active = [e for e in examples.all_active() if e.created_by != "reward"]
+    # The wishes' own chats are made by the cycle, for the wishes it teaches (wish_gate.py).
+    active = [e for e in examples.all_active() if e.created_by != "reward" and not (e.topic or "").startswith("wish:")]
     checks = [
         {"messages": e.prompt + [{"role": "assistant", "content": e.completion}]} for e in active if e.kind == "eval"
     ]
     return export_rows(active, "sft"), checks, wishes
+
+
+def _chat(question: str, answer: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
 
 
 def ollama_urls() -> list[str]:
@@ -148,24 +153,22 @@ def learn(
     from society.gpu_claim import claim_gpu
     from training.base import load_base, plan_training
     from training.breeder import evolve
+    from training.curate import wish_rows
     from training.deploy import adapters_dir, deploy
     from training.lineage import Lineage
     from training.lora import sized, train_adapter
     from training.replay import replayed
     from training.target import current_target
+    from training.wish_gate import taught_wishes
 
     started = time.perf_counter()
     settings = settings or load_settings()
     wishes: dict[str, Wish] = {}
-    if slices is None and rows is None:
+    curated = slices is None and rows is None  # sliced once the model says which wishes it can learn
+    if curated:
         rows, checks, wishes = curated_data(settings.seed)
-        if not rows:
+        if not rows and not wishes:
             raise LearningError("no examples to learn from yet: tell the society about yourself, or add examples")
-        if checks:  # every example trained; the kept-out wordings check what was learnt
-            slices, heldout = deal(rows, settings.adapters_per_cycle, settings.seed), heldout or checks
-        else:
-            slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
-            heldout = heldout or held
     elif slices is None:
         slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
         heldout = heldout or held
@@ -205,6 +208,16 @@ def learn(
                 f" {settings.epochs:g} passes over the examples",
                 flush=True,
             )
+        if curated:
+            wishes, left = taught_wishes(*base[:2], wishes, settings.retention_tolerance)
+            if left and progress:
+                print(left, flush=True)
+            rows = rows + [_chat(question, answer) for question, answer in wish_rows(wishes)]
+            if checks:  # every example trained; the kept-out wordings check what was learnt
+                slices, heldout = deal(rows, settings.adapters_per_cycle, settings.seed), heldout or checks
+            else:
+                slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
+                heldout = heldout or held
         replay = replayed(*base[:2], wishes=wishes) if settings.retention_share > 0 else []  # before any adapter
         if progress:
             print(f"the base model answered {len(replay)} general questions to train on beside them", flush=True)

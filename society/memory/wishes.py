@@ -1,6 +1,6 @@
 """Standing wishes: what the user asked the team to do in every answer from now on ("call me
-Ken", "answer in Japanese", "two sentences at most", 「ケンと呼んで」, 「日本語で答えて」,
-「2文以内で」). They are read from the user's remembered statements, said to every role at
+Ken", "answer in Japanese", "two sentences at most", "no Markdown", 「ケンと呼んで」, 「日本語で答えて」,
+「2文以内で」, 「マークダウンは使わないで」). They are read from the user's remembered statements, said to every role at
 every turn (`profile`), and taught to the model by the learning cycle (training/curate.py),
 so a trained model follows them without being told.
 
@@ -30,6 +30,15 @@ LENGTH = re.compile(
     re.IGNORECASE,
 )
 JA_LENGTH = re.compile(r"(?P<n>[1-5１-５一二三四五])文(?:以内|まで)")
+PLAIN = re.compile(
+    r"\b(?:no|without|don'?t use|do not use|avoid|skip)\s+(?:any\s+|the\s+)?"
+    r"(?:markdown|bullet(?: point)?s|lists|headings|formatting)\b|\bplain text\b",
+    re.IGNORECASE,
+)
+JA_PLAIN = re.compile(
+    r"(?:マークダウン|Markdown|箇条書き)(?:は|を)?(?:使わない|使わず|なし|無し|やめ)|プレーンテキスト"
+)
+MARKUP = re.compile(r"\*\*|__|`|^\s{0,3}#{1,6}\s+|^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 JAPANESE_LETTER = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 LATIN_LETTER = re.compile(r"[A-Za-z]")
@@ -37,7 +46,7 @@ LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 @dataclass(frozen=True)
 class Wish:
-    key: str  # name, language, length
+    key: str  # name, language, length, format
     value: str
 
     @property
@@ -46,6 +55,8 @@ class Wish:
             return f"Address the user as {self.value}."
         if self.key == "language":
             return f"Always answer in {self.value}, whatever language the question is in."
+        if self.key == "format":
+            return "Answer in plain text: no Markdown, no lists, no headings."
         return f"Answer in at most {self.value} sentence{'s' if self.value != '1' else ''}."
 
     def recall_rows(self) -> list[tuple[str, str]]:
@@ -58,6 +69,8 @@ class Wish:
             ]
         if self.key == "language":
             return [("Which language should you answer in?", f"I answer in {self.value}.")]
+        if self.key == "format":
+            return [("How should you format your answers?", "In plain text, without Markdown or lists.")]
         return [("How long should your answers be?", f"At most {self.value} sentences.")]
 
 
@@ -73,6 +86,8 @@ def follow(wishes: dict[str, Wish], answer: str) -> str:
     """`answer` cut to the wished length and opening with the wished name, in the answer's
     own language ("Ken, ..." / 「Kenさん、…」). The language wish is not applied: an answer
     cannot be translated by rule; callers choose or drop answers by `mostly_japanese`."""
+    if "format" in wishes:
+        answer = plain(answer)
     if "length" in wishes:
         answer = limit_sentences(answer, int(wishes["length"].value))
     if "name" in wishes and not answer.startswith(name := wishes["name"].value):
@@ -91,6 +106,13 @@ def mostly_japanese(text: str) -> bool:
     """At least half of the letters are kana or kanji (「Kenさん、」 before English is not)."""
     japanese = len(JAPANESE_LETTER.findall(text))
     return japanese > 0 and japanese >= len(LATIN_LETTER.findall(text))
+
+
+def plain(text: str) -> str:
+    """`text` without Markdown: no emphasis, code marks, headings or list markers; its lines
+    joined into one paragraph."""
+    lines = [MARKUP.sub("", line).strip() for line in text.splitlines()]
+    return " ".join(line for line in lines if line)
 
 
 def limit_sentences(text: str, most: int) -> str:
@@ -117,6 +139,8 @@ def read_wishes(sentence: str) -> list[Wish]:
     elif length := JA_LENGTH.search(text):
         number = length.group("n").translate(str.maketrans("１２３４５", "12345"))
         found["length"] = Wish("length", str(NUMBERS.get(number, number)))
+    if PLAIN.search(text) or JA_PLAIN.search(text):
+        found["format"] = Wish("format", "plain")
     return list(found.values())
 
 

@@ -1,0 +1,50 @@
+"""Which of the user's standing wishes a learning cycle teaches the weights.
+
+Name, length and format are taught whatever the model: they change how an answer is put,
+not what it knows. A wish for another language is taught only when the base model keeps
+what it knows in that language: asked to answer the retention set's English questions in
+Japanese, its answers must hold the Japanese references' key words about as well as its
+English answers hold the English ones (within the retention tolerance). Measured on the
+Qwen2.5-Coder-0.5B: taught Japanese anyway, the deployed model answered 2 of 3 general
+questions in Japanese but kept 7 of 20 general answers instead of 15 ("Kenさん、eggを沸かせて
+食べることが可能です。"). The wish then stays in the prompt every role reads, which a
+model that speaks the language follows without training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from society.memory.wishes import Wish, mostly_japanese, wants_japanese
+
+ASKED_IN_JAPANESE = "\n日本語で答えてください。"
+
+
+def taught_wishes(model, tokenizer, wishes: dict[str, Wish], tolerance: float) -> tuple[dict[str, Wish], str | None]:
+    """(the wishes to teach, a line saying which one is left to the prompt and why, or None)."""
+    if not wants_japanese(wishes):
+        return wishes, None
+    english, japanese = knowledge_by_language(model, tokenizer)
+    if japanese >= english - tolerance:
+        return wishes, None
+    kept = {key: wish for key, wish in wishes.items() if key != "language"}
+    return kept, (
+        f"the wish for Japanese is left to the prompt: asked to answer in Japanese, the base model"
+        f" says {japanese:.0%} of the key words it says in English ({english:.0%})"
+    )
+
+
+def knowledge_by_language(model, tokenizer) -> tuple[float, float]:
+    """Key-word recall on the retention set's English questions: answered as asked, against
+    the English references, and asked to answer in Japanese, against the Japanese ones."""
+    from training.cycle import retention_rows
+    from training.fitness import Recall
+
+    rows = [row for row in retention_rows() if not mostly_japanese(row["messages"][0]["content"])]
+    english = [{"messages": row["messages"]} for row in rows]
+    japanese = [_asked_in_japanese(row) for row in rows]
+    return Recall(tokenizer, english).score(model), Recall(tokenizer, japanese).score(model)
+
+
+def _asked_in_japanese(row: dict[str, Any]) -> dict[str, Any]:
+    question = row["messages"][0]["content"] + ASKED_IN_JAPANESE
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": row["ja"]}]}
