@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def toolbox(kit: Kit) -> Toolbox:
     """run_command, read_file, write_file, edit_file and list_dir; an edit whose text is not
-    in the file is grounded in the file's own text (society/toolcalls.py)."""
+    in the file is grounded in the file's own text (society/toolcalls/client.py)."""
     from society.tools.files import edit_grounder, file_tools
     from society.tools.shell import shell_tools
     from society.tools.toolbox import Toolbox

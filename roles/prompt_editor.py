@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from roles.base import Kit, RoleSpec
-from society.grounding import Grounding, request_sentences
+from society.toolcalls.grounding import Grounding, request_sentences
 from society.tools import as_tool
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def prompt_tools(book: PromptBook) -> list:
 
 def ground_rule(arguments: dict, request: str) -> Grounding | None:
     """A rule is the user's own words: when the model's rule is not one of the request's
-    sentences, it chooses among them (see society/toolcalls.py, Grounding)."""
+    sentences, it chooses among them (see society/toolcalls/client.py, Grounding)."""
     sentences = request_sentences(request)
     if not sentences or arguments.get("rule") in sentences:
         return None

@@ -3,7 +3,8 @@
 The terminal, the API and page, headless runs and evaluation runs all open their
 conversation here, so each gets the same wings: the rolling summary, memory consolidation,
 rewards with the judge and the bandit's prompt choice, and the learning schedule. This is
-the only module of `society/` that imports `training/`: the core runs turns; learning hears
+the only module of `society/` that imports `training/` (with the command line, society/cli.py,
+which adds the learning commands and `society ui`): the core runs turns; learning hears
 about them.
 """
 
@@ -12,11 +13,11 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the CLI imports this module for register_commands: nothing heavy at import
+if TYPE_CHECKING:  # nothing heavy at import: the commands import this module
     from society.conversation import Conversation
-    from society.gate import ModelGate
     from society.listeners import TurnListener
-    from society.store import Message, Store
+    from society.models.gate import ModelGate
+    from society.storage.store import Message, Store
     from society.tools.approval import Approver
 
 
@@ -34,12 +35,12 @@ def open_conversation(
     """The conversation over `store` (default: the data folder's), with its listeners.
     `judging` False leaves the judge out (an eval run judges in the open); `rng` seeds the
     prompt bandit (tests)."""
-    from society.config import load_entries
     from society.conversation import Conversation
-    from society.gate import ModelGate
     from society.memory.consolidate import ConsolidationListener
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
     from society.prompt_book import PromptBook
-    from society.store import Store
+    from society.storage.store import Store
     from society.summary import SummaryListener
     from society.tools.approval import refuse_all
     from training.datasets import Examples
@@ -64,16 +65,6 @@ def open_conversation(
     )
     conversation.listeners.add(ConsolidationListener(conversation.memory_bank, conversation.gate.queue.quiet))
     return conversation
-
-
-def register_commands(app) -> None:
-    """The learning commands and `society ui` on the root command (their modules import
-    nothing heavy until a command runs)."""
-    from training.commands import app as learning
-    from ui.commands import app as serving
-
-    app.add_typer(learning)
-    app.add_typer(serving)
 
 
 async def ask(

@@ -17,7 +17,7 @@ from society.conversation import Chunk
 from society.errors import EXIT_FAILED, SocietyError
 
 if TYPE_CHECKING:
-    from society.store import Message
+    from society.storage.store import Message
 
 HELP = "/history [N]  /status  /think (toggle reasoning mode)  /good [comment]  /bad [comment]  /quit"
 

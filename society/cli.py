@@ -1,7 +1,9 @@
 """The `society` command. Heavy libraries load inside the commands, never at import, so
 `society --help` answers at once. Each group lives in its own module (society/commands/;
 the learning commands in training/commands.py, `society ui` in ui/commands.py); errors a
-user can fix are `SocietyError`s, printed here as one line with their exit code."""
+user can fix are `SocietyError`s, printed here as one line with their exit code. With the
+assembly (society/assemble.py), this is the only module of `society/` that imports the
+learning and serving wings: it puts their commands on the root command."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from society.assemble import register_commands
 from society.commands import config, mcp, memory, prompts, talk, tools, transcript, users
 from society.errors import SocietyError
+from training.commands import app as learning  # imports nothing heavy until a command runs
+from ui.commands import app as serving
 
 
 class OneLineErrors(TyperGroup):
@@ -41,7 +44,8 @@ app.add_typer(memory.app, name="memory")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(config.app, name="config")
 app.add_typer(users.app, name="users")
-register_commands(app)
+app.add_typer(learning)
+app.add_typer(serving)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from typing import Any
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, UserMessage
 
-from society.store import USER, Message, Store
-from society.tokens import estimate_tokens
+from society.models.tokens import estimate_tokens
+from society.storage.store import USER, Message, Store
 
 MEMORY_PREFIX = "What you remember that may matter here:\n"  # society/memory/recall.py writes it
 

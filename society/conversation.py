@@ -28,19 +28,20 @@ from autogen_core.models import FunctionExecutionResult
 
 from roles import ROLE_NAMES, toolboxes
 from roles.base import Kit, compose, without_stray_handoff
-from society.config import load_entries
 from society.errors import EXIT_FAILED, SocietyError
-from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
 from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
-from society.memory.items import Items
 from society.memory.recall import SocietyMemory
 from society.memory.wishes import profile, standing
+from society.models.config import load_entries
+from society.models.gate import ModelGate, NoModelAvailable
+from society.models.tokens import estimate_tokens
+from society.models.turns import Turn, in_turn
 from society.prompt_book import PromptBook, PromptVersion
 from society.selector import PLANNER
-from society.store import HEARTBEAT_S, USER, Message, Store
+from society.storage.memories import Items
+from society.storage.store import HEARTBEAT_S, USER, Message, Store
 from society.team import TURN_TIMEOUT_S, TurnTimeout, build_team
-from society.tokens import estimate_tokens
 from society.tools.approval import Approver, Guard, refuse_all
 from society.tools.files import save_in_workspace
 from society.tools.secrets import redact
@@ -145,7 +146,7 @@ class Conversation:
         self.gate = gate or ModelGate(load_entries(), self.store)
         self.memory_bank.notify = self.gate.notify
         self.memory = SocietyMemory(
-            self.memory_bank, self._turn_id, budget_chars=lambda: self.gate.memory_budget_chars("planner")
+            self.memory_bank, self._turn_id, budget_chars=lambda: self.gate.speeds.memory_budget_chars("planner")
         )
         self.listeners = Listeners(self.gate.notify)
         for listener in listeners:
@@ -287,7 +288,7 @@ class Conversation:
     ) -> None:
         """The turn itself: every message onto `said` once stored, then an error if one
         ended it, then the end; the turn lock is released when the turn is over. While it
-        plays, background model work waits (society/model_queue.py)."""
+        plays, background model work waits (society/models/machine/model_queue.py)."""
         # Leases matter only where other hosts share the database (a SQLite file is one host's).
         heartbeat = asyncio.create_task(self._renew_lease(user.turn_id)) if self.store.url else None
         try:

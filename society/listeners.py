@@ -74,8 +74,8 @@ class Listeners:
     def spawn(self, work: Any, owner: object = None) -> asyncio.Task[Any]:
         """Run `work` in the background; its failure is one line, never the turn's. Its model
         calls are background calls: they wait while the user's turns play and yield to them
-        (society/model_queue.py)."""
-        from society.gate import Turn, current_turn, in_turn
+        (society/models/machine/model_queue.py)."""
+        from society.models.turns import Turn, current_turn, in_turn
 
         async def guarded() -> Any:
             try:

@@ -1,6 +1,6 @@
 """Where the society keeps its data: one folder per user, shared by every entry point.
 
-On a shared server each user (society/users.py) has a folder of their own inside it,
+On a shared server each user (society/storage/users.py) has a folder of their own inside it,
 `users/NAME/` (their conversation, memories, workspace, adapters), while the server's
 settings (the model list, tools, memory, learning, MCP servers) stay in the folder itself.
 """
@@ -26,7 +26,7 @@ USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 
 
 def current_user() -> str | None:
-    """The user whose data the calls inside work on (society/users.py as_user), else
+    """The user whose data the calls inside work on (society/storage/users.py as_user), else
     `$SOCIETY_USER`; None: the single-user default, the data folder itself."""
     user = _USER.get() or os.environ.get(USER_ENV) or None
     if user is not None and not USER_NAME.match(user):
@@ -39,7 +39,7 @@ def current_user() -> str | None:
 @contextmanager
 def working_for(user: str | None) -> Iterator[None]:
     """Work on `user`'s data for the calls inside and the tasks they start (checked names
-    only: society/users.py as_user)."""
+    only: society/storage/users.py as_user)."""
     token = _USER.set(user)
     try:
         yield

@@ -12,15 +12,16 @@ import difflib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, update
 
 from roles import ROLE_NAMES, load_specs
 from roles.base import read_prompt
 from society.errors import SocietyError
-from society.store import Store, now
+from society.storage.store import Store, now
+from society.storage.tables import prompt_locks, prompt_versions, upsert
 
 MAX_PROMPT_CHARS = 2000  # the embedded model's whole window is 2048 tokens
-COLUMNS = "role, version, text, author, reason, parent_version, fitness, uses, created_at"
+COLUMNS = ("role", "version", "text", "author", "reason", "parent_version", "fitness", "uses", "created_at")
 
 
 class PromptRefused(SocietyError, ValueError):
@@ -55,8 +56,9 @@ class PromptBook:
     def versions(self, role: str) -> list[PromptVersion]:
         self._check_role(role)
         with self.store.engine.connect() as conn:
+            columns = [prompt_versions.c[name] for name in COLUMNS]
             rows = conn.execute(
-                text(f"SELECT {COLUMNS} FROM prompt_versions WHERE role = :r ORDER BY version"), {"r": role}
+                select(*columns).where(prompt_versions.c.role == role).order_by(prompt_versions.c.version)
             ).all()
         if rows:
             return [PromptVersion(*row) for row in rows]
@@ -74,16 +76,14 @@ class PromptBook:
 
     def _add(self, role: str, body: str, author: str, reason: str, parent: int | None) -> PromptVersion:
         with self.store.engine.begin() as conn:
-            version = conn.execute(
-                text("SELECT coalesce(max(version), 0) + 1 FROM prompt_versions WHERE role = :r"), {"r": role}
-            ).scalar_one()
+            newest = select(func.coalesce(func.max(prompt_versions.c.version), 0)).where(prompt_versions.c.role == role)
+            version = conn.execute(newest).scalar_one() + 1
             conn.execute(
-                text(
-                    "INSERT INTO prompt_versions (role, version, text, author, reason, parent_version, created_at)"
-                    " VALUES (:r, :v, :t, :a, :why, :p, :at)"
-                ),
-                {"r": role, "v": version, "t": body, "a": author, "why": reason, "p": parent, "at": now()},
-            )
+                prompt_versions.insert().values(
+                    role=role, version=version, text=body, author=author, reason=reason, parent_version=parent,
+                    created_at=now(),
+                )
+            )  # fmt: skip
         return self.get(role, version)
 
     # -- changes --------------------------------------------------------------------------
@@ -143,19 +143,13 @@ class PromptBook:
         self._check_role(role)
         with self.store.engine.begin() as conn:
             if locked:
-                conn.execute(
-                    text(
-                        "INSERT INTO prompt_locks (role, locked_at) VALUES (:r, :at)"
-                        " ON CONFLICT (role) DO UPDATE SET locked_at = excluded.locked_at"
-                    ),
-                    {"r": role, "at": now()},
-                )
+                upsert(conn, prompt_locks, {"role": role, "locked_at": now()}, ("role",), ("locked_at",))
             else:
-                conn.execute(text("DELETE FROM prompt_locks WHERE role = :r"), {"r": role})
+                conn.execute(delete(prompt_locks).where(prompt_locks.c.role == role))
 
     def is_locked(self, role: str) -> bool:
         with self.store.engine.connect() as conn:
-            return conn.execute(text("SELECT 1 FROM prompt_locks WHERE role = :r"), {"r": role}).first() is not None
+            return conn.execute(select(prompt_locks.c.role).where(prompt_locks.c.role == role)).first() is not None
 
     def diff(self, role: str, a: int, b: int) -> str:
         old, new = self.get(role, a), self.get(role, b)
@@ -166,14 +160,14 @@ class PromptBook:
 
     def set_fitness(self, role: str, version: int, fitness: float) -> None:
         with self.store.engine.begin() as conn:
-            conn.execute(
-                text("UPDATE prompt_versions SET fitness = :f WHERE role = :r AND version = :v"),
-                {"f": fitness, "r": role, "v": version},
-            )
+            conn.execute(update(prompt_versions).where(*self._version(role, version)).values(fitness=fitness))
 
     def used(self, role: str, version: int) -> None:
         with self.store.engine.begin() as conn:
             conn.execute(
-                text("UPDATE prompt_versions SET uses = uses + 1 WHERE role = :r AND version = :v"),
-                {"r": role, "v": version},
+                update(prompt_versions).where(*self._version(role, version)).values(uses=prompt_versions.c.uses + 1)
             )
+
+    @staticmethod
+    def _version(role: str, version: int) -> tuple:
+        return prompt_versions.c.role == role, prompt_versions.c.version == version

@@ -18,7 +18,7 @@ from autogen_core.models import SystemMessage, UserMessage
 from pydantic import ValidationError, create_model
 
 from roles.base import RoleSpec, handoff_target, read_prompt
-from society.store import USER
+from society.storage.store import USER
 
 PLANNER = "planner"
 EXPLICIT = re.compile(r"^\s*@([a-z_]+)\b", re.IGNORECASE)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from society.config import ConfigError, read_json_object
+from society.models.config import ConfigError, read_json_object
 
 M = TypeVar("M", bound=BaseModel)
 

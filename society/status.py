@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from roles import enabled_roles, load_specs
-from society import ladder
-from society.clients import probe
-from society.config import config_path, load_entries
-from society.hardware import read_machine
-from society.ollama import described
-from society.store import Store
+from society.models import ladder
+from society.models.backends.ollama.api import described
+from society.models.backends.registry import probe
+from society.models.config import config_path, load_entries
+from society.models.machine.hardware import read_machine
+from society.storage.store import Store
 
 
 def last_answer(store: Store) -> dict[str, Any] | None:
@@ -39,7 +39,7 @@ def live(conversation=None) -> dict[str, Any]:
     loaded = list(readings.ollama_loaded)
     loaded += [f"{model} on {server}" for server, held in readings.servers.items() for model in held.loaded]
     if conversation is not None:
-        loaded += [model for model in conversation.gate.models_in_process() if model not in loaded]
+        loaded += [model for model in conversation.gate.clients.in_process() if model not in loaded]
     store = conversation.store if conversation is not None else Store()
     return {
         "gpu": None
@@ -71,7 +71,7 @@ def rung(entry, readings, why_not: str | None) -> dict[str, Any]:
     elif loaded is not None:
         state = loaded.where()
     else:
-        state = "not loaded" if entry.backend == "ollama" else "reachable"
+        state = "not loaded" if entry.kind.reports_loaded else "reachable"
     described_as = ""
     if facts is not None:
         parts = [facts.architecture, facts.parameter_size, facts.quantization]

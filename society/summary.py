@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from society.listeners import TurnEvent, TurnListener
-from society.store import Message, Store
+from society.storage.store import Message, Store
 
 if TYPE_CHECKING:
-    from society.gate import ModelGate
+    from society.models.gate import ModelGate
 
 VERBATIM_MESSAGES = 24  # newest messages never summarized: the context shows them verbatim
 BATCH_MESSAGES = 16  # fold once this many messages have left the verbatim window
@@ -93,7 +93,7 @@ class SummaryListener(TurnListener):
         from autogen_core.models import SystemMessage, UserMessage
 
         from roles.base import read_prompt
-        from society.store import USER
+        from society.storage.store import USER
 
         if not await asyncio.to_thread(self.gate.plan, "summarizer"):
             return "", None  # no rung may summarize (the 135M model writes junk): extract instead

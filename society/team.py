@@ -18,10 +18,10 @@ from autogen_core.tools import Workbench
 from roles import enabled_roles, load_specs
 from roles.base import RoleSpec, read_prompt
 from society.context import HISTORY_BUDGET_TOKENS, ConversationContext
-from society.gate import ModelGate
+from society.models.gate import ModelGate
 from society.selector import PLANNER, Router, model_chooser, turn_is_done
-from society.store import Store
-from society.toolcalls import tool_calls
+from society.storage.store import Store
+from society.toolcalls.client import tool_calls
 
 MAX_MESSAGES_PER_TURN = 12
 TURN_TIMEOUT_S = 300.0
@@ -97,7 +97,7 @@ def build_team(
             ConversationContext(
                 store,
                 current_turn,
-                budget_tokens=lambda name=name: gate.history_budget(name, HISTORY_BUDGET_TOKENS),
+                budget_tokens=lambda name=name: gate.speeds.history_budget(name, HISTORY_BUDGET_TOKENS),
                 system=(lambda name=name: prompts(name)) if prompts else None,
             ),
             workbench=toolboxes.get(name),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import zlib
 
-from sqlalchemy import text
+from sqlalchemy import func, select
 
 from society.paths import turn_lock_path
-from society.store import Store
+from society.storage.store import Store
 
 # Advisory locks are named by a 64-bit number, per database.
 TURN_LOCK_KEY = zlib.crc32(b"society: the conversation's turn")
@@ -45,7 +45,7 @@ class AdvisoryTurnLock:
 
     def try_acquire(self) -> bool:
         conn = self._engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one()
+        got = conn.execute(select(func.pg_try_advisory_lock(self._key))).scalar_one()
         conn.commit()  # the lock is the session's, not the transaction's: held until released
         if not got:
             conn.close()
@@ -57,7 +57,7 @@ class AdvisoryTurnLock:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                conn.execute(select(func.pg_advisory_unlock(self._key)))
                 conn.commit()
             finally:
                 conn.close()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from society.hardware import keep_weights_off_amx  # noqa: E402
+from society.models.machine.hardware import keep_weights_off_amx  # noqa: E402
 
 keep_weights_off_amx()  # Llama objects made here crash on AMX without it
 
@@ -51,7 +51,7 @@ def raw_llama(system: str) -> tuple[float, float, float, int]:
     """(load s, first generation s, warm generation s, tokens) straight through llama-cpp-python."""
     from llama_cpp import Llama
 
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
 
     path = ModelEntry("x", "llama_cpp", model_path=embedded_entry()["model_path"]).resolved_model_path()
     started = time.perf_counter()
@@ -110,7 +110,7 @@ QUESTIONS = [
 def seed_history(turns: int) -> None:
     """A conversation that has gone on for a while: `turns` finished turns, each answer
     rated, so per-turn bookkeeping that grows with the history shows in the figures."""
-    from society.store import Store
+    from society.storage.store import Store
     from training.reward import Rewards
 
     store = Store()
@@ -234,7 +234,7 @@ async def conversation_figures(turns: int) -> tuple[list[dict], list[float]]:
             if Chunk and isinstance(item, Chunk) and first is None:
                 first = time.perf_counter() - started
         total = time.perf_counter() - started
-        client = next(iter(conversation.gate._clients.values()))
+        client = next(iter(conversation.gate.clients.built.values()))
         timing = getattr(client, "last_timing", None)
         answer = conversation.store.last_messages(1)[0]
         rows.append(
@@ -268,7 +268,7 @@ def raw_speeds(system: str) -> tuple[float, float]:
     machine from a reset state: what any product on this model must pay."""
     from llama_cpp import Llama
 
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
 
     path = ModelEntry("x", "llama_cpp", model_path=embedded_entry()["model_path"]).resolved_model_path()
     llm = Llama(model_path=str(path), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS, seed=0, verbose=False)

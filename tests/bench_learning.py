@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from society.hardware import keep_weights_off_amx  # noqa: E402
+from society.models.machine.hardware import keep_weights_off_amx  # noqa: E402
 
 keep_weights_off_amx()  # Llama objects made here crash on AMX without it
 

@@ -317,8 +317,8 @@ def conversation_figures(split: str, modes: list[str], embedding: str | None, cr
     from society.memory.bank import MemoryBank
     from society.memory.consolidate import consolidate
     from society.memory.settings import MemorySettings
-    from society.store import Store
-    from society.tokens import estimate_tokens
+    from society.models.tokens import estimate_tokens
+    from society.storage.store import Store
     from tests.memory_conversations import conversations
 
     found: dict[str, list[tuple[str, float, float]]] = {mode: [] for mode in modes}
@@ -395,7 +395,7 @@ def main() -> None:
 
     from society.memory.bank import MemoryBank
     from society.memory.consolidate import consolidate
-    from society.store import Store
+    from society.storage.store import Store
 
     rng = random.Random(7)
     facts = make_facts(rng, options.sessions // 2 - 20)

@@ -181,7 +181,7 @@ def run_setup(label: str, env: dict[str, str], workers: int, users: int, turns: 
     if "vector_server" in env:
         (home / "memory.json").write_text(json.dumps({"vector_server": env.pop("vector_server")}), encoding="utf-8")
     os.environ["SOCIETY_HOME"] = str(home)  # users.json of this server
-    from society import users as registry
+    from society.storage import users as registry
 
     tokens = {f"user{i:02d}": registry.add(f"user{i:02d}") for i in range(users)}
     process, base = start_society(home, {**env, "SOCIETY_API_TOKEN": OWNER_TOKEN}, workers)

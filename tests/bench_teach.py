@@ -101,7 +101,7 @@ def ask_alone(questions: list[str], lora: str | None, max_tokens: int = 40) -> l
     """Each question asked of the embedded GGUF in llama.cpp, with `lora`, no memory."""
     from llama_cpp import Llama
 
-    from society.hardware import keep_weights_off_amx
+    from society.models.machine.hardware import keep_weights_off_amx
     from training.base import embedded_gguf
 
     keep_weights_off_amx()
@@ -125,7 +125,7 @@ def share(flags: list[bool]) -> str:
 
 def retention_kept(replies: list[str]) -> list[bool]:
     """The reference's last word said, in English or in Japanese (`ja_key`)."""
-    from training.cycle import retention_rows
+    from training.retention import retention_rows
 
     rows = retention_rows()
     keys = [row["messages"][-1]["content"].split()[-1].strip(".").lower() + "|" + row["ja_key"] for row in rows]
@@ -191,7 +191,7 @@ def main() -> None:
 
     tried = {key: json.loads(value) for key, _, value in (pair.partition("=") for pair in args.set)}
     (settings_dir() / "learning.json").write_text(json.dumps({"every_interactions": len(said), **tried}))
-    from training.cycle import retention_rows
+    from training.retention import retention_rows
 
     general = [row["messages"][0]["content"] for row in retention_rows()]
     print(f"data folder {home}; {len(said)} turns, {len(taught)} facts, {len(WISHES)} wishes", flush=True)

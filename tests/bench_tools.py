@@ -73,9 +73,10 @@ async def main() -> None:
     from autogen_core.models import SystemMessage, UserMessage
 
     from roles.base import read_prompt
-    from society.config import load_entries
-    from society.gate import ModelGate, Turn, in_turn
-    from society.toolcalls import tool_calls
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
+    from society.models.turns import Turn, in_turn
+    from society.toolcalls.client import tool_calls
     from society.tools.approval import Guard
     from society.tools.files import edit_grounder, file_tools
     from society.tools.settings import load_settings
@@ -86,7 +87,7 @@ async def main() -> None:
     if options.limit:
         cases = cases[: options.limit]
     entries = [e for e in load_entries() if e.backend == "llama_cpp"]
-    loaded = {entries[0].model: ModelGate(entries).client_for(entries[0])}  # one model load for every mode
+    loaded = {entries[0].model: ModelGate(entries).clients.client_for(entries[0])}  # one model load for every mode
 
     def gate_with(**options) -> ModelGate:
         return ModelGate(entries, clients=loaded, notify=lambda line: None, wrap=tool_calls(**options))
@@ -138,9 +139,10 @@ FUNCTION_SYSTEM = "You are a helpful assistant. When a function does what the us
 async def function_calling(split: str, limit: int, shuffle: int | None = None) -> None:
     from autogen_core.models import SystemMessage, UserMessage
 
-    from society.config import load_entries
-    from society.gate import ModelGate, Turn, in_turn
-    from society.toolcalls import tool_calls
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
+    from society.models.turns import Turn, in_turn
+    from society.toolcalls.client import tool_calls
     from tests.function_cases import cases
 
     items = cases(split)
@@ -189,7 +191,7 @@ async def function_calling(split: str, limit: int, shuffle: int | None = None) -
 def judged(case: dict, called) -> tuple[bool, bool, dict]:
     """(right, valid, arguments) of one call for one case: valid is a call of an offered
     function whose arguments fit its schema; right also the expected function and values."""
-    from society.tool_schema import valid_arguments
+    from society.toolcalls.schema import valid_arguments
     from tests.function_cases import call_matches
 
     schema = next((f for f in case["functions"] if called and f["name"] == called.name), None)

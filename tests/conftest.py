@@ -84,8 +84,8 @@ def database(request, society_home, monkeypatch) -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from society.db import forget_engine
     from society.paths import data_dir
+    from society.storage.db import forget_engine
 
     admin, chroma = request.getfixturevalue("servers")
     name = f"test_{uuid.uuid4().hex[:12]}"
@@ -153,11 +153,11 @@ def scripted_model(responses):
 
 def scripted_gate(responses, store=None, model="scripted", **options):
     """A gate over one scripted model (autogen-ext's ReplayChatCompletionClient); `options`
-    are the tool-call options its calls get (society/toolcalls.py: grounders, must_act)."""
-    from society.config import ModelEntry
-    from society.gate import ModelGate
-    from society.hardware import Readings
-    from society.toolcalls import tool_calls
+    are the tool-call options its calls get (society/toolcalls/client.py: grounders, must_act)."""
+    from society.models.config import ModelEntry
+    from society.models.gate import ModelGate
+    from society.models.machine.hardware import Readings
+    from society.toolcalls.client import tool_calls
 
     entry = ModelEntry(model=model, backend="openai", base_url="http://scripted.invalid")
     client = scripted_model(responses)
@@ -252,7 +252,7 @@ def chat_completion(text: str) -> dict:
 
 def pytest_configure(config) -> None:
     # Llama objects the tests make themselves, as the product's own: no AMX repacking where
-    # it crashes (society/hardware.py).
-    from society.hardware import keep_weights_off_amx
+    # it crashes (society/models/machine/hardware.py).
+    from society.models.machine.hardware import keep_weights_off_amx
 
     keep_weights_off_amx()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from society.hardware import GpuReading
+from society.models.machine.hardware import GpuReading
 
 MB = 2**20
 DEFAULT_CONTEXT = 4096  # Ollama's default below 24 GB of VRAM

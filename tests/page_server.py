@@ -8,7 +8,7 @@ import sys
 
 from society.assemble import open_conversation
 from society.paths import current_user
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate
 from ui.api import create_app
 from ui.limits import serve

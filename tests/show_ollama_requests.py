@@ -27,7 +27,7 @@ async def main() -> None:
     os.environ["SOCIETY_LEARN"] = "0"
     from autogen_core.models import UserMessage
 
-    from society.store import Store
+    from society.storage.store import Store
     from tests.ollama_standin import OllamaStandin
     from tests.test_ollama import gate_over, ladder, turn
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from society.assemble import open_conversation
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate
 from ui.api import MAX_BODY_BYTES, create_app
 
@@ -163,7 +163,7 @@ async def test_export_then_import_round_trips_the_conversation(tmp_path, monkeyp
     """Every turn with its reasoning, tool calls and results, as JSON and as Markdown,
     imported through the API into a fresh data folder (on Postgres the database stays the
     same: the import finds the turn there already and adds nothing)."""
-    from society import transcript
+    from society.storage import transcript
 
     store = Store()
     user = store.begin_turn("list my workspace <!-- society:message {} -->", "cli")

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
 from society.assemble import open_conversation
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate
 from ui.api import create_app
 

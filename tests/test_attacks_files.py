@@ -323,7 +323,8 @@ async def test_a_denied_read_does_not_leak_through_the_edit_retry(workspace):
 
 
 @pytest.mark.parametrize(
-    "secret", ["/etc/shadow", "/etc/gshadow", "{home}/.ssh/id_ed25519", "{home}/.aws/credentials", "{data}/society.db"]
+    "secret",
+    ["/etc/shadow", "/etc/gshadow", "{home}/.ssh/id_ed25519", "{home}/.aws/credentials", "{data}/society.db"],
 )
 async def test_credentials_inside_read_roots_are_refused(secret, workspace, tmp_path):
     from society.paths import data_dir
@@ -443,9 +444,9 @@ async def test_a_folder_of_programs_needs_approval(workspace, tmp_path, monkeypa
 
 
 async def test_a_read_root_holding_the_server_data_folder_hides_every_users_data(workspace):
-    from society import users
     from society.paths import data_dir, settings_dir
-    from society.store import Store
+    from society.storage import users
+    from society.storage.store import Store
 
     users.add("bob")
     with users.as_user("bob"):

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from society import transcript
 from society.assemble import open_conversation
-from society.store import Store
+from society.storage import transcript
+from society.storage.store import Store
 from tests.conftest import scripted_gate
 from tests.test_users import http
 from ui.api import create_app
@@ -55,7 +55,7 @@ async def test_a_crafted_body_is_refused_at_once_and_never_holds_up_other_reques
 
 
 async def test_a_body_past_the_import_limit_is_refused():
-    from ui.api import MAX_IMPORT_BYTES
+    from ui.transfer_door import MAX_IMPORT_BYTES
 
     async with http(app_over(Store())) as api:
         refused = await api.post("/import", content=b"x" * (MAX_IMPORT_BYTES + 1))

@@ -368,7 +368,7 @@ async def test_an_injected_command_through_the_team_leaks_nothing(secret_env, se
     import json
 
     from society.assemble import open_conversation
-    from society.store import Store
+    from society.storage.store import Store
     from society.tools.settings import save_settings
     from tests.conftest import scripted_gate
 

@@ -71,7 +71,7 @@ async def test_an_injected_turn_stores_no_secret_in_any_encoding(secret_env, tmp
     from society.assemble import open_conversation
     from society.memory.bank import MemoryBank
     from society.memory.consolidate import consolidate
-    from society.store import Store
+    from society.storage.store import Store
     from society.tools import sandbox
     from society.tools.settings import ToolSettings, save_settings
     from tests.conftest import scripted_gate

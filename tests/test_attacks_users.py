@@ -10,9 +10,9 @@ import json
 import httpx
 import pytest
 
-from society import users
 from society.paths import settings_dir
-from society.users import UserError, as_user
+from society.storage import users
+from society.storage.users import UserError, as_user
 from tests.test_users import conversation_factory, http
 from ui.api import create_app
 from ui.hub import WRONG_TOKENS_PER_MINUTE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from society.prompt_book import PromptBook
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate, society
 from training.calibration import Calibrations, load_pairs, measure
 from training.datasets import Examples

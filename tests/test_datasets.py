@@ -6,7 +6,7 @@ import json
 import pytest
 
 from roles.data_curator import data_tools
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import society
 from training.datasets import ExampleError, Examples
 from training.export import export

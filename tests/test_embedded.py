@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from society.config import ModelEntry, load_entries
-from society.store import Store
+from society.models.config import ModelEntry, load_entries
+from society.storage.store import Store
 from tests.conftest import EMBEDDED, UNREACHABLE_OLLAMA, json_server, society, write_config
 
 pytestmark = pytest.mark.slow
@@ -66,15 +66,15 @@ def test_unreachable_ollama_entry_falls_back_to_the_embedded_model(tmp_path, mon
 
 
 def test_without_ollama_one_line_says_what_is_skipped_and_one_which_model_answers(tmp_path, monkeypatch):
-    from society.gate import ModelGate
+    from society.models.gate import ModelGate
 
     second = {**UNREACHABLE_OLLAMA, "model": "qwen2.5:7b-instruct"}
     write_config(tmp_path / "models.json", [UNREACHABLE_OLLAMA, second, EMBEDDED], monkeypatch)
     lines = []
     gate = ModelGate(load_entries(), notify=lines.append)
-    gate.reachable()
-    gate._probe_at = 0.0  # probed again, as after PROBE_TTL_S
-    gate.reachable()  # said once per process, not per probe
+    gate.reachability.now()
+    gate.reachability._probe_at = 0.0  # probed again, as after PROBE_TTL_S
+    gate.reachability.now()  # said once per process, not per probe
     assert lines == [
         "skipping qwen2:7b-instruct, qwen2.5:7b-instruct: Ollama at http://127.0.0.1:9 unreachable "
         "(ConnectError: [Errno 111] Connection refused)",
@@ -119,8 +119,9 @@ def llama_server():
             sys.executable,
             "-c",
             # The server as `python -m llama_cpp.server` runs it, on a CPU with AMX without the
-            # weight repacking that crashes there (society/embedded_client.py).
-            "import runpy, sys; from society.hardware import keep_weights_off_amx; keep_weights_off_amx();"
+            # weight repacking that crashes there (society/models/backends/llama_cpp/client.py).
+            "import runpy, sys; from society.models.machine.hardware import keep_weights_off_amx;"
+            " keep_weights_off_amx();"
             " sys.argv[0] = 'llama_cpp.server'; runpy.run_module('llama_cpp.server', run_name='__main__')",
             "--model",
             str(path),
@@ -170,7 +171,7 @@ def test_openai_compatible_server_path_answers_over_http(tmp_path, monkeypatch, 
 
 
 def test_reasoning_mode_on_the_embedded_model_keeps_tags_out_of_the_answer(tmp_path, monkeypatch):
-    from society.reasoning import REASONING_INSTRUCTION
+    from society.models.reasoning import REASONING_INSTRUCTION
 
     monkeypatch.setenv("SOCIETY_TRACE", "1")
     reply, _ = run_json("--think", "Is 17 a prime number?", cwd=tmp_path)
@@ -201,7 +202,7 @@ async def test_embedded_model_writes_the_rolling_summary():
 
 
 def test_llama_cpp_python_is_the_pinned_version_with_the_internals_we_use():
-    """society/embedded_client.py, kv_reuse.py, draft_decoding.py and greedy_grammar.py reach
+    """society/models/backends/llama_cpp/client.py, kv_reuse.py, draft_decoding.py and greedy_grammar.py reach
     past llama-cpp-python's public API (its context, model, batch and input ids, and C
     functions). Those change between versions without notice, so the version is pinned in
     pyproject.toml and each thing touched is checked here on a real model."""
@@ -211,7 +212,7 @@ def test_llama_cpp_python_is_the_pinned_version_with_the_internals_we_use():
 
     import llama_cpp
 
-    from society.clients import build_client
+    from society.models.backends.registry import build_client
 
     pinned = re.search(r'"llama-cpp-python==([\d.]+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert pinned and version("llama-cpp-python") == pinned.group(1)

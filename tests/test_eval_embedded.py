@@ -6,7 +6,7 @@ import pytest
 
 from society.assemble import open_conversation
 from society.paths import data_dir
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import society
 from training.calibration import Calibrations
 from training.reward import Rewards

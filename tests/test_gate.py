@@ -10,11 +10,12 @@ import pytest
 from autogen_core.models import SystemMessage, UserMessage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from society.config import ModelEntry
-from society.gate import ModelGate, NoModelAvailable, Turn, in_turn
-from society.hardware import Readings
-from society.store import Store
-from society.window import fit_to_window
+from society.models.config import ModelEntry
+from society.models.gate import ModelGate, NoModelAvailable
+from society.models.machine.hardware import Readings
+from society.models.turns import Turn, in_turn
+from society.models.window import fit_to_window
+from society.storage.store import Store
 from tests.conftest import ROOT
 
 
@@ -111,9 +112,9 @@ WORKER = textwrap.dedent(
     import asyncio, json, sys, time
     from autogen_core.models import UserMessage
     from autogen_ext.models.replay import ReplayChatCompletionClient
-    from society.config import ModelEntry
-    from society.gate import ModelGate
-    from society.hardware import Readings
+    from society.models.config import ModelEntry
+    from society.models.gate import ModelGate
+    from society.models.machine.hardware import Readings
 
     class Slow(ReplayChatCompletionClient):
         async def create(self, *args, **kwargs):
@@ -160,7 +161,7 @@ USER_TURN = textwrap.dedent(
     """
     import asyncio, sys, time
     from pathlib import Path
-    from society.model_queue import ModelQueue
+    from society.models.machine.model_queue import ModelQueue
 
     async def main():
         queue = ModelQueue(Path(sys.argv[1]))
@@ -184,7 +185,7 @@ async def test_background_calls_of_another_process_wait_for_a_users_turn(tmp_pat
     import asyncio
     import time
 
-    from society.model_queue import ModelQueue
+    from society.models.machine.model_queue import ModelQueue
 
     lock, started = tmp_path / "model.lock", tmp_path / "started"
     user = subprocess.Popen(

@@ -146,8 +146,8 @@ def test_an_architecture_llama_cpp_lora_export_does_not_know_is_refused(tmp_path
 
 
 def test_a_deployment_replaces_its_ollama_model_on_the_ladder_and_rollback_restores_it(tmp_path, monkeypatch):
-    from society.config import load_entries
-    from society.store import Store
+    from society.models.config import load_entries
+    from society.storage.store import Store
     from tests.conftest import EMBEDDED, write_config
     from tests.ollama_standin import QWEN2_7B, OllamaStandin
     from training.deploy import deploy, deployed_lora, rollback

@@ -1,4 +1,4 @@
-"""Learning takes the GPU from the chat (society/gpu_claim.py): Ollama is asked to unload
+"""Learning takes the GPU from the chat (society/models/machine/gpu_claim.py): Ollama is asked to unload
 (what the stand-in received), the machine-wide model lock is held, the chat meanwhile
 answers from a CPU rung without waiting for that lock and says so, and a learning cycle on
 the GPU path claims the GPU before it plans or loads anything."""
@@ -13,7 +13,7 @@ import time
 import pytest
 from filelock import FileLock, Timeout
 
-from society.gpu_claim import claim_gpu, read_claim
+from society.models.machine.gpu_claim import claim_gpu, read_claim
 from society.paths import model_lock_path
 from tests.conftest import ROOT, chat_completion, recording_server, write_config
 from tests.ollama_standin import QWEN2_7B
@@ -34,7 +34,7 @@ def test_claiming_unloads_ollama_and_holds_the_model_lock(ollama):
         with pytest.raises(Timeout):
             FileLock(str(model_lock_path()), thread_local=False).acquire(timeout=0.1)
         shown = subprocess.run(
-            [sys.executable, "-c", "from society.gpu_claim import read_claim; print(read_claim())"],
+            [sys.executable, "-c", "from society.models.machine.gpu_claim import read_claim; print(read_claim())"],
             capture_output=True, text=True, cwd=ROOT, check=True,
         )  # fmt: skip
         assert shown.stdout.strip().startswith("learning (pid ")
@@ -44,10 +44,10 @@ def test_claiming_unloads_ollama_and_holds_the_model_lock(ollama):
 
 async def test_while_learning_holds_the_gpu_the_chat_answers_on_a_cpu_rung(ollama, tmp_path, monkeypatch):
     from society.assemble import open_conversation
-    from society.store import Store
+    from society.storage.store import Store
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom society.gpu_claim import claim_gpu\n"
+        [sys.executable, "-c", "import sys, time\nfrom society.models.machine.gpu_claim import claim_gpu\n"
          f"with claim_gpu('learning', [{ollama.url!r}]):\n    print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -2,8 +2,8 @@
 
 import pytest
 
-from society.hardware import generation_threads, read_gpu, read_machine
-from society.ollama import Loaded, read_loaded
+from society.models.backends.ollama.api import Loaded, read_loaded
+from society.models.machine.hardware import generation_threads, read_gpu, read_machine
 from tests.conftest import json_server
 
 

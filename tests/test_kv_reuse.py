@@ -1,4 +1,4 @@
-"""Reusing llama.cpp's cache when a prompt lost a piece in the middle (society/kv_reuse.py):
+"""Reusing llama.cpp's cache when a prompt lost a piece in the middle (society/models/backends/llama_cpp/kv_reuse.py):
 what the cache was told to drop and shift, and with the real embedded model, that the
 next turn reads only what is new and answers as a fresh read does."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from society import kv_reuse
+from society.models.backends.llama_cpp import kv_reuse
 
 
 class FakeCache:
@@ -112,7 +112,7 @@ def test_the_kept_state_chosen_is_the_one_that_leaves_least_to_read():
 def test_the_next_turn_reads_only_what_is_new_and_answers_as_a_fresh_read(tmp_path):
     from llama_cpp import Llama
 
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
     from tests.conftest import EMBEDDED
 
     path = ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"]).resolved_model_path()
@@ -155,7 +155,7 @@ def test_the_next_turn_reads_only_what_is_new_and_answers_as_a_fresh_read(tmp_pa
 def test_kept_states_leave_the_scores_out_and_a_resumed_call_answers_as_a_fresh_read():
     from llama_cpp import Llama, LlamaRAMCache
 
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
     from tests.conftest import EMBEDDED
 
     path = ModelEntry("x", "llama_cpp", model_path=EMBEDDED["model_path"]).resolved_model_path()

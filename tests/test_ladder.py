@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from society.config import ModelEntry
-from society.hardware import GpuReading, Readings
-from society.ladder import plan, skipped
-from society.ollama import Loaded
+from society.models.backends.ollama.api import Loaded
+from society.models.config import ModelEntry
+from society.models.ladder import plan, skipped
+from society.models.machine.hardware import GpuReading, Readings
 
 R1 = ModelEntry(
     "deepseek-r1:7b", "ollama", "http://o", vram_mb=4900, abilities=("reasoning",), roles=("planner", "judge")
@@ -106,8 +106,8 @@ def test_models_with_a_needed_ability_come_first():
 
 
 def test_vram_need_is_computed_from_what_ollama_says_at_the_context_asked():
-    from society.ladder import need_mb
-    from society.ollama import ModelFacts
+    from society.models.backends.ollama.api import ModelFacts
+    from society.models.ladder import need_mb
 
     facts = ModelFacts(
         "qwen2:7b-instruct", 4226, "qwen2", "7.6B", "Q4_0", 32768, ("tools",), 28, 28, 4, 128, 3584, 152064

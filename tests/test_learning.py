@@ -69,7 +69,7 @@ def test_cma_es_finds_the_optimum_of_a_known_fitness():
 
 
 def test_the_lineage_is_persisted_and_drawn(tmp_path):
-    from society.store import Store
+    from society.storage.store import Store
 
     lineage = Lineage()
     lineage.add_adapter("a", "trained", "base", tmp_path / "a", fitness=-1.0)
@@ -92,7 +92,7 @@ def test_the_lineage_is_persisted_and_drawn(tmp_path):
 
 
 def test_rollback_returns_to_the_previous_generation(tmp_path):
-    from society.store import Store
+    from society.storage.store import Store
     from training.deploy import rollback
 
     lineage = Lineage()
@@ -324,7 +324,7 @@ def test_a_learning_cycle_starts_by_itself_every_n_turns(tmp_path):
 
 async def test_prompt_evolution_keeps_a_child_only_when_it_wins_the_minibatch(tmp_path):
     from society.prompt_book import PromptBook
-    from society.store import Store
+    from society.storage.store import Store
     from tests.conftest import scripted_gate
     from training.prompt_evolution import evolve_prompt
 
@@ -355,7 +355,7 @@ async def test_prompt_evolution_keeps_a_child_only_when_it_wins_the_minibatch(tm
 def test_kto_learns_from_the_curators_labels_on_the_embedded_model(base, tmp_path):
     """KTO end to end, short: answers the data curator labelled good or bad, exported in
     TRL's KTO format, train an adapter whose loss falls."""
-    from society.store import Store
+    from society.storage.store import Store
     from training.datasets import Examples
     from training.export import rows as export_rows
     from training.lora import train_adapter
@@ -425,8 +425,8 @@ def test_rates_and_passes_fall_with_the_models_size_unless_set():
 
 
 def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base):
-    from training.cycle import with_retention
     from training.replay import questions, replayed, whole_sentences
+    from training.retention import with_retention
 
     assert whole_sentences("It is Paris. It is big and") == "It is Paris."
     assert whole_sentences("東京です。大きい") == "東京です。"
@@ -442,7 +442,7 @@ def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base
     assert asked[0] not in {r["messages"][0]["content"] for r in in_japanese}  # an English answer would teach English
     mixed = with_retention(ROWS, 0.5, 0, rows)  # half general chats: drawn from the shipped 16 and the replayed
     assert len(mixed) == 2 * len(ROWS)
-    from training.cycle import retention_rows
+    from training.retention import retention_rows
 
     retained = {r["messages"][0]["content"] for r in retention_rows()}
     assert not retained & set(questions())  # what measures general chat is never trained on

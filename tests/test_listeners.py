@@ -7,7 +7,7 @@ import asyncio
 
 from society.assemble import open_conversation
 from society.listeners import TurnListener
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate
 
 

@@ -8,7 +8,7 @@ from threading import Thread
 
 import pytest
 
-from society.store import Store
+from society.storage.store import Store
 from society.tools.mcp_config import McpServer, load_servers, mcp_path
 from society.tools.toolbox import Toolbox
 from tests.conftest import scripted_gate, society

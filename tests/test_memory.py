@@ -13,8 +13,8 @@ from society.memory.bank import MemoryBank
 from society.memory.consolidate import consolidate
 from society.memory.extract import extract
 from society.memory.index import server_client
-from society.memory.keywords import index_text, query_terms
-from society.store import Store
+from society.storage.store import Store
+from society.text.keywords import index_text, query_terms
 from tests.conftest import society
 
 # Each test runs on SQLite with the local index and on Postgres with a Chroma server.
@@ -171,7 +171,7 @@ def test_onnx_embeddings_match_sentence_transformers():
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from society.memory.embed import Embedder, model_dir
+    from society.text.embeddings import Embedder, model_dir
 
     texts = ["My cat is called Mochi", "私の猫の名前はモチです", "x" * 3000]
     ours = Embedder().encode(texts)
@@ -183,8 +183,8 @@ def test_onnx_embeddings_match_sentence_transformers():
 
 def test_the_recalled_block_fits_the_reading_budget_of_the_model():
     from society.memory.bank import Recalled
-    from society.memory.items import MemoryItem
     from society.memory.recall import render
+    from society.storage.memories import MemoryItem
 
     found = [
         Recalled(MemoryItem(id=i, kind="fact", content=f"Fact number {i}: " + "detail " * 30, importance=0.5), 1.0, "v")

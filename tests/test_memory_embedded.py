@@ -7,7 +7,7 @@ import pytest
 from society.assemble import open_conversation
 from society.memory.bank import MemoryBank
 from society.memory.consolidate import consolidate
-from society.store import Store
+from society.storage.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from society.memory.bank import MemoryBank, brevity
 from society.memory.consolidate import consolidate
-from society.store import Store
+from society.storage.store import Store
 
 CHIT_CHAT = [
     "That's great!", "Haha, yes!", "Sounds fun!", "Totally agree.", "Wow, really?", "Same here, honestly.",

@@ -12,11 +12,11 @@ import pytest
 from autogen_core.models import UserMessage
 from filelock import FileLock
 
-from society.config import load_entries
-from society.gate import ModelGate
-from society.hardware import read_machine
-from society.ladder import plan
-from society.model_servers import AdvisorySlots, Slot, server_of, slot_for
+from society.models.config import load_entries
+from society.models.gate import ModelGate
+from society.models.ladder import plan
+from society.models.machine.hardware import read_machine
+from society.models.machine.model_servers import AdvisorySlots, Slot, server_of, slot_for
 from society.paths import model_lock_path
 from tests.conftest import write_config
 from tests.ollama_standin import QWEN2_1_5B, QWEN2_7B, OllamaStandin

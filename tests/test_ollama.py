@@ -11,12 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from society.assemble import open_conversation
-from society.config import load_entries
-from society.gate import ModelGate, Turn, in_turn
-from society.hardware import read_machine
-from society.ladder import fallback_reason
-from society.ollama import parse_host, read_facts
-from society.store import Store
+from society.models.backends.ollama.api import parse_host, read_facts
+from society.models.config import load_entries
+from society.models.gate import ModelGate
+from society.models.ladder import fallback_reason
+from society.models.machine.hardware import read_machine
+from society.models.turns import Turn, in_turn
+from society.storage.store import Store
 from tests.conftest import write_config
 from tests.ollama_standin import DEEPSEEK_R1_7B, QWEN2_1_5B, QWEN2_7B, OllamaStandin
 
@@ -311,7 +312,7 @@ def test_status_shows_each_ollama_model_where_it_is_and_why(ollama, tmp_path, mo
     from society import status
 
     monkeypatch.setattr(status, "read_gpu", lambda: ollama.card(), raising=False)
-    monkeypatch.setattr("society.hardware.read_gpu", lambda: ollama.card())
+    monkeypatch.setattr("society.models.machine.hardware.read_gpu", lambda: ollama.card())
     from society.assemble import status as collect
 
     info = collect()

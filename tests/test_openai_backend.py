@@ -4,9 +4,9 @@ records what it received: one leading system message, on the second turn too."""
 from __future__ import annotations
 
 from society.assemble import open_conversation
-from society.config import ModelEntry
-from society.gate import ModelGate
-from society.store import Store
+from society.models.config import ModelEntry
+from society.models.gate import ModelGate
+from society.storage.store import Store
 from tests.conftest import chat_completion, recording_server
 
 

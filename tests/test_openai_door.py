@@ -11,9 +11,9 @@ import openai
 import pytest
 
 from society.assemble import open_conversation
-from society.config import ModelEntry
-from society.gate import ModelGate
-from society.store import Store
+from society.models.config import ModelEntry
+from society.models.gate import ModelGate
+from society.storage.store import Store
 from tests.conftest import chat_completion, recording_server
 from ui.api import create_app
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import ROOT
 from training.reward import Rewards
 
@@ -224,7 +224,7 @@ def test_export_then_import_into_a_fresh_data_folder(tmp_path):
 def test_each_user_logs_in_to_their_own_conversation(tmp_path):
     """A shared server's page asks who you are: a user's name and token open their own
     conversation, and another user's words are never on it."""
-    from society import users
+    from society.storage import users
 
     alice, bob = users.add("alice"), users.add("bob")
     port = free_port()
@@ -270,8 +270,8 @@ def test_the_page_works_on_society_ui_with_two_workers(tmp_path):
     one WebSocket, and the panel is inline, not a file only its worker could serve."""
     import json
 
-    from society import users
     from society.paths import data_dir
+    from society.storage import users
     from tests.bench_server import model_server, start_society
 
     token = users.add("alice")

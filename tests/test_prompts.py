@@ -6,7 +6,7 @@ import pytest
 from roles.prompt_editor import ground_rule, prompt_tools
 from society.assemble import open_conversation
 from society.prompt_book import PromptBook, PromptRefused
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate, society
 
 SHIPPED = "You are a helpful assistant. Answer directly and briefly. Reply in the language of the question."

@@ -1,8 +1,8 @@
 import pytest
 from autogen_core.models import AssistantMessage, CreateResult, RequestUsage, SystemMessage, UserMessage
 
-from society.gate import Turn, in_turn
-from society.reasoning import REASONING_INSTRUCTION, split_reasoning
+from society.models.reasoning import REASONING_INSTRUCTION, split_reasoning
+from society.models.turns import Turn, in_turn
 from tests.conftest import scripted_gate
 
 

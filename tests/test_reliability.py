@@ -18,7 +18,7 @@ from society.assemble import open_conversation
 from society.cli import app as cli
 from society.conversation import TurnBusy
 from society.paths import data_dir, turn_lock_path
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate
 from ui.api import MAX_BODY_BYTES, create_app
 
@@ -42,7 +42,7 @@ class SlowReplay(ReplayChatCompletionClient):
 
 def slow_gate(replies, store, delay=0.5):
     gate, _ = scripted_gate([], store)
-    gate._clients["scripted"] = SlowReplay(replies, delay)
+    gate.clients.built["scripted"] = SlowReplay(replies, delay)
     return gate
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from society.assemble import open_conversation
 from society.prompt_book import PromptBook
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import scripted_gate, society
 from training.datasets import Examples
 from training.evals import EvalError, compare, load_suite

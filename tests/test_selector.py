@@ -5,7 +5,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from society.assemble import open_conversation
 from society.conversation import InputError
-from society.store import Store
+from society.storage.store import Store
 from society.team import MAX_MESSAGES_PER_TURN
 from tests.conftest import scripted_gate
 
@@ -110,7 +110,7 @@ async def test_team_state_is_saved_after_each_turn_and_restored_by_the_next_proc
 async def test_a_turn_no_model_can_answer_fails_in_one_line_and_keeps_the_message():
     import httpx
 
-    from society.gate import NoModelAvailable
+    from society.models.gate import NoModelAvailable
     from tests.test_gate import Failing, gate_over
 
     store = Store()
@@ -123,7 +123,7 @@ async def test_a_turn_no_model_can_answer_fails_in_one_line_and_keeps_the_messag
     assert message.content == "hello?"
     assert store.turn_status(message.turn_id) == "failed"
     # Once the model answers again, so does the team: the failed turn left nothing stuck.
-    gate._clients["only"] = ReplayChatCompletionClient(["Hi."])
+    gate.clients.built["only"] = ReplayChatCompletionClient(["Hi."])
     later = [m async for m in conversation.turn("hello again")]
     assert later[-1].content == "Hi."
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from society.cli import app
-from society.config import ConfigError
+from society.models.config import ConfigError
 from society.paths import data_dir
 from society.tools.settings import load_settings
 

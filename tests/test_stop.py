@@ -17,7 +17,7 @@ import pytest
 
 from society.assemble import open_conversation
 from society.conversation import STOPPED_MARK, Chunk
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import EMBEDDED, ROOT, write_config
 
 pytestmark = pytest.mark.slow
@@ -121,7 +121,7 @@ async def test_a_background_call_yields_the_model_to_the_users_turn():
     # The judge's first try is cancelled before it takes a reply: the turn gets the first.
     gate = slow_gate(["The answer.", "judged again"], store, delay=0.4)
     order: list[str] = []
-    inner = gate._clients["scripted"]
+    inner = gate.clients.built["scripted"]
     real = inner.create
 
     async def create(messages, **kwargs):

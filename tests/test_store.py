@@ -10,8 +10,8 @@ import time
 
 from sqlalchemy import create_engine, text
 
-from society.migrations import MIGRATIONS, migrate
-from society.store import Store
+from society.storage.migrations import MIGRATIONS, migrate
+from society.storage.store import Store
 from tests.conftest import ROOT, society
 
 
@@ -33,7 +33,7 @@ def test_database_uses_write_ahead_logging():
 WRITER = textwrap.dedent(
     """
     import sys
-    from society.store import Store
+    from society.storage.store import Store
     store = Store()
     for i in range(200):
         turn = store.begin_turn(f"{sys.argv[1]} says {i}", "test")
@@ -56,7 +56,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, database):
 
 
 def test_processes_opening_a_new_database_at_once_migrate_it_once(database):
-    opener = "from society.store import Store; Store().begin_turn('hello', 'test')"
+    opener = "from society.storage.store import Store; Store().begin_turn('hello', 'test')"
     openers = [subprocess.Popen([sys.executable, "-c", opener], cwd=ROOT) for _ in range(3)]
     assert [p.wait(timeout=120) for p in openers] == [0, 0, 0]
     with Store().engine.connect() as conn:
@@ -106,7 +106,7 @@ def test_process_killed_mid_turn_loses_no_acknowledged_message(tmp_path, databas
 def test_a_turn_is_interrupted_when_its_process_is_gone_here_or_its_lease_ran_out_elsewhere(database):
     from datetime import UTC, datetime, timedelta
 
-    from society import store as store_module
+    from society.storage import store as store_module
 
     store = Store()
     mine = store.begin_turn("asked here", "test").turn_id

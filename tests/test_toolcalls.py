@@ -11,9 +11,10 @@ from autogen_core.models import (
     UserMessage,
 )
 
-from society import grounding, tool_schema, toolcalls
-from society.gate import Turn, in_turn
-from society.store import Store
+from society.models.turns import Turn, in_turn
+from society.storage.store import Store
+from society.toolcalls import grounding, protocol
+from society.toolcalls import schema as tool_schema
 from tests.conftest import scripted_gate
 
 TOOLS = [
@@ -30,25 +31,25 @@ TOOLS = [
 
 
 def test_the_schema_allows_each_tool_or_an_answer():
-    schema = toolcalls.call_schema(TOOLS)
+    schema = protocol.call_schema(TOOLS)
     names = [option["properties"]["tool"]["const"] for option in schema["anyOf"]]
     assert names == ["write_file", "answer"]
-    assert toolcalls.call_schema(TOOLS, allow_answer=False)["anyOf"][0]["required"] == ["tool", "arguments"]
+    assert protocol.call_schema(TOOLS, allow_answer=False)["anyOf"][0]["required"] == ["tool", "arguments"]
 
 
 def test_parse_accepts_valid_calls_and_answers_and_rejects_the_rest():
-    calls, valid = toolcalls.parse('{"tool": "write_file", "arguments": {"path": "a", "content": "b"}}', TOOLS, False)
+    calls, valid = protocol.parse('{"tool": "write_file", "arguments": {"path": "a", "content": "b"}}', TOOLS, False)
     assert valid and calls[0].name == "write_file" and json.loads(calls[0].arguments) == {"path": "a", "content": "b"}
-    assert toolcalls.parse('{"tool": "answer", "arguments": {"text": "hi"}}', TOOLS, False) == ("hi", True)
-    assert toolcalls.parse('{"tool": "rm_rf", "arguments": {}}', TOOLS, False)[1] is False
-    assert toolcalls.parse('{"tool": "write_file", "arguments": {"path": 3}}', TOOLS, False)[1] is False
-    assert toolcalls.parse("I would call write_file now", TOOLS, False) == ("I would call write_file now", False)
+    assert protocol.parse('{"tool": "answer", "arguments": {"text": "hi"}}', TOOLS, False) == ("hi", True)
+    assert protocol.parse('{"tool": "rm_rf", "arguments": {}}', TOOLS, False)[1] is False
+    assert protocol.parse('{"tool": "write_file", "arguments": {"path": 3}}', TOOLS, False)[1] is False
+    assert protocol.parse("I would call write_file now", TOOLS, False) == ("I would call write_file now", False)
 
 
 def test_output_cut_by_the_token_limit_is_closed_when_constrained():
     cut = '{"tool": "write_file", "arguments": {"path": "a.txt", "content": "a long text that was cu'
-    assert toolcalls.parse(cut, TOOLS, repair=False)[1] is False
-    calls, valid = toolcalls.parse(cut, TOOLS, repair=True)
+    assert protocol.parse(cut, TOOLS, repair=False)[1] is False
+    calls, valid = protocol.parse(cut, TOOLS, repair=True)
     assert valid and json.loads(calls[0].arguments)["path"] == "a.txt"
 
 
@@ -64,10 +65,10 @@ def made(name: str, arguments: str, result: str) -> list:
     ("answered", "name", "made_with", "result", "again", "other"),
     [
         # A call repeated (its arguments in any order) answers with the result it already got.
-        (toolcalls.repeated_result, "write_file", '{"path": "a", "content": "b"}', "wrote 1 bytes to a",
+        (protocol.repeated_result, "write_file", '{"path": "a", "content": "b"}', "wrote 1 bytes to a",
          '{"content": "b", "path": "a"}', '{"path": "c", "content": "b"}'),
         # A call that would undo this turn's edit answers with the edit.
-        (toolcalls.undone_result, "edit_file", '{"path": "a", "old_text": "hello", "new_text": "bye"}',
+        (protocol.undone_result, "edit_file", '{"path": "a", "old_text": "hello", "new_text": "bye"}',
          "replaced 1 occurrence in a", '{"path": "a", "old_text": "bye", "new_text": "hello"}',
          '{"path": "a", "old_text": "cat", "new_text": "dog"}'),
     ],
@@ -87,13 +88,13 @@ async def test_a_model_without_native_calls_is_constrained_and_its_reply_becomes
     sent = client.create_calls[0]
     assert sent["tools"] == []  # the client never sees native tools
     schema = sent["extra_create_args"]["response_format"]["json_schema"]["schema"]
-    assert schema == toolcalls.call_schema(TOOLS)
+    assert schema == protocol.call_schema(TOOLS)
     assert "write_file(path: string, content: string)" in sent["messages"][-2].content
     assert turn.calls["executor"].valid_tool_reply is True
 
 
 async def test_a_native_model_printing_a_call_as_text_gets_it_made():
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
 
     gate, _ = scripted_gate(['{"name": "write_file", "arguments": {"path": "a", "content": "b"}}'], Store())
     gate.entries = [ModelEntry(model="scripted", backend="openai", base_url="http://x.invalid", abilities=("tools",))]
@@ -126,7 +127,7 @@ async def test_a_call_that_cannot_land_is_asked_again_within_its_grounding():
     assert seen == [({"path": "a.txt", "old_text": "cat", "new_text": "dog"}, request.content)]
     retry = client.create_calls[1]
     schema = retry["extra_create_args"]["response_format"]["json_schema"]["schema"]
-    assert schema == toolcalls.grounded_schema(edit, edit_grounding)
+    assert schema == protocol.grounded_schema(edit, edit_grounding)
     assert schema["anyOf"][0]["properties"]["arguments"]["properties"]["old_text"] == {"enum": ["Hello", "world"]}
     assert retry["messages"][-2].content == "notes.txt contains: Hello world"
     assert len(schema["anyOf"]) == 1  # the retry must be the call: no answer, no other tool
@@ -156,12 +157,12 @@ async def test_a_grounding_that_leaves_one_value_is_written_in_without_asking_ag
 def test_a_parameter_of_no_declared_shape_still_gets_a_grammar():
     """pydantic writes `Any` as {"title": ...}; llama.cpp's grammar builder rejected it and
     llama-cpp-python silently let any JSON through for the whole turn."""
-    from society.clients import grammar_problem
+    from society.models.backends.llama_cpp.grammar import grammar_problem
 
     params = {"type": "object", "properties": {"value": {"title": "Value"}}, "required": ["value"]}
     tool = {"name": "set", "description": "Set a value.", "parameters": params}
     assert "Unrecognized schema" in grammar_problem(tool["parameters"])
-    assert grammar_problem(toolcalls.call_schema([tool])) is None
+    assert grammar_problem(protocol.call_schema([tool])) is None
     assert tool_schema.normalised(tool["parameters"])["properties"]["value"]["type"] == ["string", "number", "boolean"]
 
 
@@ -190,7 +191,7 @@ def test_strings_and_arrays_are_bounded_and_quoted_choices_become_an_enum():
 def test_text_a_tool_passes_on_is_bounded_by_the_request_and_file_content_is_not():
     """A 135M model repeating itself in a Japanese reminder wrote on to the token limit; a
     message is mostly the request's words, so the request's length bounds it."""
-    from society.clients import grammar_problem
+    from society.models.backends.llama_cpp.grammar import grammar_problem
 
     note = {"type": "object", "properties": {"text": {"type": "string"}}}
     tool = {"name": "remind", "description": "Set a reminder.", "parameters": {"type": "object", "properties": {
@@ -198,7 +199,7 @@ def test_text_a_tool_passes_on_is_bounded_by_the_request_and_file_content_is_not
         "notes": {"type": "array", "items": note}}}}  # fmt: skip
 
     def arguments(request: str = "") -> dict:
-        return toolcalls.call_schema([tool], request=request)["anyOf"][0]["properties"]["arguments"]["properties"]
+        return protocol.call_schema([tool], request=request)["anyOf"][0]["properties"]["arguments"]["properties"]
 
     def bounds(request: str) -> dict:
         props = arguments(request)
@@ -209,7 +210,7 @@ def test_text_a_tool_passes_on_is_bounded_by_the_request_and_file_content_is_not
     assert bounds("x" * 300)["message"] == 600
     assert bounds("x" * 5000)["message"] == tool_schema.MESSAGE_CEILING
     assert "maxLength" not in arguments()["message"]
-    assert grammar_problem(toolcalls.call_schema([tool], request="x" * 5000)) is None
+    assert grammar_problem(protocol.call_schema([tool], request="x" * 5000)) is None
 
 
 def test_the_tool_list_shows_choices_defaults_and_what_each_parameter_is():
@@ -218,7 +219,7 @@ def test_the_tool_list_shows_choices_defaults_and_what_each_parameter_is():
                 "city": {"type": "string", "description": "The city name"},
                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"},
                 "days": {"type": "integer", "description": "How many days ahead, " + "very " * 30}}}}  # fmt: skip
-    line = toolcalls.instructions([tool]).splitlines()[1]
+    line = protocol.instructions([tool]).splitlines()[1]
     assert "city: string (The city name)" in line
     assert 'unit: "celsius"|"fahrenheit" (optional; default "celsius")' in line
     assert "days: integer (optional; How many days ahead, very" in line and "…" in line
@@ -311,9 +312,9 @@ def test_a_request_whose_words_name_no_tool_is_matched_by_meaning():
         {"name": "create_event", "description": "Create a calendar event.", "parameters": {}},
         {"name": "play_music", "description": "Play music by an artist.", "parameters": {}},
     ]
-    assert toolcalls.narrowed(tools, "東京の天気は？") == ([tools[0]], True)
-    assert toolcalls.narrowed(tools, "Play some Adele.") == ([tools[2]], True)  # by words
-    assert toolcalls.narrowed(tools, "Explain recursion simply.") == (tools, False)  # a chat, not a call
+    assert protocol.narrowed(tools, "東京の天気は？") == ([tools[0]], True)
+    assert protocol.narrowed(tools, "Play some Adele.") == ([tools[2]], True)  # by words
+    assert protocol.narrowed(tools, "Explain recursion simply.") == (tools, False)  # a chat, not a call
 
 
 def test_a_request_giving_the_values_a_tool_takes_is_matched_nearer_than_by_meaning_alone():
@@ -327,12 +328,12 @@ def test_a_request_giving_the_values_a_tool_takes_is_matched_nearer_than_by_mean
               "parameters": {"type": "object", "required": ["emails", "event_name"], "properties": {
                   "emails": {"type": "array", "items": {"type": "string"}, "description": "Email addresses."},
                   "event_name": {"type": "string"}}}}  # fmt: skip
-    assert toolcalls.narrowed([remind], "4時間後に「会議の準備」と知らせて。") == ([remind], True)
-    assert toolcalls.narrowed([invite], "研修にsato@corp.jpを招待して。") == ([invite], True)
-    assert not toolcalls.gives_values(remind, "「会議の準備」と知らせて。")  # no number for the hours
-    assert not toolcalls.gives_values(invite, "研修に佐藤さんを招待して。")  # no address
+    assert protocol.narrowed([remind], "4時間後に「会議の準備」と知らせて。") == ([remind], True)
+    assert protocol.narrowed([invite], "研修にsato@corp.jpを招待して。") == ([invite], True)
+    assert not protocol.gives_values(remind, "「会議の準備」と知らせて。")  # no number for the hours
+    assert not protocol.gives_values(invite, "研修に佐藤さんを招待して。")  # no address
     for chat in ("Explain recursion simply.", "ありがとう！", "I have 3 cats and a dog."):
-        assert toolcalls.narrowed([remind, invite], chat) == ([remind, invite], False)
+        assert protocol.narrowed([remind, invite], chat) == ([remind, invite], False)
 
 
 def test_a_name_the_request_does_not_give_is_chosen_again_from_its_own_words():
@@ -402,7 +403,7 @@ def test_the_holding_never_rewrites_what_the_request_says_nor_drops_a_chosen_opt
 
 
 async def test_the_final_call_keeps_the_models_own_right_values_on_every_backend():
-    from society.config import ModelEntry
+    from society.models.config import ModelEntry
 
     request = "Route from Boston, MA to New York, avoiding tolls"
     call = {"origin": "Boston, MA", "destination": "New York", "avoid_tolls": True, "detail_level": "full"}

@@ -6,12 +6,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from society import users
 from society.assemble import open_conversation
 from society.memory.bank import MemoryBank
 from society.paths import data_dir
-from society.store import Store
-from society.users import UserError, as_user
+from society.storage import users
+from society.storage.store import Store
+from society.storage.users import UserError, as_user
 from tests.conftest import scripted_gate, society
 from ui.api import create_app
 from ui.hub import Hubs

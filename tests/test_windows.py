@@ -11,7 +11,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from society.store import Store
+from society.storage.store import Store
 from tests.conftest import ROOT, chat_completion, recording_server, write_config
 
 pytestmark = pytest.mark.slow

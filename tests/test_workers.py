@@ -10,7 +10,7 @@ from tests.bench_server import OWNER_TOKEN, check_history, model_server, one_use
 
 
 def test_two_workers_serve_each_users_turns_in_order_and_metrics_add_up(tmp_path, servers, monkeypatch):
-    from society import users
+    from society.storage import users
 
     admin, chroma = servers
     (tmp_path / "home").mkdir(exist_ok=True)
@@ -65,8 +65,8 @@ def test_a_page_following_a_conversation_is_woken_by_a_message_stored_by_another
     once (not at its poll), and only that conversation's; SQLite: the follower polls."""
     import time
 
-    from society.store import Store
-    from society.users import as_user
+    from society.storage.store import Store
+    from society.storage.users import as_user
     from ui.bell import next_message
 
     async def follow_then_say(follower: str, speaker: str, timeout: float) -> float:

@@ -28,9 +28,9 @@ def embedded_entry():
     """The embedded model the society serves with, and so the one its adapters are trained
     on: the first llama.cpp entry of the model list that answers the user (the planner's;
     the 1.5B judge above it only judges)."""
-    from society.config import load_entries
+    from society.models.config import load_entries
 
-    entry = next((e for e in load_entries() if e.backend == "llama_cpp" and e.allows("planner")), None)
+    entry = next((e for e in load_entries() if e.kind.trains_its_file and e.allows("planner")), None)
     if entry is None:
         raise UnavailableError("the model list has no embedded (llama_cpp) model to train")
     return entry

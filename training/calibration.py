@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import delete, select
 
-from society.store import Store, now
+from society.storage.store import Store, now
+from training.tables import judge_calibrations
 
 PAIRS_FILE = Path(__file__).parent / "evals" / "judge_calibration.jsonl"
 TRUST_AT = 0.8
@@ -119,32 +120,27 @@ class Calibrations:
         if not model:
             return None
         with self.store.engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT model, correct, total, detail, measured_at FROM judge_calibrations WHERE model = :m"),
-                {"m": model},
-            ).first()
+            row = conn.execute(select(judge_calibrations).where(judge_calibrations.c.model == model)).first()
         return None if row is None else Calibration(row[0], row[1], row[2], json.loads(row[3]), row[4])
 
     def put(self, calibration: Calibration) -> None:
         with self.store.engine.begin() as conn:
-            conn.execute(text("DELETE FROM judge_calibrations WHERE model = :m"), {"m": calibration.model})
+            conn.execute(delete(judge_calibrations).where(judge_calibrations.c.model == calibration.model))
             conn.execute(
-                text(
-                    "INSERT INTO judge_calibrations (model, correct, total, detail, measured_at)"
-                    " VALUES (:m, :c, :t, :d, :at)"
-                ),
-                {
-                    "m": calibration.model,
-                    "c": calibration.correct,
-                    "t": calibration.total,
-                    "d": json.dumps(calibration.detail, ensure_ascii=False),
-                    "at": calibration.measured_at,
-                },
+                judge_calibrations.insert().values(
+                    model=calibration.model,
+                    correct=calibration.correct,
+                    total=calibration.total,
+                    detail=json.dumps(calibration.detail, ensure_ascii=False),
+                    measured_at=calibration.measured_at,
+                )
             )
 
     def all(self) -> list[Calibration]:
         with self.store.engine.connect() as conn:
-            models = [row[0] for row in conn.execute(text("SELECT model FROM judge_calibrations ORDER BY model"))]
+            models = list(
+                conn.execute(select(judge_calibrations.c.model).order_by(judge_calibrations.c.model)).scalars()
+            )
         return [c for m in models if (c := self.get(m))]
 
     def weight(self, model: str | None, full: float) -> float:

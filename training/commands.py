@@ -136,8 +136,8 @@ def rewards(
 
 def judging_model() -> str | None:
     """The model the judge role would get now."""
-    from society.config import load_entries
-    from society.gate import ModelGate
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
 
     choices = ModelGate(load_entries()).plan("judge")
     return choices[0].entry.model if choices else None
@@ -147,11 +147,11 @@ def calibrate_judge(model: str | None) -> None:
     """Measure `model` as a judge now (two verdicts per calibration pair), printing the figure."""
     import asyncio
 
-    from society.config import load_entries
     from society.errors import SocietyError
-    from society.gate import ModelGate
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
     from society.prompt_book import PromptBook
-    from society.store import Store
+    from society.storage.store import Store
     from training.calibration import load_pairs
     from training.datasets import Examples
     from training.rewarding import Rewarding
@@ -244,10 +244,11 @@ def evolve(
 ) -> None:
     """Breed a child of existing adapters with CMA-ES (held-out split of the curated examples)."""
     from training.breeder import evolve as breed_child
-    from training.cycle import retention_rows, split
+    from training.cycle import split
     from training.datasets import Examples
     from training.deploy import adapters_dir, deploy
     from training.export import rows
+    from training.retention import retention_rows
     from training.settings import load_settings
 
     settings = load_settings()
@@ -269,9 +270,9 @@ def evolve_prompt(
     import asyncio
     from pathlib import Path
 
-    from society.config import load_entries
-    from society.gate import ModelGate
-    from society.store import Store
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
+    from society.storage.store import Store
     from training.prompt_evolution import evolve_prompt as breed_prompt
 
     path = Path(__file__).resolve().parent.parent / "training" / "evals" / "default.yaml"

@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from society.memory.extract import speaker_of
-from society.memory.wishes import Wish, follow, read_wishes, shaped
-from society.store import USER, Store
+from society.memory.wishes import Wish, follow, read_wishes, shaped, wants_japanese
+from society.storage.store import USER, Store
 from training.datasets import Example, Examples
 from training.wordings import clean, to_you
 
 CURATOR = "curator"
 TAUGHT_KINDS = ("fact", "preference", "decision", "note")
 WISH_CHATS = Path(__file__).with_name("wish_chats.jsonl")  # general questions answered in EN and JA
+WISH_CHATS_WITHOUT_LANGUAGE = 8
 CORRECTION_LEAD = re.compile(
     r"^\s*(?:no+|nope|wrong|incorrect|not quite|that'?s (?:not right|wrong|incorrect)|you'?re wrong|actually)"
     r"\b[,.!:;\s-]*|"
@@ -79,8 +80,12 @@ def corrected_answer(correction: str) -> str | None:
 
 def wish_rows(wishes: dict[str, Wish]) -> list[tuple[str, str]]:
     """General chats answered the way all standing wishes ask together, and each wish asked
-    back, so a trained model knows them as well as follows them."""
+    back, so a trained model knows them as well as follows them. A wish for another language
+    takes every chat (they are its only English questions answered in Japanese); name, length
+    and format take a few, since every general chat the base model replays shows them too
+    (training/replay.py) and more rows are a longer cycle."""
     chats = [json.loads(line) for line in WISH_CHATS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    chats = chats if wants_japanese(wishes) else chats[:WISH_CHATS_WITHOUT_LANGUAGE]
     rows = [(chat["question"], shaped(wishes, chat["en"], chat["ja"])) for chat in chats]
     return rows + [row for wish in wishes.values() for row in wish.recall_rows()]
 
@@ -92,7 +97,7 @@ class Curator:
 
     def _statements(self):
         """The user's consolidated statements, oldest first (a newer one of the same thing wins)."""
-        from society.memory.items import Items
+        from society.storage.memories import Items
 
         items = Items(self.store.engine)
         found = [i for kind in TAUGHT_KINDS for i in items.listing(kind, limit=5000)]

@@ -10,17 +10,24 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, or_, select, update
 
 from society.errors import SocietyError
-from society.store import USER, Store, now
+from society.storage.store import USER, Store, now
+from training.tables import examples
 
 # eval: a question kept out of training, asked to see what a cycle learnt (training/curate.py)
 KINDS = ("sft", "pair", "label", "eval")
 COLUMNS = (
-    "id, kind, prompt, completion, rejected, label, source_message_ids, created_by, status, created_at, updated_at,"
-    " topic"
-)
+    "id", "kind", "prompt", "completion", "rejected", "label", "source_message_ids", "created_by", "status",
+    "created_at", "updated_at", "topic",
+)  # fmt: skip
+ACTIVE = examples.c.status == "active"
+
+
+def _selected(*where) -> Any:
+    """The examples' columns as Example reads them, where all of `where` hold, oldest first."""
+    return select(*(examples.c[name] for name in COLUMNS)).where(*where).order_by(examples.c.id)
 
 
 class ExampleError(SocietyError, ValueError):
@@ -100,59 +107,40 @@ class Examples:
             raise ExampleError("an example needs the user's message it answers")
         digest = _hash(kind, prompt, completion, rejected)
         with self.store.engine.connect() as conn:
-            same = conn.execute(
-                text("SELECT id FROM examples WHERE content_hash = :h AND status = 'active'"), {"h": digest}
-            ).scalar()
+            same = conn.execute(select(examples.c.id).where(examples.c.content_hash == digest, ACTIVE)).scalar()
         if same is not None:
             return self.get(same)
         at = now()
         with self.store.engine.begin() as conn:
             example_id = conn.execute(
-                text(
-                    "INSERT INTO examples (kind, prompt, completion, rejected, label, source_message_ids, created_by,"
-                    " content_hash, created_at, updated_at, topic) VALUES (:k, :p, :c, :r, :l, :s, :by, :h, :at, :at,"
-                    " :topic) RETURNING id"
-                ),
-                {
-                    "k": kind,
-                    "p": json.dumps(prompt, ensure_ascii=False),
-                    "c": completion.strip(),
-                    "r": rejected.strip() if rejected else None,
-                    "l": None if label is None else int(label),
-                    "s": json.dumps(source_message_ids or []),
-                    "by": created_by,
-                    "h": digest,
-                    "at": at,
-                    "topic": topic,
-                },
+                examples.insert()
+                .values(
+                    kind=kind,
+                    prompt=json.dumps(prompt, ensure_ascii=False),
+                    completion=completion.strip(),
+                    rejected=rejected.strip() if rejected else None,
+                    label=None if label is None else int(label),
+                    source_message_ids=json.dumps(source_message_ids or []),
+                    created_by=created_by,
+                    status="active",
+                    content_hash=digest,
+                    created_at=at,
+                    updated_at=at,
+                    topic=topic,
+                )
+                .returning(examples.c.id)
             ).scalar_one()
         return self.get(example_id)
 
     def answer_message(self, message_id: int | None):
         """The team's answer `message_id` (or the last answer to user message `message_id`),
         or the newest answer when None or 0."""
-        with self.store.engine.connect() as conn:
-            if message_id:
-                # An answer by its id; a user's message by its id means the team's answer to it.
-                row = conn.execute(
-                    text(
-                        "SELECT a.id FROM messages m JOIN messages a ON a.turn_id = m.turn_id AND a.id >= m.id"
-                        " WHERE m.id = :i AND a.role != :u AND a.kind = 'text' ORDER BY a.id DESC LIMIT 1"
-                    ),
-                    {"i": message_id, "u": USER},
-                ).first()
-            else:
-                row = conn.execute(
-                    text(
-                        "SELECT m.id FROM messages m JOIN turns t ON t.id = m.turn_id WHERE m.role != :u"
-                        " AND m.kind = 'text' AND t.status != 'running' ORDER BY m.id DESC LIMIT 1"
-                    ),
-                    {"u": USER},
-                ).first()
-        if row is None:
+        # An answer by its id; a user's message by its id means the team's answer to it.
+        found = self.store.answer_id(message_id)
+        if found is None:
             which = f"message #{message_id} is not an answer of the team" if message_id else "no answer yet"
             raise ExampleError(f"{which}; see `society history`")
-        return self.store.message(row[0])
+        return self.store.message(found)
 
     def prompt_for(self, answer) -> list[dict[str, str]]:
         """The chat an answer replied to: the user's message of its turn."""
@@ -171,11 +159,12 @@ class Examples:
         """The active example the rewards labelled from answer `message_id`, if any."""
         with self.store.engine.connect() as conn:
             found = conn.execute(
-                text(
-                    "SELECT id FROM examples WHERE created_by = 'reward' AND kind = 'label' AND status = 'active'"
-                    " AND source_message_ids = :s ORDER BY id DESC LIMIT 1"
-                ),
-                {"s": json.dumps([message_id])},
+                select(func.max(examples.c.id)).where(
+                    examples.c.created_by == "reward",
+                    examples.c.kind == "label",
+                    ACTIVE,
+                    examples.c.source_message_ids == json.dumps([message_id]),
+                )
             ).scalar()
         return None if found is None else self.get(found)
 
@@ -189,41 +178,35 @@ class Examples:
 
     def get(self, example_id: int) -> Example:
         with self.store.engine.connect() as conn:
-            row = conn.execute(text(f"SELECT {COLUMNS} FROM examples WHERE id = :i"), {"i": example_id}).first()
+            row = conn.execute(_selected(examples.c.id == example_id)).first()
         if row is None:
             raise ExampleError(f"no example #{example_id}; see `society data list`")
         return Example.from_row(row)
 
     def listing(self, kind: str | None = None, limit: int = 50, query: str | None = None) -> list[Example]:
-        where, params = ["status = 'active'"], {"n": limit}
+        where = [ACTIVE]
         if kind:
-            where.append("kind = :k")
-            params["k"] = kind
+            where.append(examples.c.kind == kind)
         if query:
-            where.append("(prompt LIKE :q OR completion LIKE :q OR rejected LIKE :q)")
-            params["q"] = f"%{query}%"
+            where.append(or_(*(examples.c[name].like(f"%{query}%") for name in ("prompt", "completion", "rejected"))))
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                text(f"SELECT {COLUMNS} FROM examples WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :n"), params
-            ).all()
+            rows = conn.execute(_selected(*where).order_by(None).order_by(examples.c.id.desc()).limit(limit)).all()
         return [Example.from_row(row) for row in rows]
 
     def all_active(self) -> list[Example]:
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT {COLUMNS} FROM examples WHERE status = 'active' ORDER BY id")).all()
+            rows = conn.execute(_selected(ACTIVE)).all()
         return [Example.from_row(row) for row in rows]
 
     def curated(self) -> list[Example]:
         """The active examples the curator made from the conversation (training/curate.py)."""
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                text(f"SELECT {COLUMNS} FROM examples WHERE status = 'active' AND topic IS NOT NULL ORDER BY id")
-            ).all()
+            rows = conn.execute(_selected(ACTIVE, examples.c.topic.is_not(None))).all()
         return [Example.from_row(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text("SELECT kind, count(*) FROM examples WHERE status = 'active' GROUP BY kind"))
+            rows = conn.execute(select(examples.c.kind, func.count()).where(ACTIVE).group_by(examples.c.kind))
             return {kind: count for kind, count in rows}
 
     # -- changing -------------------------------------------------------------------------
@@ -234,20 +217,17 @@ class Examples:
         digest = _hash(merged["kind"], merged["prompt"], merged["completion"], merged["rejected"])
         with self.store.engine.begin() as conn:
             conn.execute(
-                text(
-                    "UPDATE examples SET completion = :c, rejected = :r, label = :l, status = :s, kind = :k,"
-                    " content_hash = :h, updated_at = :at WHERE id = :i"
-                ),
-                {
-                    "c": merged["completion"],
-                    "r": merged["rejected"],
-                    "l": None if merged["label"] is None else int(merged["label"]),
-                    "s": merged["status"],
-                    "k": merged["kind"],
-                    "h": digest,
-                    "at": now(),
-                    "i": example_id,
-                },
+                update(examples)
+                .where(examples.c.id == example_id)
+                .values(
+                    completion=merged["completion"],
+                    rejected=merged["rejected"],
+                    label=None if merged["label"] is None else int(merged["label"]),
+                    status=merged["status"],
+                    kind=merged["kind"],
+                    content_hash=digest,
+                    updated_at=now(),
+                )
             )
         return self.get(example_id)
 

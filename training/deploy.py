@@ -5,7 +5,7 @@ writes: general.type adapter, adapter.type lora, adapter.lora.alpha, the base ar
 `blk.N.<tensor>.weight.lora_a/.lora_b`, with the rows of q and k permuted where llama.cpp
 stores them so). The embedded model loads it next to its GGUF. For an Ollama model, a new
 tag made through /api/create (the adapter as a blob) takes the model's place on the ladder
-(society/config.py). Each deployment is a row for its base; rollback deploys the one before.
+(society/models/config.py). Each deployment is a row for its base; rollback deploys the one before.
 A failed export deploys nothing.
 """
 
@@ -161,10 +161,10 @@ def deploy(name: str, reason: str, lineage: Lineage | None = None, settings=None
 
 def ollama_url_of(model: str) -> str:
     """The Ollama server the ladder reaches `model` on (OLLAMA_HOST's when none says)."""
-    from society.config import load_entries
-    from society.ollama import parse_host
+    from society.models.backends.ollama.api import parse_host
+    from society.models.config import load_entries
 
-    url = next((e.base_url for e in load_entries() if e.backend == "ollama" and e.model == model), None)
+    url = next((e.base_url for e in load_entries() if e.kind.deploys_tags and e.model == model), None)
     return url or parse_host(os.environ.get("OLLAMA_HOST"))
 
 
@@ -186,6 +186,6 @@ def rollback(lineage: Lineage | None = None, base: str | None = None) -> str | N
 
 def deployed_lora() -> str | None:
     """The GGUF LoRA the embedded model loads, or None (also when its file is gone)."""
-    from society.clients import deployed_lora as on_the_embedded_model
+    from society.storage.deployments import deployed_lora as on_the_embedded_model
 
-    return on_the_embedded_model(embedded_entry())
+    return on_the_embedded_model(embedded_entry().model)

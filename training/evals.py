@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, update
 
 from society.errors import SocietyError
 from society.paths import data_dir
-from society.store import USER, Store, now
+from society.storage.store import USER, Store, now
+from training.tables import eval_runs
 
 COPIED_SETTINGS = ("OAI_CONFIG_LIST.json", "mcp.json", "tools.json", "memory.json")
 KINDS = ("chat", "reasoning", "tool")
@@ -204,13 +205,12 @@ async def run_suite(path: Path, limit: int | None = None, progress=None) -> dict
     main_home = data_dir()
     report = {"suite": name, "path": str(path), "created_at": now(), "results": results, "summary": summary(results)}
     with store.engine.begin() as conn:
-        report["id"] = conn.execute(
-            text("INSERT INTO eval_runs (suite, report, markdown, created_at) VALUES (:s, '{}', '', :at) RETURNING id"),
-            {"s": name, "at": report["created_at"]},
-        ).scalar_one()
+        added = eval_runs.insert().values(suite=name, report="{}", markdown="", created_at=report["created_at"])
+        report["id"] = conn.execute(added.returning(eval_runs.c.id)).scalar_one()
         conn.execute(
-            text("UPDATE eval_runs SET report = :r, markdown = :m WHERE id = :i"),
-            {"r": json.dumps(report, ensure_ascii=False), "m": markdown(report), "i": report["id"]},
+            update(eval_runs)
+            .where(eval_runs.c.id == report["id"])
+            .values(report=json.dumps(report, ensure_ascii=False), markdown=markdown(report))
         )
     folder = main_home / "evals"
     folder.mkdir(exist_ok=True)
@@ -221,7 +221,7 @@ async def run_suite(path: Path, limit: int | None = None, progress=None) -> dict
 
 def load_run(run_id: int, store: Store | None = None) -> dict[str, Any]:
     with (store or Store()).engine.connect() as conn:
-        row = conn.execute(text("SELECT report FROM eval_runs WHERE id = :i"), {"i": run_id}).first()
+        row = conn.execute(select(eval_runs.c.report).where(eval_runs.c.id == run_id)).first()
     if row is None:
         raise EvalError(f"no evaluation run {run_id}; run one with `society eval SUITE.yaml`")
     return json.loads(row[0])

@@ -105,7 +105,7 @@ class Scorer:
 class Recall:
     """Accuracy, not likelihood: each chat's question answered greedily by the model, scored
     by how much of the reference answer's key words the answer holds. Key words are the
-    answer's search terms (society/memory/keywords.py: no stop words, Japanese bigrams) that
+    answer's search terms (society/text/keywords.py: no stop words, Japanese bigrams) that
     the question does not already say, weighted by rarity across the set (IDF), so the fact
     in "Riko's favourite dish is curry." counts and the phrasing every answer shares hardly.
 
@@ -117,7 +117,7 @@ class Recall:
     step of the longest answer is a step for the whole batch."""
 
     def __init__(self, tokenizer, rows: list[dict[str, Any]], batch_size: int = 16, max_new_tokens: int = 24):
-        from society.memory.keywords import query_terms
+        from society.text.keywords import query_terms
 
         self.tokenizer, self.batch_size = tokenizer, batch_size
         items = []
@@ -185,7 +185,7 @@ class Recall:
 
     def score(self, model) -> float:
         """Mean share of key-word weight found in the answers (0 to 1, higher is better)."""
-        from society.memory.keywords import query_terms
+        from society.text.keywords import query_terms
 
         total = 0.0
         for (_, weights, _), answer in zip(self.items, self.answers(model), strict=True):

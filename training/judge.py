@@ -2,7 +2,7 @@
 
 A small model asked for scores as JSON wrote the same digit for a right and a wrong answer
 (SmolLM2-135M 0 of 48 calibration pairs, Qwen2.5-Coder-0.5B 3 of 48: ties). Asked for one
-token instead, the probabilities of all the options are read (society/embedded_client.py,
+token instead, the probabilities of all the options are read (society/models/backends/llama_cpp/client.py,
 CHOICES):
 
 - `score`: is the answer right and helpful, from 1 to 5? The expected value over the five
@@ -47,8 +47,8 @@ async def _chances(
     and the model that gave it."""
     import math
 
-    from society.clients import CHOICES
-    from society.gate import current_turn, in_turn
+    from society.models.backends.base import CHOICES
+    from society.models.turns import current_turn, in_turn
 
     messages = [SystemMessage(content=role_prompt), UserMessage(content=question, source="user")]
     with in_turn(replace(current_turn(), calls={})) as own:  # to know which model judged
@@ -72,7 +72,7 @@ async def _chances(
 
 def _option_said(content: str) -> str:
     """The option a reply names: the text itself, or the `choice` of the JSON object a
-    backend without token probabilities was held to (society/toolcalls.py)."""
+    backend without token probabilities was held to (society/toolcalls/client.py)."""
     import json
 
     try:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, update
 
-from society.store import Store, now
+from society.storage.store import Store, now
+from training.tables import adapters, deployments, individuals
 
 
 @dataclass
@@ -42,13 +43,12 @@ class Deployment:
     base: str | None = None  # the Ollama model its tag replaces; None: the embedded model
 
 
-ADAPTER_COLUMNS = (
-    "id, name, kind, base, path, parents, genome, generation, heldout, retention, fitness, created_at,"
-    " recall, retention_recall"
-)
 # What a child or an adapter scored (training/breeder.py): held-out and retention
 # log-likelihood per token, held-out and retention answer recall, and the fitness from them.
 SCORES = ("heldout", "retention", "recall", "retention_recall", "fitness")
+ADAPTER_COLUMNS = [adapters.c[name] for name in Adapter.__dataclass_fields__]
+DEPLOYMENT_COLUMNS = [deployments.c[name] for name in Deployment.__dataclass_fields__]
+INDIVIDUAL_KEYS = ("run", "generation", "parents", "genome", *SCORES)
 
 
 class Lineage:
@@ -57,36 +57,29 @@ class Lineage:
 
     def add_adapter(self, name: str, kind: str, base: str, path: Path, parents=(), genome=None, generation=0, **scores):
         with self.store.engine.begin() as conn:
-            conn.execute(text("DELETE FROM adapters WHERE name = :n"), {"n": name})
+            conn.execute(delete(adapters).where(adapters.c.name == name))
             conn.execute(
-                text(
-                    f"INSERT INTO adapters (name, kind, base, path, parents, genome, generation, {', '.join(SCORES)},"
-                    f" created_at) VALUES (:n, :k, :b, :p, :pa, :g, :gen, {', '.join(':' + k for k in SCORES)}, :at)"
-                ),
-                {
-                    "n": name,
-                    "k": kind,
-                    "b": base,
-                    "p": str(path),
-                    "pa": json.dumps(list(parents)),
-                    "g": None if genome is None else json.dumps(genome),
-                    "gen": generation,
+                adapters.insert().values(
+                    name=name,
+                    kind=kind,
+                    base=base,
+                    path=str(path),
+                    parents=json.dumps(list(parents)),
+                    genome=None if genome is None else json.dumps(genome),
+                    generation=generation,
                     **{k: scores.get(k) for k in SCORES},
-                    "at": now(),
-                },
+                    created_at=now(),
+                )
             )
 
     def score(self, name: str, **scores: float | None) -> None:
         with self.store.engine.begin() as conn:
-            conn.execute(
-                text(f"UPDATE adapters SET {', '.join(f'{k} = :{k}' for k in SCORES)} WHERE name = :name"),
-                {**{k: scores.get(k) for k in SCORES}, "name": name},
-            )
+            conn.execute(update(adapters).where(adapters.c.name == name).values(**{k: scores.get(k) for k in SCORES}))
 
     def adapters(self, base: str | None = None) -> list[Adapter]:
-        where, params = ("WHERE base = :b", {"b": base}) if base else ("", {})
+        where = [adapters.c.base == base] if base else []
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT {ADAPTER_COLUMNS} FROM adapters {where} ORDER BY id"), params).all()
+            rows = conn.execute(select(*ADAPTER_COLUMNS).where(*where).order_by(adapters.c.id)).all()
         return [Adapter(*row[:5], json.loads(row[5]), json.loads(row[6]) if row[6] else None, *row[7:]) for row in rows]
 
     def adapter(self, name: str) -> Adapter | None:
@@ -94,35 +87,31 @@ class Lineage:
 
     def next_run(self) -> int:
         with self.store.engine.connect() as conn:
-            return 1 + (conn.execute(text("SELECT MAX(run) FROM individuals")).scalar() or 0)
+            return 1 + (conn.execute(select(func.max(individuals.c.run))).scalar() or 0)
 
     def record_individual(self, run: int, generation: int, parents, genome, **scores: float | None) -> None:
         with self.store.engine.begin() as conn:
             conn.execute(
-                text(
-                    f"INSERT INTO individuals (run, generation, parents, genome, {', '.join(SCORES)}, created_at)"
-                    f" VALUES (:run, :g, :p, :genome, {', '.join(':' + k for k in SCORES)}, :at)"
-                ),
-                {
-                    "run": run,
-                    "g": generation,
-                    "p": json.dumps(list(parents)),
-                    "genome": json.dumps(genome),
+                individuals.insert().values(
+                    run=run,
+                    generation=generation,
+                    parents=json.dumps(list(parents)),
+                    genome=json.dumps(genome),
                     **{k: scores.get(k) for k in SCORES},
-                    "at": now(),
-                },
+                    created_at=now(),
+                )
             )
 
     def individuals(self, run: int | None = None) -> list[dict[str, Any]]:
-        where, params = ("WHERE run = :r", {"r": run}) if run else ("", {})
+        where = [individuals.c.run == run] if run else []
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                text(f"SELECT run, generation, parents, genome, {', '.join(SCORES)} FROM individuals {where}"),
-                params,
-            ).all()
-        keys = ("run", "generation", "parents", "genome", *SCORES)
+            rows = conn.execute(select(*(individuals.c[k] for k in INDIVIDUAL_KEYS)).where(*where)).all()
         return [
-            {**dict(zip(keys, row, strict=True)), "parents": json.loads(row[2]), "genome": json.loads(row[3])}
+            {
+                **dict(zip(INDIVIDUAL_KEYS, row, strict=True)),
+                "parents": json.loads(row[2]),
+                "genome": json.loads(row[3]),
+            }
             for row in rows
         ]
 
@@ -133,25 +122,17 @@ class Lineage:
         whose place on the ladder `ollama_tag` takes)."""
         with self.store.engine.begin() as conn:
             conn.execute(
-                text(
-                    "INSERT INTO deployments (adapter, gguf, ollama_tag, reason, created_at, base)"
-                    " VALUES (:a, :g, :o, :r, :at, :b)"
-                ),
-                {"a": adapter, "g": gguf, "o": ollama_tag, "r": reason, "at": now(), "b": base},
+                deployments.insert().values(
+                    adapter=adapter, gguf=gguf, ollama_tag=ollama_tag, reason=reason, created_at=now(), base=base
+                )
             )
 
     def deployments(self, base: str | None = None, every_base: bool = False) -> list[Deployment]:
         """The deployments of `base` (None: the embedded model), oldest first; all of them
         with `every_base`."""
-        where, params = ("", {}) if every_base else ("WHERE base IS :b", {"b": base})
+        where = [] if every_base else [deployments.c.base.is_(None) if base is None else deployments.c.base == base]
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    f"SELECT id, adapter, gguf, ollama_tag, reason, created_at, base FROM deployments {where}"
-                    " ORDER BY id"
-                ),
-                params,
-            ).all()
+            rows = conn.execute(select(*DEPLOYMENT_COLUMNS).where(*where).order_by(deployments.c.id)).all()
         return [Deployment(*row) for row in rows]
 
     def current(self, base: str | None = None) -> Deployment | None:

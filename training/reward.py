@@ -25,12 +25,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, update
 
-from society.db import is_postgres
 from society.errors import NotFoundError
-from society.memory.keywords import trigrams
-from society.store import USER, Store, now
+from society.storage.store import USER, Store, now
+from society.storage.tables import insert_new
+from society.text.keywords import trigrams
+from training.tables import feedback as feedback_table
+from training.tables import rewards
 
 LEVELS = {"negative": -1.0, "correction": -0.5, "continue": 0.25, "thanks": 1.0}
 WEIGHTS = {"judge": 0.5, "engagement": 0.5}
@@ -108,10 +110,7 @@ class Reward:
     updated_at: str
 
 
-COLUMNS = (
-    "message_id, turn_id, role, prompt_version, judge, judge_score, level, explicit, reward, weights,"
-    " created_at, updated_at"
-)
+COLUMNS = [rewards.c[name] for name in Reward.__dataclass_fields__]
 
 
 class Rewards:
@@ -120,7 +119,7 @@ class Rewards:
 
     def _row(self, message_id: int) -> Reward | None:
         with self.store.engine.connect() as conn:
-            row = conn.execute(text(f"SELECT {COLUMNS} FROM rewards WHERE message_id = :m"), {"m": message_id}).first()
+            row = conn.execute(select(*COLUMNS).where(rewards.c.message_id == message_id)).first()
         if row is None:
             return None
         values = list(row)
@@ -140,20 +139,9 @@ class Rewards:
             raise NotFoundError(f"message #{message_id} is not an answer of the team")
         at = now()
         with self.store.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO rewards (message_id, turn_id, role, prompt_version, weights, created_at,"
-                    " updated_at) VALUES (:m, :t, :r, :v, :w, :at, :at) ON CONFLICT DO NOTHING"
-                ),
-                {
-                    "m": answer.id,
-                    "t": answer.turn_id,
-                    "r": answer.role,
-                    "v": answer.prompt_version,
-                    "w": json.dumps(WEIGHTS),
-                    "at": at,
-                },
-            )
+            row = {"message_id": answer.id, "turn_id": answer.turn_id, "role": answer.role}
+            row |= {"prompt_version": answer.prompt_version, "weights": json.dumps(WEIGHTS)}
+            insert_new(conn, rewards, {**row, "created_at": at, "updated_at": at})
         return self._row(message_id)  # type: ignore[return-value]
 
     def _update(self, message_id: int, **fields: Any) -> Reward:
@@ -162,17 +150,17 @@ class Rewards:
         merged["reward"] = combine(merged["judge_score"], merged["level"], merged["explicit"], merged["weights"])
         with self.store.engine.begin() as conn:
             conn.execute(
-                text(
-                    "UPDATE rewards SET judge = :judge, judge_score = :judge_score, level = :level,"
-                    " explicit = :explicit, reward = :reward, weights = :weights, updated_at = :at"
-                    " WHERE message_id = :message_id"
-                ),
-                {
-                    **merged,
-                    "judge": json.dumps(merged["judge"], ensure_ascii=False) if merged["judge"] else None,
-                    "weights": json.dumps(merged["weights"]),
-                    "at": now(),
-                },
+                update(rewards)
+                .where(rewards.c.message_id == message_id)
+                .values(
+                    judge=json.dumps(merged["judge"], ensure_ascii=False) if merged["judge"] else None,
+                    judge_score=merged["judge_score"],
+                    level=merged["level"],
+                    explicit=merged["explicit"],
+                    reward=merged["reward"],
+                    weights=json.dumps(merged["weights"]),
+                    updated_at=now(),
+                )
             )
         return self._row(message_id)  # type: ignore[return-value]
 
@@ -189,12 +177,10 @@ class Rewards:
     def reweigh_judge(self, model: str, judge_weight: float) -> list[Reward]:
         """Give every reward `model` judged the judge weight its calibration earned; the
         rewards whose value changed."""
-        # The judge's model inside the JSON text column, in each engine's JSON functions.
-        postgres = is_postgres(self.store.engine)
-        judge_model = "CAST(judge AS json) ->> 'model'" if postgres else "json_extract(judge, '$.model')"
         with self.store.engine.connect() as conn:
-            found = conn.execute(text(f"SELECT message_id FROM rewards WHERE {judge_model} = :m"), {"m": model})
-            ids = [row[0] for row in found]
+            judged = conn.execute(select(rewards.c.message_id, rewards.c.judge).where(rewards.c.judge.is_not(None)))
+            # The judge's model inside the JSON text (read here: the engines' JSON functions differ).
+            ids = [message_id for message_id, judge in judged if json.loads(judge).get("model") == model]
         changed = []
         for message_id in ids:
             before = self._row(message_id)
@@ -212,17 +198,16 @@ class Rewards:
         self._ensure(message_id)
         with self.store.engine.begin() as conn:
             conn.execute(
-                text(
-                    "INSERT INTO feedback (message_id, value, comment, source, created_at) VALUES (:m, :v, :c, :s, :at)"
-                ),
-                {"m": message_id, "v": 1 if good else -1, "c": comment, "s": source, "at": now()},
+                feedback_table.insert().values(
+                    message_id=message_id, value=1 if good else -1, comment=comment, source=source, created_at=now()
+                )
             )
         return self._update(message_id, explicit=1 if good else -1)
 
     def recompute(self, weights: dict[str, float] | None = None) -> int:
         """Recompute every reward from its stored components (under new `weights`, if given)."""
         with self.store.engine.connect() as conn:
-            ids = [row[0] for row in conn.execute(text("SELECT message_id FROM rewards"))]
+            ids = list(conn.execute(select(rewards.c.message_id)).scalars())
         for message_id in ids:
             if weights:
                 # A judge that has not earned its vote (weight 0) keeps counting nothing.
@@ -234,27 +219,23 @@ class Rewards:
 
     def recent(self, limit: int = 20) -> list[Reward]:
         with self.store.engine.connect() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    text("SELECT message_id FROM rewards ORDER BY updated_at DESC LIMIT :n"), {"n": limit}
-                )
-            ]
+            newest = select(rewards.c.message_id).order_by(rewards.c.updated_at.desc()).limit(limit)
+            ids = list(conn.execute(newest).scalars())
         return [r for i in ids if (r := self._row(i))]
 
     def with_level(self, level: str) -> list[int]:
         """The answers (message ids, oldest first) whose engagement level is `level`."""
         with self.store.engine.connect() as conn:
-            found = conn.execute(
-                text("SELECT message_id FROM rewards WHERE level = :l ORDER BY message_id"), {"l": level}
-            )
-            return [row[0] for row in found]
+            found = select(rewards.c.message_id).where(rewards.c.level == level).order_by(rewards.c.message_id)
+            return list(conn.execute(found).scalars())
 
     def by_version(self, role: str) -> dict[int, list[float]]:
         """The rewards each prompt version of `role` has earned."""
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT prompt_version, reward FROM rewards WHERE role = :r AND reward IS NOT NULL"), {"r": role}
+                select(rewards.c.prompt_version, rewards.c.reward).where(
+                    rewards.c.role == role, rewards.c.reward.is_not(None)
+                )
             ).all()
         earned: dict[int, list[float]] = {}
         for version, reward in rows:

@@ -16,7 +16,7 @@ import random
 from society.errors import NotFoundError
 from society.listeners import FeedbackListener, TurnEvent
 from society.prompt_book import PromptBook, PromptVersion
-from society.store import USER, Message, Store
+from society.storage.store import USER, Message, Store
 from training import bandit
 from training.calibration import Calibration, Calibrations, measure
 from training.datasets import ExampleError, Examples
@@ -175,6 +175,6 @@ class Rewarding(FeedbackListener):
 
 
 def _preferences(store: Store):
-    from society.memory.items import Items
+    from society.storage.memories import Items
 
     return Items(store.engine).listing("preference", limit=5)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from society.listeners import TurnEvent, TurnListener
 from society.paths import USER_ENV, current_user, data_dir
-from society.store import Store
+from society.storage.store import Store
 
 STATE = "learning-state.json"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from society import ladder
-from society.ollama import described
+from society.models import ladder
+from society.models.backends.ollama.api import described
 
 
 def judge(entries, readings, reachable, store, **_: Any) -> dict[str, Any]:
@@ -43,9 +43,7 @@ def learning(entries, readings, roles, **_: Any) -> dict[str, Any]:
         cycle = last_line()
         line = "learning: no model answers now, nothing to train" + (f"\n{cycle}" if cycle else "")
         return {"learning": {"hf_base": None, "missing": None, "line": line, "last_cycle": cycle}}
-    target = learning_target(
-        entry.model, entry.backend, readings.ollama_facts.get(entry.model), load_settings().hf_base
-    )
+    target = learning_target(entry.model, entry.kind, readings.ollama_facts.get(entry.model), load_settings().hf_base)
     from training.schedule import last_line
 
     cycle = last_line()

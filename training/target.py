@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from society.ollama import ModelFacts
+from society.models.backends.base import Backend
+from society.models.backends.ollama.api import ModelFacts
 
 BASES = Path(__file__).with_name("bases.json")
 
@@ -73,29 +74,31 @@ def downloaded(repo: str) -> bool:
     return found is not None and any(f.file_name.endswith(".safetensors") for rev in found.revisions for f in rev.files)
 
 
-def learning_target(chat_model: str, backend: str, facts: ModelFacts | None, hf_base: str | None = None) -> Target:
-    """What learning trains when the user talks to `chat_model` (see the module docstring)."""
-    if backend == "llama_cpp":
+def learning_target(chat_model: str, kind: Backend, facts: ModelFacts | None, hf_base: str | None = None) -> Target:
+    """What learning trains when the user talks to `chat_model`, served by `kind` (see the
+    module docstring)."""
+    if kind.trains_its_file:
         return Target(chat_model, None, None)
+    tag = chat_model if kind.deploys_tags else None  # where a deployed adapter reaches it
     repo, why = (hf_base, None) if hf_base else (None, "Ollama did not describe it (is it running?)")
     if repo is None and facts is not None:
         repo, why = match(chat_model, facts)
     if repo is None:
-        return Target(chat_model, None, chat_model if backend == "ollama" else None, why)
+        return Target(chat_model, None, tag, why)
     missing = None
     if not downloaded(repo):
         missing = f"{repo} is not on this machine; download it once with: huggingface-cli download {repo}"
-    return Target(chat_model, repo, chat_model if backend == "ollama" else None, missing)
+    return Target(chat_model, repo, tag, missing)
 
 
 def current_target(hf_base: str | None = None) -> Target:
     """What learning trains now: the planner's first rung on the ladder as it stands."""
-    from society.config import load_entries
-    from society.gate import ModelGate
+    from society.models.config import load_entries
+    from society.models.gate import ModelGate
 
     gate = ModelGate(load_entries())
     choices = gate.plan("planner")
     if not choices:
         return Target("no model", None, None, "no model can answer the planner now (see: society status)")
     entry = choices[0].entry
-    return learning_target(entry.model, entry.backend, gate.last_readings.ollama_facts.get(entry.model), hf_base)
+    return learning_target(entry.model, entry.kind, gate.last_readings.ollama_facts.get(entry.model), hf_base)

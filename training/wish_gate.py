@@ -36,8 +36,8 @@ def taught_wishes(model, tokenizer, wishes: dict[str, Wish], tolerance: float) -
 def knowledge_by_language(model, tokenizer) -> tuple[float, float]:
     """Key-word recall on the retention set's English questions: answered as asked, against
     the English references, and asked to answer in Japanese, against the Japanese ones."""
-    from training.cycle import retention_rows
     from training.fitness import Recall
+    from training.retention import retention_rows
 
     rows = [row for row in retention_rows() if not mostly_japanese(row["messages"][0]["content"])]
     english = [{"messages": row["messages"]} for row in rows]

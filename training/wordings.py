@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from society.memory.keywords import query_terms
+from society.text.keywords import query_terms
 
 
 @dataclass(frozen=True)

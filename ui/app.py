@@ -15,8 +15,8 @@ import chainlit as cl
 
 from society.conversation import Chunk
 from society.errors import EXIT_FAILED, SocietyError
-from society.store import USER, Message
-from society.users import as_user
+from society.storage.store import USER, Message
+from society.storage.users import as_user
 from ui import hub as hubs
 from ui.bell import next_message
 from ui.monitor import REFRESH_SECONDS

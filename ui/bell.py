@@ -1,5 +1,5 @@
 """Live page updates across workers and hosts: on a Postgres server every stored message is
-announced (NOTIFY, society/store.py), and one thread per process LISTENs and wakes the pages
+announced (NOTIFY, society/storage/store.py), and one thread per process LISTENs and wakes the pages
 following that conversation, so a message said through another worker, host or door shows
 at once. The pages still poll the database (ui/app.py follow): on SQLite, and while the
 server is being reconnected, that is what shows new messages.
@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 
-from society.store import MESSAGES_CHANNEL, Store
+from society.storage.store import MESSAGES_CHANNEL, Store
 
 RECONNECT_S = 2.0
 

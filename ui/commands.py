@@ -17,9 +17,9 @@ def check_settings() -> None:
     """Read everything a turn will need, so a server with a broken setting refuses to start."""
     from importlib import import_module
 
-    from society.config import load_entries
+    from society.models.config import load_entries
     from society.paths import SETTINGS_FILES
-    from society.store import Store
+    from society.storage.store import Store
 
     load_entries()
     for _, reader in SETTINGS_FILES.values():
@@ -45,7 +45,7 @@ def ui(
     completions, monitoring, Prometheus metrics and the API docs (/docs). With several
     workers, each user's turns stay one at a time across them (the conversation's turn
     lock), pages follow the database, and /metrics adds up every worker's figures."""
-    from society import users
+    from society.storage import users
 
     if host not in LOOPBACK and not token and not users.names():
         raise fail(

@@ -1,6 +1,6 @@
 """One conversation served to many clients in one process: the HTTP API, its WebSocket and
 the Chainlit page all speak through the same Hub, which runs one turn at a time (the
-conversation is one thread). On a server with users (society/users.py) each user has a Hub
+conversation is one thread). On a server with users (society/storage/users.py) each user has a Hub
 of their own, over their own conversation; `Hubs` finds a request's, and keeps the
 Prometheus figures and the request budget of the process."""
 
@@ -15,13 +15,13 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-from society import users
 from society.assemble import open_conversation
 from society.conversation import Chunk, Conversation, InputError
 from society.listeners import TurnEvent, TurnListener
 from society.paths import current_user
-from society.store import Message, Store
-from society.users import as_user
+from society.storage import users
+from society.storage.store import Message, Store
+from society.storage.users import as_user
 from ui.limits import RATE_PER_MINUTE, Budget, Refusal
 
 WRONG_TOKENS_PER_MINUTE = 10  # per address, before every attempt from it is refused

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from society.config import ConfigError
+from society.models.config import ConfigError
 
 app = typer.Typer(help="Settings: show every one, set one (tools.json, memory.json, learning.json).")
 

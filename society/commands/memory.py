@@ -64,8 +64,8 @@ def memory_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """The newest memories."""
-    from society.memory.items import KINDS, Items
-    from society.store import Store
+    from society.storage.memories import KINDS, Items
+    from society.storage.store import Store
 
     if kind is not None and kind not in KINDS:
         raise fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -82,8 +82,8 @@ def memory_list(
 @app.command("show")
 def memory_show(memory_id: Annotated[int, typer.Argument(help="The memory's number.")]) -> None:
     """One memory with everything known about it."""
-    from society.memory.items import Items
-    from society.store import Store
+    from society.storage.memories import Items
+    from society.storage.store import Store
 
     item = guard(lambda: Items(Store().engine).get(memory_id))
     print(json.dumps(item.to_dict(), ensure_ascii=False, indent=2))

@@ -77,7 +77,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Show the newest messages of the conversation."""
-    from society.store import Store
+    from society.storage.store import Store
 
     messages = Store().last_messages(last)
     if as_json:

@@ -24,8 +24,8 @@ def export(
     form: Annotated[Format, typer.Option("--format", "-f", help="json (exact) or markdown (readable).")] = Format.json,
 ) -> None:
     """Export the whole conversation: messages, reasoning, tool calls and results, recalled memories."""
-    from society import transcript
-    from society.store import Store
+    from society.storage import transcript
+    from society.storage.store import Store
 
     store = Store()
     text = transcript.export_json(store) if form is Format.json else transcript.export_markdown(store)
@@ -44,8 +44,8 @@ def import_(
     source: Annotated[Path, typer.Argument(help="A file `society export` wrote (JSON or Markdown).")],
 ) -> None:
     """Add an exported conversation's turns after the ones this data folder holds."""
-    from society import transcript
-    from society.store import Store
+    from society.storage import transcript
+    from society.storage.store import Store
 
     try:
         raw = source.read_text(encoding="utf-8")

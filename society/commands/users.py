@@ -14,7 +14,7 @@ app = typer.Typer(
 @app.command("add")
 def users_add(name: Annotated[str, typer.Argument(help="Lowercase letters, digits or _ (e.g. alice).")]) -> None:
     """Add a user, or give one a new token; the token is shown this once."""
-    from society import users
+    from society.storage import users
 
     token = users.add(name)
     print(f"{name}: token {token}")
@@ -24,7 +24,7 @@ def users_add(name: Annotated[str, typer.Argument(help="Lowercase letters, digit
 @app.command("list")
 def users_list() -> None:
     """The users (tokens are kept only as digests)."""
-    from society import users
+    from society.storage import users
 
     for name in users.names() or ["(none: the server is one person's; no login)"]:
         print(name)
@@ -33,7 +33,7 @@ def users_list() -> None:
 @app.command("remove")
 def users_remove(name: Annotated[str, typer.Argument(help="A user name.")]) -> None:
     """Take a user's token away; their conversation is kept."""
-    from society import users
+    from society.storage import users
 
     users.remove(name)
     print(f"{name}: removed; their conversation stays in users/{name}/")

@@ -15,15 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from society.memory.embed import Embedder, embedder
 from society.memory.extract import importance as rate
 from society.memory.index import IndexUnreadable, VectorIndex
-from society.memory.items import Items, MemoryItem
-from society.memory.keywords import STOP, terms, trigrams
 from society.memory.settings import MemorySettings, load_settings
-from society.memory.when import period
 from society.paths import data_dir
-from society.store import Store
+from society.storage.memories import Items, MemoryItem
+from society.storage.store import Store
+from society.text import cjk
+from society.text.dates import period
+from society.text.embeddings import Embedder, embedder
+from society.text.keywords import STOP, terms, trigrams
 
 VECTOR_WEIGHT = 0.5  # of the vector scores in hybrid recall; the keyword scores get the rest
 # With a multilingual model, whose vectors also match across languages; tuned on the dev
@@ -48,7 +49,7 @@ SHORT_TERMS = 6  # a memory with fewer terms than this (speaker labels aside) co
 IN_PERIOD = 3.0  # a memory said in the period a question names ("in May", 「先週」)
 BRIDGES = 3  # memories of the first search looked at for names, and names added to the second
 # A name: a capitalised word (not one of the keyword stop words), or a katakana or kanji run.
-NAME = re.compile(r"\b[A-Z][a-z][\w'-]*|[\u30a0-\u30ff]{2,}|[\u4e00-\u9fff]{2,}")
+NAME = re.compile(r"\b[A-Z][a-z][\w'-]*|[" + cjk.KATAKANA + "]{2,}|[" + cjk.KANJI + "]{2,}")
 
 
 @dataclass(frozen=True)

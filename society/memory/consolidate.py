@@ -27,7 +27,7 @@ from society.listeners import TurnEvent, TurnListener
 from society.memory.bank import MemoryBank, same_wording
 from society.memory.extract import extract, speaker_of
 from society.memory.extract import importance as rate
-from society.store import USER, Message
+from society.storage.store import USER, Message
 
 CHUNK_CHARS = 600
 PAGE_MESSAGES = 2000
@@ -84,20 +84,15 @@ def unanswered_question(bank: MemoryBank, message: Message) -> Message | None:
     """The message just before `message`, when it is a question of the user's that nobody
     answered and `message` answers it (two people talking through one user: not a question
     itself, and by someone else when both name their speaker)."""
-    from sqlalchemy import text
-
     if is_question(message.content):
         return None
-    with bank.store.engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT id, role, content FROM messages WHERE id < :id ORDER BY id DESC LIMIT 1"), {"id": message.id}
-        ).first()
-    if row is None or row[1] != USER or not is_question(row[2]):
+    before = bank.store.message_before(message.id)
+    if before is None or before.role != USER or not is_question(before.content):
         return None
-    asker, answerer = speaker_of(row[2]), speaker_of(message.content)
+    asker, answerer = speaker_of(before.content), speaker_of(message.content)
     if asker and asker == answerer:
         return None
-    return Message(id=row[0], turn_id=0, role=USER, content=row[2][: CHUNK_CHARS // 2])
+    return Message(id=before.id, turn_id=0, role=USER, content=before.content[: CHUNK_CHARS // 2])
 
 
 def _remember_turn(bank: MemoryBank, turn_id: int, messages: list[Message], report: Report) -> None:

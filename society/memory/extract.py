@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from society.memory.wishes import read_wish
+from society.text import cjk
 
 BASE_IMPORTANCE = {
     "fact": 0.7,
@@ -60,7 +61,7 @@ SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 # between people, relayed). Capitalised, at most two words, so "Note: …" is not a person's
 # only by luck of the list below.
 SPEAKER_LABEL = re.compile(
-    r"^((?:[A-Z][\w'.-]{0,23})(?: [A-Z][\w'.-]{0,23})?|[\u3040-\u30ff\u3400-\u9fff]{1,8})[:：] ?"
+    r"^((?:[A-Z][\w'.-]{0,23})(?: [A-Z][\w'.-]{0,23})?|[" + cjk.KANA + cjk.IDEOGRAPHS + r"]{1,8})[:：] ?"
 )
 NOT_SPEAKERS = frozenset({"Note", "Todo", "TODO", "Re", "Q", "A", "Question", "Answer", "Example", "Error", "Warning"})
 

@@ -18,7 +18,7 @@ from autogen_core.models import SystemMessage, UserMessage
 
 from society.context import MEMORY_PREFIX
 from society.memory.bank import MemoryBank, Recalled
-from society.store import USER
+from society.storage.store import USER
 
 RECENT_TURNS = 3  # their chunks are in the verbatim history
 SHOWN_CHARS = 300  # of one memory, in the prompt

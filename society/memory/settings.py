@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from society.memory.embed import DEFAULT_MODEL, SHIPPED
 from society.paths import settings_dir
 from society.settings import Settings, load
+from society.text.embeddings import DEFAULT_MODEL, SHIPPED
 
 SETTINGS_NAME = "memory.json"
 

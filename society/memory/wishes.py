@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from society.text import cjk
+
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 NUMBER = r"(\d|one|two|three|four|five)"
 
@@ -40,8 +42,6 @@ JA_PLAIN = re.compile(
 )
 MARKUP = re.compile(r"\*\*|__|`|^\s{0,3}#{1,6}\s+|^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
-JAPANESE_LETTER = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def wants_japanese(wishes: dict[str, Wish]) -> bool:
 
 def mostly_japanese(text: str) -> bool:
     """At least half of the letters are kana or kanji (「Kenさん、」 before English is not)."""
-    japanese = len(JAPANESE_LETTER.findall(text))
-    return japanese > 0 and japanese >= len(LATIN_LETTER.findall(text))
+    japanese = len(cjk.JAPANESE_LETTER.findall(text))
+    return japanese > 0 and japanese >= len(cjk.LATIN_LETTER.findall(text))
 
 
 def plain(text: str) -> str:

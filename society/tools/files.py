@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from society.grounding import Grounder, Grounding
 from society.paths import settings_dir
+from society.text import cjk
+from society.toolcalls.grounding import Grounder, Grounding
 from society.tools import as_tool
 from society.tools.approval import Guard
 from society.tools.beneath import (
@@ -304,7 +305,7 @@ def _names_text(piece: str) -> bool:
     piece = piece.strip()
     if piece.isascii():
         return len(piece) >= 3
-    return len(piece) >= 2 or not ("\u3040" <= piece <= "\u309f")
+    return len(piece) >= 2 or not re.fullmatch(f"[{cjk.HIRAGANA}]", piece)
 
 
 def _find_word(folded: str, piece: str) -> int:
@@ -341,7 +342,9 @@ def _said_pieces(request: str) -> list[str]:
     quoted = [next(group for group in found if group) for found in QUOTED.findall(request)]
     if quoted:
         return list(dict.fromkeys(quoted))
-    words = re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*|[\u4e00-\u9fff\u30a0-\u30ffー]+", request)
+    words = re.findall(
+        r"[A-Za-z0-9_][A-Za-z0-9_.\-]*|[" + cjk.KANJI + cjk.KATAKANA + cjk.LONG_VOWEL_MARK + "]+", request
+    )
     pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False) if a.isascii() and b.isascii()]
     return list(dict.fromkeys(words + pairs))
 
@@ -393,7 +396,7 @@ def edit_grounder(guard: Guard) -> Grounder:
     """For an edit_file call that cannot land as made: a path that is not a file while the
     request names one that is, or an old_text not in the file exactly once. The grounding
     fixes the path and offers the file's own text to choose old_text from (see
-    society/toolcalls.py, Grounding)."""
+    society/toolcalls/client.py, Grounding)."""
 
     def ground(arguments: dict, request: str) -> Grounding | None:
         raw, old = arguments.get("path"), arguments.get("old_text")

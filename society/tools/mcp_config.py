@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from society.config import ConfigError, read_json_object
+from society.models.config import ConfigError, read_json_object
 from society.paths import data_dir, settings_dir
 
 MCP_FILE = "mcp.json"

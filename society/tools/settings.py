@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from society.config import ConfigError
+from society.models.config import ConfigError
 from society.paths import current_user, data_dir, settings_dir
 from society.settings import Settings, load, save
 

@@ -16,7 +16,7 @@ from typing import Any
 from autogen_core import CancellationToken
 from autogen_core.tools import BaseTool, TextResultContent, ToolResult, ToolSchema, Workbench
 
-from society.grounding import Grounder
+from society.toolcalls.grounding import Grounder
 from society.tools.approval import Guard
 from society.tools.mcp_config import McpServer, last_log_line, server_params
 from society.tools.secrets import redact
@@ -54,7 +54,7 @@ class Toolbox(Workbench):
         grounders: Mapping[str, Grounder] | None = None,
     ):
         """`grounders`: per tool name, how to correct a small model's arguments from what the
-        call names (see society/toolcalls.py); the model gate applies them."""
+        call names (see society/toolcalls/client.py); the model gate applies them."""
         self._tools = {tool.name: tool for tool in tools}
         self.grounders = dict(grounders or {})
         self._servers = {name: _Server(s) for name, s in (servers or {}).items() if not s.disabled}
