@@ -132,15 +132,15 @@ async def first_call_delays() -> list[float]:
 
     conversation = open_conversation(entry_point="bench")
     gate = conversation.gate
-    original = gate.create
+    original = gate.create_stream  # every call goes through it (`create` too)
     first: list[float] = []
 
-    async def timed(role, messages, **kwargs):
+    def timed(role, messages, *args, **kwargs):
         if role not in ("judge", "summarizer") and not first:
             first.append(time.perf_counter())
-        return await original(role, messages, **kwargs)
+        return original(role, messages, *args, **kwargs)
 
-    gate.create = timed
+    gate.create_stream = timed
     delays = []
     for question in QUESTIONS:
         first.clear()
