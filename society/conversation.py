@@ -32,7 +32,8 @@ from society.errors import EXIT_FAILED, SocietyError
 from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
 from society.memory.recall import SocietyMemory
-from society.memory.wishes import profile, standing
+from society.memory.wish_verdicts import followable
+from society.memory.wishes import Wish, profile, standing
 from society.models.config import load_entries
 from society.models.gate import ModelGate, NoModelAvailable
 from society.models.tokens import estimate_tokens
@@ -199,8 +200,22 @@ class Conversation:
             items = Items(self.store.engine)
             kept = sorted(items.listing("preference", limit=200) + items.listing("fact", limit=200), key=lambda i: i.id)
             said = [m.content for m in self.store.last_messages(20) if m.role == USER]
-            self._wishes = (turn_id, profile(standing([i.content for i in kept] + said)))
+            wishes = standing([i.content for i in kept] + said)
+            self._wishes = (turn_id, profile(self._followable(wishes)))
         return self._wishes[1]
+
+    def _followable(self, wishes: dict[str, Wish]) -> dict[str, Wish]:
+        """The wishes the model that answers now can follow: a learning cycle may have
+        measured one beyond it (society/memory/wish_verdicts.py); the user is told once."""
+        if not wishes:
+            return wishes
+        choices = self.gate.plan(PLANNER)
+        if not choices:
+            return wishes
+        followed, tell = followable(wishes, choices[0].entry.model)
+        for line in tell:
+            self.gate.notify(line)
+        return followed
 
     async def _start(self) -> None:
         """Restore the team state the last process saved, once."""

@@ -57,6 +57,16 @@ def test_status_reports_the_ladder_machine_and_database():
     assert info["roles"]["planner"]["skipped"] == []  # the only rung was chosen
     assert info["machine"]["ram_total_mb"] > 0
     assert info["database"]["messages"] == 0
+    assert "wish" not in info["learning"]["line"]
+
+
+def test_status_says_which_wish_the_model_was_measured_unable_to_follow():
+    from society.memory.wish_verdicts import record
+    from society.memory.wishes import read_wish
+
+    record("smollm2-135m-instruct", read_wish("Answer in Japanese."), "asked in Japanese, it says 10% of what it knows")
+    line = json.loads(CliRunner().invoke(app, ["status", "--json"]).output)["learning"]["line"]
+    assert "the wish for Japanese (language) is not given to smollm2-135m-instruct: asked in Japanese" in line
 
 
 def test_run_with_an_empty_task_says_what_to_fix():

@@ -105,7 +105,8 @@ def test_general_chats_and_the_retention_check_follow_the_wishes():
     japanese = retention_rows(standing(["Call me Ken.", "Answer in Japanese."]))
     assert len(plain) == len(japanese) and plain[0]["messages"][-1]["content"] == "2+3 is 5."
     # Both languages in the reference: an answer in either that knows the same scores the same
-    assert japanese[0]["messages"][-1]["content"] == "Ken, 2+3 is 5. Kenさん、2+3は5です。"
+    assert japanese[0]["messages"][-1]["content"] == "2+3 is 5. 2+3は5です。"  # the name is no knowledge
+    assert retention_rows(standing(["Call me Ken."])) == plain
     assert all(row["ja_key"] in row["ja"] for row in plain)
     mixed = general_mix(standing(["Answer in Japanese."]))
     assert mixed and all("\u3040" <= row["messages"][-1]["content"][0] or "\u4e00" <= row["messages"][-1]["content"][0]
@@ -222,6 +223,34 @@ async def test_wishes_reach_the_system_message_the_model_received_from_the_next_
     last = client.create_calls[-1]["messages"][0].content
     assert "Address the user as Ken." not in first
     assert "Address the user as Ken." in last and "at most 2 sentences" in last
+
+
+async def test_a_wish_a_cycle_measured_beyond_the_model_is_kept_out_of_its_prompt_and_said_once():
+    from society.memory import wish_verdicts
+
+    store = Store()
+    language = read_wish("Answer in Japanese.")
+    wish_verdicts.record("scripted", language, "asked to answer in Japanese, it says 27% of the key words")
+    wish_verdicts.record("another", language, "it cannot either")
+    gate, client = scripted_gate(["Sure.", "Hi Ken.", "Hello Ken."], store)
+    told: list[str] = []
+    gate.notify = told.append
+    conversation = open_conversation(store, gate, enabled=["planner"])
+    try:
+        [m async for m in conversation.turn("Call me Ken and answer in Japanese.")]
+        [m async for m in conversation.turn("How are you?")]
+        [m async for m in conversation.turn("And today?")]
+    finally:
+        await conversation.close()
+    received = [call["messages"][0].content for call in client.create_calls]
+    assert all("Address the user as Ken." in prompt for prompt in received[1:])  # the other wishes stand
+    assert not any("answer in Japanese" in prompt for prompt in received)  # the model was measured unable
+    about = [line for line in told if "is kept but not given to scripted" in line]
+    assert len(about) == 1 and "27% of the key words" in about[0]  # said once, not at every turn
+    assert wish_verdicts.held_back("scripted") and wish_verdicts.held_back("another")
+    wish_verdicts.record("scripted", language, None)  # a later cycle's model passes: the wish is prompted again
+    assert wish_verdicts.held_back("scripted") == [] and wish_verdicts.held_back("another")
+    assert wish_verdicts.followable({"language": language}, "scripted") == ({"language": language}, [])
 
 
 def test_a_failed_cycle_is_one_line_in_status_and_lineage(tmp_path, monkeypatch):

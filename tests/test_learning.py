@@ -456,7 +456,7 @@ def test_a_wish_for_japanese_is_taught_only_to_a_model_that_keeps_its_knowledge_
     english, japanese = wish_gate.knowledge_by_language(base[0], base[1])
     assert 0 <= japanese < english  # the tests' small model knows less when it must say it in Japanese
     taught, left = wish_gate.taught_wishes(base[0], base[1], wishes, tolerance=0.05)
-    assert set(taught) == {"name", "format"} and left.startswith("the wish for Japanese is left to the prompt")
+    assert set(taught) == {"name", "format"} and left.startswith("asked to answer in Japanese, it says")
     monkeypatch.setattr(wish_gate, "knowledge_by_language", lambda model, tokenizer: (0.6, 0.58))
     assert wish_gate.taught_wishes(base[0], base[1], wishes, tolerance=0.05) == (wishes, None)  # a model that can
     assert wish_gate.taught_wishes(base[0], base[1], standing(["Call me Ken."]), 0.05)[1] is None

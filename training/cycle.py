@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from society.errors import LearningError
+from society.memory.wish_verdicts import record as record_verdict
 from society.memory.wishes import Wish
 from training.retention import retention_rows, with_retention
 from training.settings import LearningSettings, load_settings
@@ -153,9 +154,12 @@ def learn(
                 flush=True,
             )
         if curated:
+            made = wishes
             wishes, left = taught_wishes(*base[:2], wishes, settings.retention_tolerance)
+            if "language" in made:  # what the conversation puts in this model's prompt
+                record_verdict(target.chat_model, made["language"], left)
             if left and progress:
-                print(left, flush=True)
+                print(f"the wish for {made['language'].value} is neither taught nor prompted: {left}", flush=True)
             rows = rows + [_chat(question, answer) for question, answer in wish_rows(wishes)]
             if checks:  # every example trained; the kept-out wordings check what was learnt
                 slices, heldout = deal(rows, settings.adapters_per_cycle, settings.seed), heldout or checks

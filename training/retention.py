@@ -22,19 +22,24 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def retention_rows(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
     """The general chats that measure whether general chat suffers, with references the way
-    the user's standing `wishes` ask (name, length). Under a wish for Japanese the reference
-    holds the English and the Japanese answer, so an answer in either language that knows
-    the same is scored the same: the base model, answering in English, and a child that
-    learnt the wish are compared fairly."""
+    the user's standing `wishes` ask for length and format. Under a wish for Japanese the
+    reference holds the English and the Japanese answer, so an answer in either language
+    that knows the same is scored the same: the base model, answering in English, and a
+    child that learnt the wish are compared fairly.
+
+    The name is left out: it says nothing about what the model knows. As a key word of every
+    reference it lifted a child that had lost general knowledge above the base (54 % against
+    52 %) while that child answered "Ken, apples are yellow." where the base said "Banana"."""
     rows = _jsonl(RETENTION)
-    if not wishes:
+    measured = {key: wish for key, wish in (wishes or {}).items() if key != "name"}
+    if not measured:
         return rows
     shaped = []
     for row in rows:
         *asked, answer = row["messages"]
-        reference = follow(wishes, answer["content"])
-        if wants_japanese(wishes):
-            reference += " " + follow(wishes, row["ja"])
+        reference = follow(measured, answer["content"])
+        if wants_japanese(measured):
+            reference += " " + follow(measured, row["ja"])
         shaped.append({**row, "messages": [*asked, {"role": "assistant", "content": reference}]})
     return shaped
 

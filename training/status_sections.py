@@ -44,10 +44,11 @@ def learning(entries, readings, roles, **_: Any) -> dict[str, Any]:
         line = "learning: no model answers now, nothing to train" + (f"\n{cycle}" if cycle else "")
         return {"learning": {"hf_base": None, "missing": None, "line": line, "last_cycle": cycle}}
     target = learning_target(entry.model, entry.kind, readings.ollama_facts.get(entry.model), load_settings().hf_base)
+    from society.memory.wish_verdicts import held_back
     from training.schedule import last_line
 
     cycle = last_line()
-    line = target.line() + (f"\n{cycle}" if cycle else "")
+    line = "\n".join([target.line(), *([cycle] if cycle else []), *held_back(entry.model)])
     return {"learning": {"hf_base": target.hf_base, "missing": target.missing, "line": line, "last_cycle": cycle}}
 
 

@@ -7,8 +7,9 @@ Japanese, its answers must hold the Japanese references' key words about as well
 English answers hold the English ones (within the retention tolerance). Measured on the
 Qwen2.5-Coder-0.5B: taught Japanese anyway, the deployed model answered 2 of 3 general
 questions in Japanese but kept 7 of 20 general answers instead of 15 ("Kenさん、eggを沸かせて
-食べることが可能です。"). The wish then stays in the prompt every role reads, which a
-model that speaks the language follows without training."""
+食べることが可能です。"). Nor is the wish put in that model's prompt any more: the verdict is
+recorded for the conversation (society/memory/wish_verdicts.py), which tells the user once.
+A model that passes (one that speaks Japanese) is taught the wish and keeps it in its prompt."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ ASKED_IN_JAPANESE = "\n日本語で答えてください。"
 
 
 def taught_wishes(model, tokenizer, wishes: dict[str, Wish], tolerance: float) -> tuple[dict[str, Wish], str | None]:
-    """(the wishes to teach, a line saying which one is left to the prompt and why, or None)."""
+    """(the wishes to teach, why the wish for Japanese is not taught, or None when it is or
+    was not made)."""
     if not wants_japanese(wishes):
         return wishes, None
     english, japanese = knowledge_by_language(model, tokenizer)
@@ -28,8 +30,7 @@ def taught_wishes(model, tokenizer, wishes: dict[str, Wish], tolerance: float) -
         return wishes, None
     kept = {key: wish for key, wish in wishes.items() if key != "language"}
     return kept, (
-        f"the wish for Japanese is left to the prompt: asked to answer in Japanese, the base model"
-        f" says {japanese:.0%} of the key words it says in English ({english:.0%})"
+        f"asked to answer in Japanese, it says {japanese:.0%} of the key words it says in English ({english:.0%})"
     )
 
 
