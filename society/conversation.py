@@ -156,21 +156,27 @@ class Conversation:
         self.prompt_versions = {name: self.prompt_book.current(name) for name in ROLE_NAMES}
         self._chosen_in: dict[str, int | None] = {}
         self._wishes: tuple[int | None, str] = (None, "")
+        self._enabled = enabled
+        self._build_team()
+        self._turn: Turn | None = None
+        self._workers: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._stopping = False
+
+    def _build_team(self) -> None:
+        """The team of agents over this conversation (a new one has no state of its own to
+        lose: each agent reads the conversation from the database)."""
         self.team, self.router, self.agents, self._extras = build_team(
             self.gate,
             self.store,
             self._turn_id,
-            enabled,
+            self._enabled,
             toolboxes=self.toolboxes,
             memory=self.memory,
             prompts=self._prompt_for,
         )
         planner_context = getattr(self.agents.get("planner"), "_model_context", None)
         self.memory.history_start = lambda: getattr(planner_context, "window_start", None)
-        self._turn: Turn | None = None
-        self._workers: set[asyncio.Task[None]] = set()
-        self._started = False
-        self._stopping = False
 
     def _notify(self, line: str) -> None:
         self.gate.notify(line)
@@ -393,15 +399,15 @@ class Conversation:
                 status = "timeout"  # a turn that ran out of time is not an answer
             if self._stopping:
                 status, stop_reason = "interrupted", "stopped by the user; what was said is kept"
-                await self._reset_team()
+                self._new_team()
         except TimeoutError:
             status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
-            await self._reset_team()
+            self._new_team()
         except Exception as err:
             # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the
             # turn knows when the cause was that no model could answer.
             stop_reason = turn.failure or f"{type(err).__name__}: {err}"
-            await self._reset_team()  # a failed run leaves the team mid-turn; start clean
+            self._new_team()  # a failed run leaves the team mid-turn; start clean
             if self._stopping:  # stopped before a model said anything: no failure
                 status, stop_reason = "interrupted", "stopped by the user"
                 return
@@ -417,12 +423,13 @@ class Conversation:
             self.listeners.ended(ended)
         await self._save_state(user.turn_id)
 
-    async def _reset_team(self) -> None:
-        """Leave the team ready for the next turn after an interrupted one."""
-        try:
-            await self.team.reset()
-        except Exception as err:  # noqa: BLE001 - the next turn's start restores from the database
-            self.gate.notify(f"could not reset the team after an interruption ({type(err).__name__})")
+    def _new_team(self) -> None:
+        """A new team after an interrupted or failed turn. AutoGen's own reset waited forever
+        on a team that a stop had cut short (the soak benchmark: from then on every door
+        waited on that turn; a task dump showed `team.reset()` awaiting its runtime's reply),
+        and a new team is as fresh as a reset one: each agent reads the conversation from the
+        database. The old team's runtime, stopped, is left to the garbage collector."""
+        self._build_team()
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         """Explicit feedback (/good, /bad, a thumb) on an answer, the last one unless

@@ -73,6 +73,7 @@ class Soak:
         self.acknowledged: list[str] = []  # texts whose storing a door confirmed
         self.started = 0
         self.kills = 0
+        self.waits = 0  # 429s the API door waited out
         self.api_after_kill: list[bool] = []
         self.errors: list[str] = []
         self.lock = threading.Lock()
@@ -95,6 +96,10 @@ class Soak:
             while (n := self.claim()) is not None:
                 text = f"api question {n}"
                 reply = client.post("/chat", json={"message": text})
+                while reply.status_code == 429:  # the per-client budget: a client waits as told
+                    self.waits += 1
+                    time.sleep(float(reply.headers.get("retry-after", 5)))
+                    reply = client.post("/chat", json={"message": text})
                 if reply.status_code == 200:
                     self.ack(text)
                 else:
@@ -108,15 +113,24 @@ class Soak:
         async def run() -> None:
             while (n := self.claim()) is not None:
                 text = f"socket question {n}"
-                async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=30) as ws:
-                    await ws.send(json.dumps({"message": text}))
-                    first = json.loads(await asyncio.wait_for(ws.recv(), 120))
-                    if first.get("type") == "message":
-                        self.ack(text)  # the user's message came back stored
-                    if random.random() < 0.5:
-                        continue  # leave mid-turn
-                    while json.loads(await asyncio.wait_for(ws.recv(), 120)).get("type") not in ("done", "error"):
-                        pass
+                try:
+                    async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=30) as ws:
+                        await ws.send(json.dumps({"message": text}))
+                        first = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                        if first.get("type") == "message":
+                            self.ack(text)  # the user's message came back stored
+                        elif first.get("type") == "error":
+                            self.errors.append(f"socket: {first.get('detail', first)}"[:160])
+                            await asyncio.sleep(5)  # refused (the budget): a client waits
+                        if random.random() < 0.5:
+                            continue  # leave mid-turn
+                        while json.loads(await asyncio.wait_for(ws.recv(), 120)).get("type") not in ("done", "error"):
+                            pass
+                except websockets.InvalidStatus as err:  # refused before it opened (the budget: 403)
+                    self.errors.append(f"socket: {err}"[:160])
+                    await asyncio.sleep(5)
+                except (websockets.ConnectionClosed, TimeoutError, OSError) as err:
+                    self.errors.append(f"socket: {type(err).__name__}: {err}"[:160])
 
         asyncio.run(run())
 
@@ -163,8 +177,9 @@ class Soak:
                 self.ack(line)
 
     def api_usable(self) -> bool:
+        """The API answers (a 429 is an answer: the doors share one client's budget)."""
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/history?last=1", timeout=30).status_code == 200
+            return httpx.get(f"http://127.0.0.1:{self.port}/history?last=1", timeout=30).status_code in (200, 429)
         except httpx.HTTPError:
             return False
 
@@ -214,7 +229,7 @@ class Soak:
         print(f"  messages out of turn order (interleaved): {interleaved}")
         print(f"  turns left 'running': {statuses.get('running', 0)}; integrity_check: {integrity}")
         print(f"  society run processes SIGKILLed: {self.kills}; API usable after each: {all(self.api_after_kill)}")
-        print(f"  door errors: {len(self.errors)} {self.errors[:3]}")
+        print(f"  door errors: {len(self.errors)} {self.errors[:3]}; API refusals waited out (429): {self.waits}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,35 @@ def test_a_websocket_that_leaves_mid_turn_leaves_the_next_chat_working():
     assert "running" not in statuses
 
 
+async def test_a_stopped_turn_leaves_a_new_team_that_answers_the_next_message(monkeypatch):
+    """The soak benchmark hung every door: a stop left AutoGen's team unable to reset (its
+    reset awaited its runtime's reply forever, seen in a task dump). The team that played a
+    stopped turn is never reset nor asked again: a new one answers."""
+    store = Store()
+    gate = slow_gate(["Still here."] * 2, store, delay=0.5)
+    conversation = open_conversation(store, gate, enabled=["planner"])
+
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    stopped = conversation.team
+    monkeypatch.setattr(stopped, "reset", never)  # as the stuck team did
+    try:
+        async for _ in conversation.turn("a question I stop at once"):
+            assert conversation.stop()
+        again = await asyncio.wait_for(_said(conversation.turn("are you still there?")), 10)
+    finally:
+        await conversation.close()
+    assert again[-1].role == "planner" and again[-1].content == "Still here."
+    assert conversation.team is not stopped
+    assert store.turn_status(again[0].turn_id) == "done"
+    assert store.turn_status(again[0].turn_id - 1) == "interrupted"
+
+
+async def _said(turn) -> list:
+    return [m async for m in turn]
+
+
 async def test_a_turn_left_running_by_a_dead_process_is_marked_while_others_go_on():
     store = Store()
     stale = store.begin_turn("asked by a society run that was killed", "run")  # our own pid: alive
