@@ -164,8 +164,12 @@ class Conversation:
         self._stopping = False
 
     def _build_team(self) -> None:
-        """The team of agents over this conversation (a new one has no state of its own to
-        lose: each agent reads the conversation from the database)."""
+        """The team of agents over this conversation; a new one after an interrupted or
+        failed turn too. AutoGen's own reset waited forever on a team that a stop had cut
+        short (the soak benchmark: from then on every door waited on that turn; a task dump
+        showed `team.reset()` awaiting its runtime's reply). A new team is as fresh as a reset
+        one, since each agent reads the conversation from the database; the old team's
+        stopped runtime is left to the garbage collector."""
         self.team, self.router, self.agents, self._extras = build_team(
             self.gate,
             self.store,
@@ -399,15 +403,15 @@ class Conversation:
                 status = "timeout"  # a turn that ran out of time is not an answer
             if self._stopping:
                 status, stop_reason = "interrupted", "stopped by the user; what was said is kept"
-                self._new_team()
+                self._build_team()
         except TimeoutError:
             status, stop_reason = "timeout", f"no answer within {TURN_TIMEOUT_S + 30:.0f} s"
-            self._new_team()
+            self._build_team()
         except Exception as err:
             # AutoGen re-raises an agent's error as a RuntimeError carrying its text; the
             # turn knows when the cause was that no model could answer.
             stop_reason = turn.failure or f"{type(err).__name__}: {err}"
-            self._new_team()  # a failed run leaves the team mid-turn; start clean
+            self._build_team()  # a failed run leaves the team mid-turn; start clean
             if self._stopping:  # stopped before a model said anything: no failure
                 status, stop_reason = "interrupted", "stopped by the user"
                 return
@@ -422,14 +426,6 @@ class Conversation:
             ended = TurnEvent(user.turn_id, text, self.entry_point, status, time.perf_counter() - started)
             self.listeners.ended(ended)
         await self._save_state(user.turn_id)
-
-    def _new_team(self) -> None:
-        """A new team after an interrupted or failed turn. AutoGen's own reset waited forever
-        on a team that a stop had cut short (the soak benchmark: from then on every door
-        waited on that turn; a task dump showed `team.reset()` awaiting its runtime's reply),
-        and a new team is as fresh as a reset one: each agent reads the conversation from the
-        database. The old team's runtime, stopped, is left to the garbage collector."""
-        self._build_team()
 
     def feedback(self, good: bool, comment: str | None = None, message_id: int | None = None):
         """Explicit feedback (/good, /bad, a thumb) on an answer, the last one unless

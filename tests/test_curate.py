@@ -209,16 +209,20 @@ def test_a_cycle_splits_any_number_of_rows_from_one_to_ten(count):
     assert all(dealt) and dealt_questions == {f"q{i}" for i in range(count)}
 
 
+async def talk(store: Store, gate, *messages: str) -> None:
+    """Each message as one turn of a planner-only conversation over `gate`."""
+    conversation = open_conversation(store, gate, enabled=["planner"])
+    try:
+        for message in messages:
+            [m async for m in conversation.turn(message)]
+    finally:
+        await conversation.close()
+
+
 async def test_wishes_reach_the_system_message_the_model_received_from_the_next_turn():
     store = Store()
     gate, client = scripted_gate(["Hello.", "Sure.", "Hi Ken."], store)
-    conversation = open_conversation(store, gate, enabled=["planner"])
-    try:
-        [m async for m in conversation.turn("Hi")]
-        [m async for m in conversation.turn("Please call me Ken, and answer in two sentences at most.")]
-        [m async for m in conversation.turn("How are you?")]
-    finally:
-        await conversation.close()
+    await talk(store, gate, "Hi", "Please call me Ken, and answer in two sentences at most.", "How are you?")
     first = client.create_calls[0]["messages"][0].content
     last = client.create_calls[-1]["messages"][0].content
     assert "Address the user as Ken." not in first
@@ -235,13 +239,7 @@ async def test_a_wish_a_cycle_measured_beyond_the_model_is_kept_out_of_its_promp
     gate, client = scripted_gate(["Sure.", "Hi Ken.", "Hello Ken."], store)
     told: list[str] = []
     gate.notify = told.append
-    conversation = open_conversation(store, gate, enabled=["planner"])
-    try:
-        [m async for m in conversation.turn("Call me Ken and answer in Japanese.")]
-        [m async for m in conversation.turn("How are you?")]
-        [m async for m in conversation.turn("And today?")]
-    finally:
-        await conversation.close()
+    await talk(store, gate, "Call me Ken and answer in Japanese.", "How are you?", "And today?")
     received = [call["messages"][0].content for call in client.create_calls]
     assert all("Address the user as Ken." in prompt for prompt in received[1:])  # the other wishes stand
     assert not any("answer in Japanese" in prompt for prompt in received)  # the model was measured unable

@@ -1,12 +1,11 @@
 """Standing wishes a model was measured unable to follow, kept per model in the data folder.
 
 A learning cycle measures whether the model it trains keeps what it knows when it answers in
-the wished language (training/wish_gate.py). When it does not, telling it in every prompt
-makes things worse, not better: the Qwen2.5-0.5B, told "Always answer in Japanese" with the
-user's memories beside it, answered "Which company employs me?" with 「Kenさん、モチです。」 and
-got 3 of 10 remembered facts right instead of 9 without the instruction. So the wish is kept
-(it is the user's, and a model that speaks the language follows it), but it is not put in
-that model's prompt, and the user is told once why. A later cycle whose model passes clears
+the wished language (training/wish_gate.py). When it does not, asking it for that language
+in every prompt asks it to lose what it knows: the Qwen2.5-0.5B, asked to answer the
+retention questions in Japanese, says 27 % of the key words it says in English (66 %). So
+the wish is kept (it is the user's, and a model that speaks the language follows it), but it
+is not put in that model's prompt, and the user is told once why. A later cycle whose model passes clears
 the verdict.
 
 The file is written by the cycle's process and read by every conversation's process, as
