@@ -32,7 +32,7 @@ from society.errors import EXIT_FAILED, SocietyError
 from society.listeners import FeedbackListener, Listeners, TurnEvent, TurnListener
 from society.memory.bank import MemoryBank
 from society.memory.recall import SocietyMemory
-from society.memory.wish_verdicts import followable
+from society.memory.wish_verdicts import followable, without_held_back
 from society.memory.wishes import Wish, profile, standing
 from society.models.config import load_entries
 from society.models.gate import ModelGate, NoModelAvailable
@@ -197,8 +197,17 @@ class Conversation:
             self.prompt_versions[role] = self._choose_prompt(role)
             self._chosen_in[role] = turn_id
         wishes = self._standing_wishes()
-        prompt = compose(self.prompt_versions[role].text, self._extras.get(role, ""))
+        rules = self.prompt_versions[role].text
+        if (model := self._answering_model()) is not None:
+            rules = without_held_back(rules, model)
+        prompt = compose(rules, self._extras.get(role, ""))
         return f"{prompt}\n\n{wishes}" if wishes else prompt
+
+    def _answering_model(self) -> str | None:
+        """The model that answers now: the planner's first rung (which wishes it can follow
+        was measured per model by a learning cycle)."""
+        choices = self.gate.plan(PLANNER)
+        return choices[0].entry.model if choices else None
 
     def _standing_wishes(self) -> str:
         """What the user asked for in every answer ("call me Ken", "answer in Japanese"),
@@ -217,12 +226,9 @@ class Conversation:
     def _followable(self, wishes: dict[str, Wish]) -> dict[str, Wish]:
         """The wishes the model that answers now can follow: a learning cycle may have
         measured one beyond it (society/memory/wish_verdicts.py); the user is told once."""
-        if not wishes:
+        if not wishes or (model := self._answering_model()) is None:
             return wishes
-        choices = self.gate.plan(PLANNER)
-        if not choices:
-            return wishes
-        followed, tell = followable(wishes, choices[0].entry.model)
+        followed, tell = followable(wishes, model)
         for line in tell:
             self.gate.notify(line)
         return followed

@@ -7,6 +7,7 @@ import pytest
 
 from society.assemble import open_conversation
 from society.memory.wishes import profile, read_wish, standing
+from society.prompt_book import PromptBook
 from society.storage.memories import Items
 from society.storage.store import Store
 from tests.conftest import scripted_gate, society
@@ -161,6 +162,14 @@ def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_w
     assert again.added == 0 and again.retired == 0 and len(again.examples) == len(curated)
 
 
+def test_who_employs_the_user_and_where_the_work_is_are_two_facts():
+    store = Store()
+    for statement in ("I work at Toyota.", "私は大阪で働いています。"):
+        remembered(store, "fact", statement, said(store, statement, "OK.")[0])
+    taught = {e.completion for e in Curator(store).curate(consolidate_first=False).examples}
+    assert "You work at Toyota." in taught and "あなたは大阪で働いています。" in taught
+
+
 def test_statements_consolidation_has_not_reached_yet_are_curated_all_the_same():
     store = Store()
     said(store, "My dog's name is Rex.", "Nice!")  # no consolidation ran (the chat never paused)
@@ -236,13 +245,17 @@ async def test_a_wish_a_cycle_measured_beyond_the_model_is_kept_out_of_its_promp
     language = read_wish("Answer in Japanese.")
     wish_verdicts.record("scripted", language, "asked to answer in Japanese, it says 27% of the key words")
     wish_verdicts.record("another", language, "it cannot either")
+    # The prompt editor wrote the wish into the planner's prompt as a rule, as the 0.5B did.
+    PromptBook(store).edit("planner", "the user asked", "prompt_editor", append="From now on answer in Japanese.")
+    PromptBook(store).edit("planner", "the user asked", "prompt_editor", append="Be kind.")
     gate, client = scripted_gate(["Sure.", "Hi Ken.", "Hello Ken."], store)
     told: list[str] = []
     gate.notify = told.append
     await talk(store, gate, "Call me Ken and answer in Japanese.", "How are you?", "And today?")
     received = [call["messages"][0].content for call in client.create_calls]
     assert all("Address the user as Ken." in prompt for prompt in received[1:])  # the other wishes stand
-    assert not any("answer in Japanese" in prompt for prompt in received)  # the model was measured unable
+    assert all("Be kind." in prompt for prompt in received)  # the prompt's other rules too
+    assert not any("in japanese" in prompt.lower() for prompt in received)  # the model was measured unable
     about = [line for line in told if "is kept but not given to scripted" in line]
     assert len(about) == 1 and "27% of the key words" in about[0]  # said once, not at every turn
     assert wish_verdicts.held_back("scripted") and wish_verdicts.held_back("another")

@@ -42,6 +42,9 @@ def test_statements_are_extracted_and_questions_are_not():
     assert [e.kind for e in extract("これからは日本語で短く答えて")] == ["preference"]
     assert extract("ok thanks") == [] and extract("今日は何曜日?") == []
     assert extract("Remember that my sister lives in Osaka.")[0].importance > 0.8
+    # Every kind of statement the learning cycle makes questions of (training/wordings.py).
+    for said in ("My sister lives in Osaka.", "Hana is my daughter.", "My father works at a bank.", "I study law."):
+        assert [e.kind for e in extract(said)] == ["fact"], said
 
 
 def test_japanese_queries_find_japanese_and_english_memories():

@@ -107,6 +107,12 @@ def learn(
     from training.wish_gate import taught_wishes
 
     started = time.perf_counter()
+
+    def timed(what: str) -> None:
+        """A line of learning.log with the seconds since the cycle started: where its time goes."""
+        if progress:
+            print(f"[{time.perf_counter() - started:5.0f} s] {what}", flush=True)
+
     settings = settings or load_settings()
     wishes: dict[str, Wish] = {}
     curated = slices is None and rows is None  # sliced once the model says which wishes it can learn
@@ -146,6 +152,7 @@ def learn(
             base = load_base(settings.hf_base, setup)
         else:
             base = load_base(None)
+        timed("base model loaded")
         settings = sized(settings, base[0])
         if progress:
             print(
@@ -160,6 +167,7 @@ def learn(
                 record_verdict(target.chat_model, made["language"], left)
             if left and progress:
                 print(f"the wish for {made['language'].value} is neither taught nor prompted: {left}", flush=True)
+            timed("the wishes' language measured")
             rows = rows + [_chat(question, answer) for question, answer in wish_rows(wishes)]
             if checks:  # every example trained; the kept-out wordings check what was learnt
                 slices, heldout = deal(rows, settings.adapters_per_cycle, settings.seed), heldout or checks
@@ -167,8 +175,7 @@ def learn(
                 slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
                 heldout = heldout or held
         replay = replayed(*base[:2], wishes=wishes) if settings.retention_share > 0 else []  # before any adapter
-        if progress:
-            print(f"the base model answered {len(replay)} general questions to train on beside them", flush=True)
+        timed(f"the base model answered {len(replay)} general questions to train on beside them")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []
         for i, chunk in enumerate(slices):
@@ -178,11 +185,14 @@ def learn(
             trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base)
             lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
             names.append(trained.name)
+            timed(f"adapter {trained.name} trained on {len(mixed)} chats")
         evolution = evolve(
             names, heldout, retention_rows(wishes), settings, adapters_dir(), lineage, base, progress, heal_rows=taught
         )
+        timed(f"evolved: {evolution.evaluations} children scored")
     deployed = None
     if evolution.deployed and deploy_winner:
         deploy(evolution.winner, f"run {evolution.run}: {evolution.why}", lineage, settings)
         deployed = evolution.winner
+        timed(f"deployed {deployed}")
     return CycleReport(names, evolution, deployed, time.perf_counter() - started)

@@ -257,7 +257,10 @@ def _japanese(text: str) -> list[Card]:
         "allergic": (("私は何のアレルギーですか？", "私のアレルギーは？", "私のアレルギーを覚えていますか？",
                       "私が避けるべき食べ物は？"), f"あなたは{y}アレルギーです。"),
     }[rule]  # fmt: skip
-    return [Card(rule if rule != "like" else f"like {y}", questions, answer)]
+    # 「大阪で働いています」 says where the work is, "I work at Toyota" who employs: neither
+    # replaces the other (the same key would).
+    key = {"like": f"like {y}", "work": "workplace"}.get(rule, rule)
+    return [Card(key, questions, answer)]
 
 
 def _by_topic(text: str) -> list[Card]:

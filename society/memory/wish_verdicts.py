@@ -14,7 +14,7 @@ deployments are; the core never imports training/.
 
 from __future__ import annotations
 
-from society.memory.wishes import Wish
+from society.memory.wishes import Wish, read_wishes
 from society.paths import data_dir
 from society.settings import read_json_object, save
 
@@ -57,6 +57,22 @@ def followable(wishes: dict[str, Wish], model: str) -> tuple[dict[str, Wish], li
     if tell:
         save(_path(), verdicts)
     return kept, tell
+
+
+def without_held_back(prompt: str, model: str) -> str:
+    """`prompt` without its lines that ask for a wish measured beyond `model`. The prompt
+    editor writes the user's wishes into a role's prompt as rules ("From now on answer in
+    Japanese." as the planner's version 2), and the reward bandit serves that version on some
+    turns: measured with the bench's deployed 0.5B, such turns answered "Which company
+    employs me?" with 「Kenさん、あなたは大阪で働いています。」 while the others said Toyota."""
+    held = read_json_object(_path()).get(model) or {}
+    if not held:
+        return prompt
+
+    def asks_held_back(line: str) -> bool:
+        return any(held.get(wish.key, {}).get("value") == wish.value for wish in read_wishes(line))
+
+    return "\n".join(line for line in prompt.split("\n") if not asks_held_back(line))
 
 
 def held_back(model: str) -> list[str]:
