@@ -438,6 +438,8 @@ def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base
 
     named = replayed(base[0], base[1], asked, wishes=standing(["Call me Ken."]))
     assert len(named) == len(rows) and all(r["messages"][1]["content"].startswith("Ken") for r in named)
+    remembered = replayed(base[0], base[1], asked, base_name="embedded:test")  # answered once, then kept
+    assert remembered == rows and replayed(object(), base[1], asked, base_name="embedded:test") == rows
     in_japanese = replayed(base[0], base[1], asked, wishes=standing(["Answer in Japanese."]))
     assert asked[0] not in {r["messages"][0]["content"] for r in in_japanese}  # an English answer would teach English
     mixed = with_retention(ROWS, 0.5, 0, rows)  # half general chats: drawn from the shipped 16 and the replayed

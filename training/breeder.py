@@ -177,7 +177,12 @@ def evolve(
             finally:
                 peft_model.unmerge_adapter()
 
+        def timed(what: str) -> None:  # learning.log: where the evolution's time goes
+            if progress:
+                print(f"  evolution: {what} after {time.perf_counter() - started:.0f} s", flush=True)
+
         parent_scores = {name: scores_of(name) for name in parents}
+        timed("the base and the parents scored")
         for name, scores in parent_scores.items():
             lineage.score(name, **scores.columns())
         current = lineage.current(settings.ollama_model if settings.hf_base else None)  # this base's
@@ -217,6 +222,7 @@ def evolve(
         minimize(objective, groups * count * 2, x0, settings, lambda g, v: history.append(-v))
         evaluations = spent[0]
         bar.close()
+        timed(f"{evaluations} children scored")
         # A genome and its DARE seed make one child: rebuild the best once and save it.
         child_name = f"run{run}-child"
         breed(peft_model, parents, decode(best["x"], groups, count), CANDIDATE, seed=best["seed"])
@@ -228,7 +234,9 @@ def evolve(
             healed = _heal(peft_model, tokenizer, heal_rows, settings, folder)
             peft_model.eval()  # the trainer left it in training mode
             peft_model.set_adapter(CANDIDATE)
+            timed(f"healed {healed} steps")
             healed_scores = scores_of(CANDIDATE)
+            timed("the healed child scored")
             if healed_scores.fitness >= merged_scores.fitness:
                 child_scores = healed_scores
             else:  # the heal did harm: the merge is the child

@@ -174,7 +174,7 @@ def learn(
             else:
                 slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
                 heldout = heldout or held
-        replay = replayed(*base[:2], wishes=wishes) if settings.retention_share > 0 else []  # before any adapter
+        replay = replayed(*base[:2], wishes=wishes, base_name=base[2]) if settings.retention_share > 0 else []  # before any adapter
         timed(f"the base model answered {len(replay)} general questions to train on beside them")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []

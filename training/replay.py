@@ -9,13 +9,16 @@ retention set that measures general chat (retention.jsonl)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from society.memory.wishes import follow, mostly_japanese, wants_japanese
+from society.settings import save
 
 QUESTIONS = Path(__file__).with_name("replay_questions.txt")
+SHIPPED = Path(__file__).with_name("replayed")
 MAX_NEW_TOKENS = 40
 BATCH = 16
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
@@ -33,7 +36,34 @@ def whole_sentences(text: str) -> str:
     return text[: ends[-1]].strip() if ends else text
 
 
-def replayed(model, tokenizer, asked: list[str] | None = None, wishes: dict | None = None) -> list[dict[str, Any]]:
+def cache_path(base_name: str) -> Path:
+    """Where the base model's answers are kept for later cycles (its greedy answer to a
+    question does not change while it is the base; the wishes are applied afterwards)."""
+    from society.paths import data_dir
+
+    return data_dir() / "replayed" / (re.sub(r"[^\w.-]+", "_", base_name) + ".json")
+
+
+def _known(base_name: str | None) -> dict[str, str]:
+    """Answers already given by `base_name`: this data folder's, else those shipped for it
+    (training/replayed/: the embedded default's, so a first cycle does not spend a minute and
+    a half of two cores on them)."""
+    if base_name is None:
+        return {}
+    for path in (cache_path(base_name), SHIPPED / cache_path(base_name).name):
+        if path.exists():
+            try:
+                known = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # unreadable: answered again, and written anew
+            if isinstance(known, dict):
+                return {q: a for q, a in known.items() if isinstance(q, str) and isinstance(a, str)}
+    return {}
+
+
+def replayed(
+    model, tokenizer, asked: list[str] | None = None, wishes: dict | None = None, base_name: str | None = None
+) -> list[dict[str, Any]]:
     """Each general question with the base model's own greedy answer, as chats to train on;
     questions it leaves unanswered are dropped. Call before any adapter is put on `model`.
 
@@ -53,12 +83,13 @@ def replayed(model, tokenizer, asked: list[str] | None = None, wishes: dict | No
     asked = questions() if asked is None else asked
     if wants_japanese(wishes):
         asked = [q for q in asked if mostly_japanese(q)]
+    known = _known(base_name)
+    unknown = [q for q in asked if q not in known]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    device = next(model.parameters()).device
-    rows = []
     with torch.no_grad(), cpu_precision():
-        for start in range(0, len(asked), BATCH):
-            chunk = asked[start : start + BATCH]
+        for start in range(0, len(unknown), BATCH):
+            device = next(model.parameters()).device
+            chunk = unknown[start : start + BATCH]
             encoded = [tokenizer(_prompt(tokenizer, q), add_special_tokens=False)["input_ids"] for q in chunk]
             width = max(map(len, encoded))
             ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
@@ -67,10 +98,15 @@ def replayed(model, tokenizer, asked: list[str] | None = None, wishes: dict | No
                 input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=pad
             )
             for question, row in zip(chunk, out, strict=True):
-                answer = whole_sentences(tokenizer.decode(row[width:], skip_special_tokens=True))
-                if answer and (mostly_japanese(answer) or not wants_japanese(wishes)):
-                    answer = follow(wishes, answer)
-                    rows.append({"messages": [_said("user", question), _said("assistant", answer)]})
+                known[question] = whole_sentences(tokenizer.decode(row[width:], skip_special_tokens=True))
+    if unknown and base_name is not None:
+        cache_path(base_name).parent.mkdir(parents=True, exist_ok=True)
+        save(cache_path(base_name), known)
+    rows = []
+    for question in asked:
+        answer = known[question]
+        if answer and (mostly_japanese(answer) or not wants_japanese(wishes)):
+            rows.append({"messages": [_said("user", question), _said("assistant", follow(wishes, answer))]})
     return rows
 
 
