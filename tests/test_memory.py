@@ -104,6 +104,25 @@ def test_consolidation_remembers_turns_merges_restatements_and_never_loses_a_rec
     assert [c for c in contents(memories.recall("Which city do I like?", 3)) if "Kyoto" in c] == [restated.content]
 
 
+def test_a_correction_retires_the_statement_it_corrects_and_only_that_one():
+    store = Store()
+    for said in ("I work at Honda.", "I'm a nurse.", "私は大阪で働いています。", "No, I work at Toyota.",
+                 "いや、私は東京で働いています。"):  # fmt: skip
+        turn = store.begin_turn(said, "cli")
+        store.add_message(turn.turn_id, "planner", "Noted.")
+        store.end_turn(turn.turn_id, "done")
+    memories = MemoryBank(store)
+    report = consolidate(memories)
+    status = {f.content: f.status for f in memories.items.listing("fact", include_inactive=True)}
+    assert status == {
+        "I work at Honda.": "superseded", "I'm a nurse.": "active", "私は大阪で働いています。": "superseded",
+        "No, I work at Toyota.": "active", "いや、私は東京で働いています。": "active",
+    }  # fmt: skip
+    assert len(report.superseded) == 2
+    recalled = contents(memories.recall("Which company employs me?", 5))
+    assert "I work at Honda." not in recalled and "No, I work at Toyota." in recalled
+
+
 def test_deleting_the_vector_index_and_reindexing_restores_recall(tmp_path, database):
     memories = bank()
     planted = memories.remember("The wifi password is stored in the blue notebook")

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from society.memory.extract import speaker_of
+from society.memory.extract import CORRECTION_LEAD, speaker_of
 from society.memory.wishes import Wish, follow, read_wishes, shaped, wants_japanese
 from society.storage.store import USER, Store
 from training.datasets import Example, Examples
@@ -37,12 +37,6 @@ CURATOR = "curator"
 TAUGHT_KINDS = ("fact", "preference", "decision", "note")
 WISH_CHATS = Path(__file__).with_name("wish_chats.jsonl")  # general questions answered in EN and JA
 WISH_CHATS_WITHOUT_LANGUAGE = 8
-CORRECTION_LEAD = re.compile(
-    r"^\s*(?:no+|nope|wrong|incorrect|not quite|that'?s (?:not right|wrong|incorrect)|you'?re wrong|actually)"
-    r"\b[,.!:;\s-]*|"
-    r"^\s*(?:違う|違います|ちがう|いや|いいえ|そうじゃなく(?:て)?)[よね]?[、。,!！\s]*",
-    re.IGNORECASE,
-)
 
 
 @dataclass

@@ -174,7 +174,9 @@ def learn(
             else:
                 slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
                 heldout = heldout or held
-        replay = replayed(*base[:2], wishes=wishes, base_name=base[2]) if settings.retention_share > 0 else []  # before any adapter
+        replay = []  # the base model's own answers, before any adapter is put on it
+        if settings.retention_share > 0:
+            replay = replayed(*base[:2], wishes=wishes, base_name=base[2])
         timed(f"the base model answered {len(replay)} general questions to train on beside them")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []

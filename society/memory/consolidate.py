@@ -9,6 +9,7 @@
 2. embeds everything new in batches;
 3. merges restatements of one kind (the newer wording wins; a memory that has been
    recalled is never merged away); text said twice word for word is one memory already;
+   a correction ("No, I work at Toyota.") retires the statement it corrects;
 4. lets unrecalled, unimportant chat chunks fade from recall after a while;
 5. promotes what matters (important, or recalled again and again) to the long-term tier.
 
@@ -18,6 +19,7 @@ is untouched.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from society.listeners import TurnEvent, TurnListener
 from society.memory.bank import MemoryBank, same_wording
-from society.memory.extract import extract, speaker_of
+from society.memory.extract import CORRECTION_LEAD, extract, speaker_of
 from society.memory.extract import importance as rate
 from society.storage.store import USER, Message
 
@@ -38,6 +40,11 @@ PROMOTE_ACCESSES = 2
 # Statements about the user can be restated and superseded; chat chunks and tool results are
 # records of what happened, two similar ones are still two events.
 MERGED_KINDS = ("fact", "preference", "decision", "note")
+# Share of the shorter statement a correction and what it corrects say alike around the
+# changed part: "I work at Honda." / "No, I work at Toyota." 0.75; 「私は大阪で働いています。」 /
+# 「いや、私は東京で働いています。」 0.83; "I'm a nurse." / "No, I work at Toyota." 0.17.
+SAME_FRAME = 0.6
+SUPERSEDE_LOOKBACK = 500  # earlier statements of the kind a correction is compared with
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Report:
     added: list[int] = field(default_factory=list)
     embedded: int = 0
     merged: list[tuple[int, int]] = field(default_factory=list)  # (merged, into)
+    superseded: list[tuple[int, int]] = field(default_factory=list)  # (corrected, by)
     faded: list[int] = field(default_factory=list)
     promoted: list[int] = field(default_factory=list)
 
@@ -153,6 +161,33 @@ def _merge_duplicates(bank: MemoryBank, new_ids: list[int], report: Report) -> N
                 break  # this one is gone; its other look-alikes meet the newer one later
 
 
+def corrects(correction: str, statement: str) -> bool:
+    """Whether `correction` ("No, I work at Toyota.") says `statement` ("I work at Honda.")
+    again with one part changed: the same words before and after that part."""
+    if not CORRECTION_LEAD.match(correction):
+        return False
+    new = CORRECTION_LEAD.sub("", correction, count=1).strip().lower()
+    old = CORRECTION_LEAD.sub("", statement, count=1).strip().lower()
+    if not new or not old or new == old:
+        return False
+    before = len(os.path.commonprefix([new, old]))
+    after = len(os.path.commonprefix([new[before:][::-1], old[before:][::-1]]))
+    return (before + after) / min(len(new), len(old)) >= SAME_FRAME
+
+
+def _supersede_corrected(bank: MemoryBank, new_ids: list[int], report: Report) -> None:
+    """A correction retires the statement it corrects: recalled beside it, "I work at Honda."
+    had the 0.5B answer "Which company employs me?" with Honda after the user said "No, I
+    work at Toyota." Chat chunks stay: they are what was said, and when."""
+    for item in bank.items.many(list(dict.fromkeys(new_ids))):
+        if item.kind not in MERGED_KINDS or item.status != "active" or not CORRECTION_LEAD.match(item.content):
+            continue
+        for older in bank.items.listing(item.kind, limit=SUPERSEDE_LOOKBACK):
+            if older.id < item.id and corrects(item.content, older.content):
+                bank.retire(older.id, "superseded", merged_into=item.id)
+                report.superseded.append((older.id, item.id))
+
+
 def _fade_and_promote(bank: MemoryBank, report: Report) -> None:
     cutoff = (datetime.now(UTC) - timedelta(days=bank.settings.fade_after_days)).isoformat()
     for memory_id in bank.items.fade_candidates(cutoff, FADE_BELOW):
@@ -179,6 +214,7 @@ def consolidate(bank: MemoryBank) -> Report:
                 report.turns += 1
         report.embedded = bank.embed_pending()
         _merge_duplicates(bank, report.added, report)
+        _supersede_corrected(bank, report.added, report)
         _fade_and_promote(bank, report)
     return report
 

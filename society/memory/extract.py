@@ -59,6 +59,13 @@ TRIVIA = re.compile(
     r"こんにちは|了解|うん|ok\W*)\W*$",
     re.IGNORECASE,
 )
+# What starts a correction: "No, it's Mochi.", 「違う、モチです」.
+CORRECTION_LEAD = re.compile(
+    r"^\s*(?:no+|nope|wrong|incorrect|not quite|that'?s (?:not right|wrong|incorrect)|you'?re wrong|actually)"
+    r"\b[,.!:;\s-]*|"
+    r"^\s*(?:違う|違います|ちがう|いや|いいえ|そうじゃなく(?:て)?)[よね]?[、。,!！\s]*",
+    re.IGNORECASE,
+)
 SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 # "Melanie: …", "Mary Jane: …", "健太: …": a message that names its speaker (a conversation
 # between people, relayed). Capitalised, at most two words, so "Note: …" is not a person's
