@@ -106,8 +106,8 @@ def test_consolidation_remembers_turns_merges_restatements_and_never_loses_a_rec
 
 def test_a_correction_retires_the_statement_it_corrects_and_only_that_one():
     store = Store()
-    for said in ("I work at Honda.", "I'm a nurse.", "私は大阪で働いています。", "No, I work at Toyota.",
-                 "いや、私は東京で働いています。"):  # fmt: skip
+    for said in ("I work at Honda.", "I'm a nurse.", "私は大阪で働いています。", "My cat is fluffy.",
+                 "No, I work at Toyota.", "いや、私は東京で働いています。", "No, my cat is called Mochi."):  # fmt: skip
         turn = store.begin_turn(said, "cli")
         store.add_message(turn.turn_id, "planner", "Noted.")
         store.end_turn(turn.turn_id, "done")
@@ -116,7 +116,8 @@ def test_a_correction_retires_the_statement_it_corrects_and_only_that_one():
     status = {f.content: f.status for f in memories.items.listing("fact", include_inactive=True)}
     assert status == {
         "I work at Honda.": "superseded", "I'm a nurse.": "active", "私は大阪で働いています。": "superseded",
-        "No, I work at Toyota.": "active", "いや、私は東京で働いています。": "active",
+        "No, I work at Toyota.": "active", "いや、私は東京で働いています。": "active", "My cat is fluffy.": "active",
+        "No, my cat is called Mochi.": "active",
     }  # fmt: skip
     assert len(report.superseded) == 2
     recalled = contents(memories.recall("Which company employs me?", 5))

@@ -66,6 +66,8 @@ def replayed(
 ) -> list[dict[str, Any]]:
     """Each general question with the base model's own greedy answer, as chats to train on;
     questions it leaves unanswered are dropped. Call before any adapter is put on `model`.
+    With `base_name`, answers given before by that base (or shipped for it) are reused and
+    the new ones kept for the next cycle.
 
     The user's standing `wishes` are applied to the answers (society/memory/wishes.py
     `follow`), so the general chats teach them too instead of contradicting them at 40 % of
@@ -88,7 +90,7 @@ def replayed(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with torch.no_grad(), cpu_precision():
         for start in range(0, len(unknown), BATCH):
-            device = next(model.parameters()).device
+            device = next(model.parameters()).device  # (the model is not touched when all are known)
             chunk = unknown[start : start + BATCH]
             encoded = [tokenizer(_prompt(tokenizer, q), add_special_tokens=False)["input_ids"] for q in chunk]
             width = max(map(len, encoded))
