@@ -79,20 +79,25 @@ def test_asking_the_grammar_about_the_best_tokens_first_gives_the_same_calls(llm
     grammar = LlamaGrammar.from_json_schema(json.dumps(CALL), verbose=False)
     questions = ["What's the weather in Osaka in celsius?", "大阪の天気を華氏で", "Tell me a joke."]
 
-    def replies(model) -> list[str]:
+    def replies(model) -> list[tuple[str, str]]:
         out = []
         for question in questions:
             model.reset()
             messages = [MESSAGES[0], {"role": "user", "content": question}]
             reply = model.create_chat_completion(messages=messages, max_tokens=60, temperature=0.0, grammar=grammar)
-            out.append(reply["choices"][0]["message"]["content"])
+            out.append((reply["choices"][0]["message"]["content"], reply["choices"][0]["finish_reason"]))
         return out
 
     plain = replies(llm)
     fast = load()
     greedy_grammar.install(fast)
     assert replies(fast) == plain
-    for reply in plain:
+    # A reply the token limit cut is a valid beginning only: on an AMD EPYC (no AMX) the 0.5B
+    # wrote "gmt_gmt_gmt_…" into the city until the 60 tokens ran out. Every reply that ended
+    # by itself is a valid call.
+    ended = [reply for reply, why in plain if why == "stop"]
+    assert len(ended) >= 2
+    for reply in ended:
         jsonschema.validate(json.loads(reply), CALL)
 
 
