@@ -155,6 +155,7 @@ class Conversation:
         self._choose_prompt = choose_prompt or self.prompt_book.current
         self.prompt_versions = {name: self.prompt_book.current(name) for name in ROLE_NAMES}
         self._chosen_in: dict[str, int | None] = {}
+        self._rules: dict[str, str] = {}  # each role's prompt text this turn
         self._wishes: tuple[int | None, str] = (None, "")
         self._enabled = enabled
         self._build_team()
@@ -196,11 +197,14 @@ class Conversation:
         if self._chosen_in.get(role, -1) != turn_id:
             self.prompt_versions[role] = self._choose_prompt(role)
             self._chosen_in[role] = turn_id
+            # Read once per turn (each model call asks again): the rules without a wish a
+            # cycle measured beyond the model that answers now.
+            rules = self.prompt_versions[role].text
+            if (model := self._answering_model()) is not None:
+                rules = without_held_back(rules, model)
+            self._rules[role] = rules
         wishes = self._standing_wishes()
-        rules = self.prompt_versions[role].text
-        if (model := self._answering_model()) is not None:
-            rules = without_held_back(rules, model)
-        prompt = compose(rules, self._extras.get(role, ""))
+        prompt = compose(self._rules[role], self._extras.get(role, ""))
         return f"{prompt}\n\n{wishes}" if wishes else prompt
 
     def _answering_model(self) -> str | None:
