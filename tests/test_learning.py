@@ -159,6 +159,13 @@ def test_recall_scores_the_answers_key_words_not_their_phrasing(base):
     assert weights["plum0"] > weights["word"]
     with pytest.raises(ValueError, match="says something its question does not"):
         Recall(tokenizer, [chat("Say hello", "Hello!")])
+    from training.replay import BaseAnswers
+
+    known = BaseAnswers("embedded:test")  # the base's answers, by prompt, kept for the next cycle
+    graded = Recall(tokenizer, [chat(q, a) for q, a in zip(questions, own, strict=True)])
+    assert graded.score(model, known) == 1.0 and len(known) == len(graded.items)
+    known.save()
+    assert graded.score(object(), BaseAnswers("embedded:test")) == 1.0  # not asked again: a model that fails if used
 
 
 @pytest.mark.slow
@@ -459,6 +466,6 @@ def test_a_wish_for_japanese_is_taught_only_to_a_model_that_keeps_its_knowledge_
     assert 0 <= japanese < english  # the tests' small model knows less when it must say it in Japanese
     taught, left = wish_gate.taught_wishes(base[0], base[1], wishes, tolerance=0.05)
     assert set(taught) == {"name", "format"} and left.startswith("asked to answer in Japanese, it says")
-    monkeypatch.setattr(wish_gate, "knowledge_by_language", lambda model, tokenizer: (0.6, 0.58))
+    monkeypatch.setattr(wish_gate, "knowledge_by_language", lambda model, tokenizer, known=None: (0.6, 0.58))
     assert wish_gate.taught_wishes(base[0], base[1], wishes, tolerance=0.05) == (wishes, None)  # a model that can
     assert wish_gate.taught_wishes(base[0], base[1], standing(["Call me Ken."]), 0.05)[1] is None

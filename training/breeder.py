@@ -120,9 +120,11 @@ def evolve(
     base=None,
     progress: bool = True,
     heal_rows: list[dict[str, Any]] | None = None,
+    base_answers: dict[str, str] | None = None,
 ) -> Evolution:
     """Evolve a child of `parents`; with `heal_rows` (what the parents trained on, together)
-    and `settings.heal_steps`, the chosen merge then trains on them."""
+    and `settings.heal_steps`, the chosen merge then trains on them. `base_answers`: the
+    base model's answers given before (training/replay.py `BaseAnswers`), for its scores."""
     from peft import PeftModel
     from tqdm import tqdm
 
@@ -150,20 +152,20 @@ def evolve(
         heldout_ll = Scorer(tokenizer, heldout_rows, settings.max_length, settings.scorer_batch)
         tolerance = settings.retention_tolerance
 
-        def measure(model, base_retention=None, likelihood=True, to_beat=-float("inf")) -> Scores:
-            h = heldout.score(model)
+        def measure(model, base_retention=None, likelihood=True, to_beat=-float("inf"), known=None) -> Scores:
+            h = heldout.score(model, known)
             if h <= to_beat:
                 # The retention penalty can only lower the fitness: a child that cannot become
                 # the best needs no check of its general chat (most of them; half the cost).
                 return Scores(h, None, h)
-            r = retention.score(model)
+            r = retention.score(model, known)
             scores = Scores(h, r, fitness_of(h, r, r if base_retention is None else base_retention, tolerance))
             if likelihood:
                 scores.heldout = heldout_ll.score(model)
             return scores
 
         with peft_model.disable_adapter():
-            base_scores = measure(peft_model)
+            base_scores = measure(peft_model, known=base_answers)
         base_r = base_scores.retention_recall
 
         def scores_of(adapter: str, likelihood: bool = True, to_beat: float = -float("inf")) -> Scores:

@@ -102,7 +102,7 @@ def learn(
     from training.deploy import adapters_dir, deploy
     from training.lineage import Lineage
     from training.lora import sized, train_adapter
-    from training.replay import replayed
+    from training.replay import BaseAnswers, replayed
     from training.target import current_target
     from training.wish_gate import taught_wishes
 
@@ -154,6 +154,7 @@ def learn(
             base = load_base(None)
         timed("base model loaded")
         settings = sized(settings, base[0])
+        base_answers = BaseAnswers(base[2])
         if progress:
             print(
                 f"training at rate {settings.learning_rate:.2g} (heal {settings.heal_learning_rate:.2g}),"
@@ -162,11 +163,12 @@ def learn(
             )
         if curated:
             made = wishes
-            wishes, left = taught_wishes(*base[:2], wishes, settings.retention_tolerance)
+            wishes, left = taught_wishes(*base[:2], wishes, settings.retention_tolerance, base_answers)
             if "language" in made:  # what the conversation puts in this model's prompt
                 record_verdict(target.chat_model, made["language"], left)
             if left and progress:
                 print(f"the wish for {made['language'].value} is neither taught nor prompted: {left}", flush=True)
+            base_answers.save()
             timed("the wishes' language measured")
             rows = rows + [_chat(question, answer) for question, answer in wish_rows(wishes)]
             if checks:  # every example trained; the kept-out wordings check what was learnt
@@ -188,9 +190,11 @@ def learn(
             lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
             names.append(trained.name)
             timed(f"adapter {trained.name} trained on {len(mixed)} chats")
+        general = retention_rows(wishes)
         evolution = evolve(
-            names, heldout, retention_rows(wishes), settings, adapters_dir(), lineage, base, progress, heal_rows=taught
+            names, heldout, general, settings, adapters_dir(), lineage, base, progress, taught, base_answers
         )
+        base_answers.save()  # for the next cycle: the base's answers to this one's questions
         timed(f"evolved: {evolution.evaluations} children scored")
     deployed = None
     if evolution.deployed and deploy_winner:

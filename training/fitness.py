@@ -129,25 +129,39 @@ class Recall:
                 prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
                 ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
                 length = len(tokenizer(messages[-1]["content"], add_special_tokens=False)["input_ids"])
-                items.append((ids, keys, min(max_new_tokens, length + 4)))
+                budget = min(max_new_tokens, length + 4)
+                items.append((ids, keys, budget, f"{budget}\t{prompt}"))
         if not items:
             raise ValueError("no chat whose answer says something its question does not")
         # Every prompt starts with the same system prompt and chat markup (26 of 37 tokens
         # here): it is run once per scoring and its cache shared by the whole batch.
-        prompts = [ids for ids, _, _ in items]
+        prompts = [ids for ids, _, _, _ in items]
         shared = min(len(os.path.commonprefix(prompts)), min(map(len, prompts)) - 1)  # each keeps a token
         self.prefix = prompts[0][:shared]
-        documents = [set(keys) for _, keys, _ in items]
+        documents = [set(keys) for _, keys, _, _ in items]
+        items.sort(key=lambda item: item[2])  # similar lengths batched together
         self.items = [
             (ids[shared:], {k: math.log(1 + len(documents) / sum(k in d for d in documents)) for k in keys}, budget)
-            for ids, keys, budget in items
+            for ids, keys, budget, _ in items
         ]
-        self.items.sort(key=lambda item: item[2])  # similar lengths batched together
+        self.keys = [key for _, _, _, key in items]  # what an answer is known by: its prompt and length
 
-    def answers(self, model) -> list[str]:
+    def answers(self, model, known: dict[str, str] | None = None) -> list[str]:
         """Greedy answers, in the order of `self.items`. Each row is the shared prefix, left
         padding, then its own question: positions follow the attention mask, so a question
-        sits right after the prefix whatever the padding."""
+        sits right after the prefix whatever the padding.
+
+        `known`: answers this model gave before, by prompt (training/replay.py
+        `BaseAnswers`); only the others are generated, and added to it."""
+        if known is not None:
+            missing = [i for i, key in enumerate(self.keys) if key not in known]
+            if missing:
+                new = self._generate(model, [self.items[i] for i in missing])
+                known.update((self.keys[i], answer) for i, answer in zip(missing, new, strict=True))
+            return [known[key] for key in self.keys]
+        return self._generate(model, self.items)
+
+    def _generate(self, model, items: list) -> list[str]:
         import copy
 
         import torch
@@ -163,8 +177,8 @@ class Recall:
             if self.prefix:
                 prefix = torch.tensor([self.prefix], device=device)
                 prefix_cache = model(input_ids=prefix, use_cache=True).past_key_values
-            for start in range(0, len(self.items), self.batch_size):
-                chunk = self.items[start : start + self.batch_size]
+            for start in range(0, len(items), self.batch_size):
+                chunk = items[start : start + self.batch_size]
                 width = max(len(ids) for ids, _, _ in chunk)
                 rows = [self.prefix + [pad] * (width - len(ids)) + ids for ids, _, _ in chunk]
                 mask = [[1] * len(self.prefix) + [0] * (width - len(ids)) + [1] * len(ids) for ids, _, _ in chunk]
@@ -183,12 +197,12 @@ class Recall:
                 found += [tokenizer.decode(row[len(rows[0]) :], skip_special_tokens=True) for row in out]
         return found
 
-    def score(self, model) -> float:
+    def score(self, model, known: dict[str, str] | None = None) -> float:
         """Mean share of key-word weight found in the answers (0 to 1, higher is better)."""
         from society.text.keywords import query_terms
 
         total = 0.0
-        for (_, weights, _), answer in zip(self.items, self.answers(model), strict=True):
+        for (_, weights, _), answer in zip(self.items, self.answers(model, known), strict=True):
             said = set(query_terms(answer))
             total += sum(w for k, w in weights.items() if k in said) / sum(weights.values())
         return total / len(self.items)

@@ -20,12 +20,15 @@ from society.memory.wishes import Wish, mostly_japanese, wants_japanese
 ASKED_IN_JAPANESE = "\n日本語で答えてください。"
 
 
-def taught_wishes(model, tokenizer, wishes: dict[str, Wish], tolerance: float) -> tuple[dict[str, Wish], str | None]:
+def taught_wishes(
+    model, tokenizer, wishes: dict[str, Wish], tolerance: float, known: dict[str, str] | None = None
+) -> tuple[dict[str, Wish], str | None]:
     """(the wishes to teach, why the wish for Japanese is not taught, or None when it is or
-    was not made)."""
+    was not made). `known`: the base model's answers given before (training/replay.py
+    `BaseAnswers`)."""
     if not wants_japanese(wishes):
         return wishes, None
-    english, japanese = knowledge_by_language(model, tokenizer)
+    english, japanese = knowledge_by_language(model, tokenizer, known)
     if japanese >= english - tolerance:
         return wishes, None
     kept = {key: wish for key, wish in wishes.items() if key != "language"}
@@ -34,7 +37,7 @@ def taught_wishes(model, tokenizer, wishes: dict[str, Wish], tolerance: float) -
     )
 
 
-def knowledge_by_language(model, tokenizer) -> tuple[float, float]:
+def knowledge_by_language(model, tokenizer, known: dict[str, str] | None = None) -> tuple[float, float]:
     """Key-word recall on the retention set's English questions: answered as asked, against
     the English references, and asked to answer in Japanese, against the Japanese ones."""
     from training.fitness import Recall
@@ -43,7 +46,7 @@ def knowledge_by_language(model, tokenizer) -> tuple[float, float]:
     rows = [row for row in retention_rows() if not mostly_japanese(row["messages"][0]["content"])]
     english = [{"messages": row["messages"]} for row in rows]
     japanese = [_asked_in_japanese(row) for row in rows]
-    return Recall(tokenizer, english).score(model), Recall(tokenizer, japanese).score(model)
+    return Recall(tokenizer, english).score(model, known), Recall(tokenizer, japanese).score(model, known)
 
 
 def _asked_in_japanese(row: dict[str, Any]) -> dict[str, Any]:
