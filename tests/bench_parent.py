@@ -1,0 +1,122 @@
+"""Benchmark of what one adapter costs general chat; a script, not a test:
+
+    uv run python tests/bench_parent.py BENCH_FOLDER [--set rank=4 --set learning_rate=3.1e-4 ...]
+
+A learning cycle takes 12 minutes on 2 cores; this measures in 6 what decided every cycle of
+tests/bench_teach.py so far: how much general knowledge an adapter that learnt the user's
+facts keeps. It copies a finished bench_teach data folder, trains one parent as the cycle
+does (its first slice of the curated examples, the general chats mixed in, learning.json's
+settings with the `--set` ones over them) and asks, of the base and of the parent, alone
+(Hugging Face greedy answers, no memory, no prompt of wishes):
+
+  - the retention set as the cycle's guard scores it (training/fitness.py Recall; the cycle
+    deploys nothing that falls more than `retention_tolerance` below the base), and its key
+    words as bench_teach counts them;
+  - tests/data/general_second_set.jsonl, which no setting was chosen on;
+  - bench_teach's fact questions, recall off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def greedy(model, tokenizer, questions: list[str], max_new_tokens: int = 40) -> list[str]:
+    import torch
+
+    pad = tokenizer.pad_token_id
+    replies = []
+    with torch.no_grad():
+        for start in range(0, len(questions), 16):
+            asked = [[{"role": "user", "content": q}] for q in questions[start : start + 16]]
+            prompts = [tokenizer.apply_chat_template(a, add_generation_prompt=True, tokenize=False) for a in asked]
+            chunk = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            width = max(map(len, chunk))
+            ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk])
+            mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
+            out = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad
+            )
+            replies += [tokenizer.decode(row[width:], skip_special_tokens=True) for row in out]
+    return replies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="a data folder tests/bench_teach.py left (printed at its start)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=JSON", help="a learning.json setting to try"
+    )
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench-parent-"))
+    shutil.copytree(args.folder, home, dirs_exist_ok=True, ignore=shutil.ignore_patterns("adapters", "*.lock"))
+    os.environ.update({"SOCIETY_HOME": str(home), "SOCIETY_JUDGE": "0"})
+
+    import bench_teach as teach
+
+    from training.base import load_base
+    from training.curate import wish_rows
+    from training.cycle import _chat, curated_data, deal
+    from training.fitness import Recall
+    from training.lora import sized, train_adapter
+    from training.replay import replayed
+    from training.retention import retention_rows, with_retention
+    from training.settings import LearningSettings, load_settings
+    from training.wish_gate import taught_wishes
+
+    tried = {key: json.loads(value) for key, _, value in (pair.partition("=") for pair in args.set)}
+    model, tokenizer, name = load_base(None)
+    # Set, not copied over: sized() leaves the settings a user chose as they are.
+    settings = sized(LearningSettings(**{**load_settings().model_dump(exclude_unset=True), **tried}), model)
+    rows, checks, wishes = curated_data(settings.seed)
+    wishes, _ = taught_wishes(model, tokenizer, wishes, settings.retention_tolerance)
+    rows = rows + [_chat(q, a) for q, a in wish_rows(wishes)]
+    replay = replayed(model, tokenizer, wishes=wishes, base_name=name)
+    second = [json.loads(line) for line in teach.SECOND_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    facts = teach.DEV + teach.REPORT
+    general = [row["messages"][0]["content"] for row in retention_rows()]
+
+    def measure(m, label: str) -> None:
+        guard = Recall(tokenizer, retention_rows(wishes), 16).score(m)
+        kept = teach.retention_kept(greedy(m, tokenizer, general))
+        other_replies = greedy(m, tokenizer, [row["q"] for row in second])
+        other = [teach.says(row["key"], reply) for row, reply in zip(second, other_replies, strict=True)]
+        replies = greedy(m, tokenizer, [q for _, _, q, _ in facts])
+        known = [teach.knows(key, reply) for (*_, key), reply in zip(facts, replies, strict=True)]
+        dev, report = known[: len(teach.DEV)], known[len(teach.DEV) :]
+        print(
+            f"| {label} | {guard:.0%} | {sum(kept)}/{len(kept)} | {sum(other)}/{len(other)}"
+            f" | {sum(dev)}/{len(dev)} | {sum(report)}/{len(report)} |",
+            flush=True,
+        )
+
+    print(
+        "| model | the guard's general chat | general | second set | dev facts, recall off | report facts, recall off |"
+    )
+    print("|---|---|---|---|---|---|")
+    measure(model, "base")
+    first = deal(rows, settings.adapters_per_cycle, settings.seed)[0]  # the cycle's first parent's slice
+    mixed = with_retention(first, settings.retention_share, settings.seed, replay, wishes)
+    started = time.perf_counter()
+    trained = train_adapter("parent", mixed, [], home / "adapters", settings, base=(model, tokenizer, name))
+    from peft import PeftModel
+
+    seconds = time.perf_counter() - started
+    measure(
+        PeftModel.from_pretrained(model, str(trained.path)), f"parent: {len(mixed)} chats, {seconds:.0f} s, {tried}"
+    )
+
+
+if __name__ == "__main__":
+    main()
