@@ -32,26 +32,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def greedy(model, tokenizer, questions: list[str], max_new_tokens: int = 40) -> list[str]:
-    import torch
-
-    pad = tokenizer.pad_token_id
-    replies = []
-    with torch.no_grad():
-        for start in range(0, len(questions), 16):
-            asked = [[{"role": "user", "content": q}] for q in questions[start : start + 16]]
-            prompts = [tokenizer.apply_chat_template(a, add_generation_prompt=True, tokenize=False) for a in asked]
-            chunk = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-            width = max(map(len, chunk))
-            ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk])
-            mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
-            out = model.generate(
-                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad
-            )
-            replies += [tokenizer.decode(row[width:], skip_special_tokens=True) for row in out]
-    return replies
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="a data folder tests/bench_teach.py left (printed at its start)")
@@ -70,7 +50,7 @@ def main() -> None:
     from training.cycle import _chat, curated_data, deal
     from training.fitness import Recall
     from training.lora import sized, train_adapter
-    from training.replay import replayed
+    from training.replay import greedy_answers, replayed
     from training.retention import retention_rows, with_retention
     from training.settings import LearningSettings, load_settings
     from training.wish_gate import taught_wishes
@@ -89,10 +69,10 @@ def main() -> None:
 
     def measure(m, label: str) -> None:
         guard = Recall(tokenizer, retention_rows(wishes), 16).score(m)
-        kept = teach.retention_kept(greedy(m, tokenizer, general))
-        other_replies = greedy(m, tokenizer, [row["q"] for row in second])
+        kept = teach.retention_kept(greedy_answers(m, tokenizer, general, 40))
+        other_replies = greedy_answers(m, tokenizer, [row["q"] for row in second], 40)
         other = [teach.says(row["key"], reply) for row, reply in zip(second, other_replies, strict=True)]
-        replies = greedy(m, tokenizer, [q for _, _, q, _ in facts])
+        replies = greedy_answers(m, tokenizer, [q for _, _, q, _ in facts], 40)
         known = [teach.knows(key, reply) for (*_, key), reply in zip(facts, replies, strict=True)]
         dev, report = known[: len(teach.DEV)], known[len(teach.DEV) :]
         print(

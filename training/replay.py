@@ -77,10 +77,6 @@ def replayed(
     addressing...") and Japanese in 3; told to answer in Japanese, it wrote broken Japanese
     (「日本語で答えてください。」 as the answer). So under a wish for Japanese only the Japanese
     questions are replayed, answered in Japanese as asked."""
-    import torch
-
-    from training.base import cpu_precision
-
     wishes = wishes or {}
 
     asked = questions() if asked is None else asked
@@ -88,23 +84,10 @@ def replayed(
         asked = [q for q in asked if mostly_japanese(q)]
     known = _known(base_name)
     unknown = [q for q in asked if q not in known]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    with torch.no_grad(), cpu_precision():
-        for start in range(0, len(unknown), BATCH):
-            device = next(model.parameters()).device  # (the model is not touched when all are known)
-            chunk = unknown[start : start + BATCH]
-            encoded = [tokenizer(_prompt(tokenizer, q), add_special_tokens=False)["input_ids"] for q in chunk]
-            width = max(map(len, encoded))
-            ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
-            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
-            out = model.generate(
-                input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=pad
-            )
-            for question, row in zip(chunk, out, strict=True):
-                known[question] = whole_sentences(tokenizer.decode(row[width:], skip_special_tokens=True))
-    if unknown and base_name is not None:
-        cache_path(base_name).parent.mkdir(parents=True, exist_ok=True)
-        save(cache_path(base_name), known)
+    if unknown:
+        answers = greedy_answers(model, tokenizer, unknown, MAX_NEW_TOKENS)
+        known.update((q, whole_sentences(a)) for q, a in zip(unknown, answers, strict=True))
+        _keep(base_name, "", known)
     rows = []
     for question in asked:
         answer = known[question]
@@ -124,10 +107,40 @@ class BaseAnswers(dict):
         self.base_name, self.saved = base_name, len(self)
 
     def save(self) -> None:
-        if self.base_name is not None and len(self) != self.saved:
-            cache_path(self.base_name, "scored").parent.mkdir(parents=True, exist_ok=True)
-            save(cache_path(self.base_name, "scored"), dict(self))
+        if len(self) != self.saved:  # answers are only ever added
+            _keep(self.base_name, "scored", dict(self))
             self.saved = len(self)
+
+
+def greedy_answers(model, tokenizer, asked: list[str], max_new_tokens: int) -> list[str]:
+    """`model`'s greedy answer to each question, asked alone (no system prompt of ours), in
+    batches of BATCH, left-padded."""
+    import torch
+
+    from training.base import cpu_precision
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    answers = []
+    with torch.no_grad(), cpu_precision():
+        for start in range(0, len(asked), BATCH):
+            chunk = asked[start : start + BATCH]
+            encoded = [tokenizer(_prompt(tokenizer, q), add_special_tokens=False)["input_ids"] for q in chunk]
+            width = max(map(len, encoded))
+            ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
+            out = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad
+            )
+            answers += [tokenizer.decode(row[width:], skip_special_tokens=True) for row in out]
+    return answers
+
+
+def _keep(base_name: str | None, kind: str, answers: dict[str, str]) -> None:
+    """Write `answers` where `_known` reads them for the next cycle (nothing without a base name)."""
+    if base_name is not None:
+        cache_path(base_name, kind).parent.mkdir(parents=True, exist_ok=True)
+        save(cache_path(base_name, kind), answers)
 
 
 def _prompt(tokenizer, question: str) -> str:
