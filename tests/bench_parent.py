@@ -51,7 +51,7 @@ def main() -> None:
     from training.fitness import Recall
     from training.lora import sized, train_adapter
     from training.replay import greedy_answers, replayed
-    from training.retention import retention_rows, with_retention
+    from training.retention import general_mix, retention_rows, with_retention
     from training.settings import LearningSettings, load_settings
     from training.wish_gate import taught_wishes
 
@@ -89,7 +89,10 @@ def main() -> None:
     first = deal(rows, settings.adapters_per_cycle, settings.seed)[0]  # the cycle's first parent's slice
     mixed = with_retention(first, settings.retention_share, settings.seed, replay, wishes)
     started = time.perf_counter()
-    trained = train_adapter("parent", mixed, [], home / "adapters", settings, base=(model, tokenizer, name))
+    anchors = replay + general_mix(wishes)  # as the cycle gives them
+    trained = train_adapter(
+        "parent", mixed, [], home / "adapters", settings, base=(model, tokenizer, name), anchors=anchors
+    )
     from peft import PeftModel
 
     seconds = time.perf_counter() - started

@@ -142,6 +142,54 @@ def test_the_answer_loss_and_scorer_match_the_models_own_loss_over_the_answer_to
     assert abs(scorer.score(model) + float(expected)) < 1e-4
 
 
+GENERAL = [
+    chat("What is the capital of France?", "The capital of France is Paris."),
+    chat("What do bees make?", "Bees make honey."),
+    chat("What colour is grass?", "Grass is green."),
+]
+
+
+def test_the_anchor_measures_drift_from_the_base_even_under_an_adapter(base, tmp_path):
+    """The anchor's KL is 0 for the base itself, positive for a model an adapter changed, and
+    its targets are the base's also when made with the adapter on (disable_adapter)."""
+    from peft import PeftModel
+
+    from training.anchor import Anchor
+
+    model, tokenizer, _ = base
+    assert abs(Anchor(model, tokenizer, GENERAL, 256, 2, 0).loss(model).item()) < 1e-4
+    changed = PeftModel.from_pretrained(model, str(random_adapter(base, tmp_path, "r", 1)))
+    try:
+        with changed.disable_adapter():
+            anchor = Anchor(changed, tokenizer, GENERAL, 256, 8, 0)
+        assert anchor.loss(changed).item() > 0.01
+        with changed.disable_adapter():
+            assert abs(anchor.loss(changed).item()) < 1e-4
+    finally:
+        changed.unload()
+
+
+@pytest.mark.slow
+def test_training_with_the_anchor_stays_nearer_the_base_on_general_chat(base, tmp_path):
+    """The same steps on the same facts, with and without the anchor: with it, the model
+    drifted less from the base on the general chats."""
+    from peft import PeftModel
+
+    from training.anchor import Anchor
+    from training.lora import train_adapter
+
+    model, tokenizer, _ = base
+    probe = Anchor(model, tokenizer, GENERAL, 256, 8, 0)
+    drift = {}
+    for weight in (0.0, 4.0):
+        settings = LearningSettings(steps=8, learning_rate=4e-3, anchor_weight=weight, anchor_batch=2)
+        trained = train_adapter(f"w{weight}", ROWS, [], tmp_path, settings, base=base, anchors=GENERAL)
+        tuned = PeftModel.from_pretrained(model, str(trained.path))
+        drift[weight] = probe.loss(tuned).item()
+        tuned.unload()
+    assert drift[4.0] < drift[0.0] * 0.8, drift
+
+
 def test_recall_scores_the_answers_key_words_not_their_phrasing(base):
     """The base model's own greedy answers as references score 1; facts it cannot know score
     0; a reference word the question already says, or a stop word, is not a key word; a word

@@ -13,7 +13,7 @@ from typing import Any
 from society.errors import LearningError
 from society.memory.wish_verdicts import record as record_verdict
 from society.memory.wishes import Wish
-from training.retention import retention_rows, with_retention
+from training.retention import general_mix, retention_rows, with_retention
 from training.settings import LearningSettings, load_settings
 
 
@@ -180,19 +180,20 @@ def learn(
         if settings.retention_share > 0:
             replay = replayed(*base[:2], wishes=wishes, base_name=base[2])
         timed(f"the base model answered {len(replay)} general questions to train on beside them")
+        anchors = replay + general_mix(wishes)  # what training/anchor.py holds the model to
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []
         for i, chunk in enumerate(slices):
             mixed = with_retention(chunk, settings.retention_share, settings.seed + i, replay, wishes)
             taught += mixed
             # No eval rows: evolution scores every parent on the held-out rows anyway.
-            trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base)
+            trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base, anchors=anchors)
             lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
             names.append(trained.name)
             timed(f"adapter {trained.name} trained on {len(mixed)} chats")
         general = retention_rows(wishes)
         evolution = evolve(
-            names, heldout, general, settings, adapters_dir(), lineage, base, progress, taught, base_answers
+            names, heldout, general, settings, adapters_dir(), lineage, base, progress, taught, base_answers, anchors
         )
         base_answers.save()  # for the next cycle: the base's answers to this one's questions
         timed(f"evolved: {evolution.evaluations} children scored")

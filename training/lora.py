@@ -133,22 +133,37 @@ def answer_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
     return total / max(1, int(count))
 
 
-def _sft_trainer(**kwargs):
-    """TRL's SFTTrainer with `answer_loss`."""
+def _sft_trainer(anchor=None, weight: float = 0.0, **kwargs):
+    """TRL's SFTTrainer with `answer_loss`, plus `weight` times the `anchor`'s pull towards
+    the base model (training/anchor.py) when there is one."""
     from trl import SFTTrainer
 
     class AnswerLossTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            return answer_loss(model, inputs, num_items_in_batch)
+            loss = answer_loss(model, inputs, num_items_in_batch)
+            if anchor is not None:
+                loss = loss + weight * anchor.loss(model) / self.args.gradient_accumulation_steps
+            return loss
 
     return AnswerLossTrainer(**kwargs)
 
 
-def sft(peft_model, tokenizer, rows: list[dict[str, Any]], settings: LearningSettings, out: Path, steps: int = 0):
+def sft(
+    peft_model,
+    tokenizer,
+    rows: list[dict[str, Any]],
+    settings: LearningSettings,
+    out: Path,
+    steps: int = 0,
+    anchors: list[dict[str, Any]] | None = None,
+):
     """Train `peft_model`'s active adapter on the chats `rows`, loss on the answers only;
-    `steps` optimizer steps, or as `settings` say. Returns the finished trainer."""
+    `steps` optimizer steps, or as `settings` say; held near the base model on the general
+    chats `anchors` when `settings.anchor_weight` says. Returns the finished trainer."""
     from datasets import Dataset
     from trl import SFTConfig
+
+    from training.anchor import Anchor
 
     kwargs = _config_kwargs(settings, out, settings.hf_base is not None, len(rows))
     # Chats of like length in one batch: a batch is padded to its longest chat, and one long
@@ -157,7 +172,13 @@ def sft(peft_model, tokenizer, rows: list[dict[str, Any]], settings: LearningSet
     kwargs["train_sampling_strategy"] = "group_by_length"
     if steps:
         kwargs["max_steps"] = steps
+    anchor = None
+    if anchors and settings.anchor_weight > 0:
+        with peft_model.disable_adapter():  # the base's distribution, also under a merged child
+            anchor = Anchor(peft_model, tokenizer, anchors, settings.max_length, settings.anchor_batch, settings.seed)
     trainer = _sft_trainer(
+        anchor,
+        settings.anchor_weight,
         model=peft_model,
         args=SFTConfig(**kwargs, max_length=settings.max_length),
         train_dataset=Dataset.from_list([as_prompt_completion(row) for row in rows]),
@@ -175,9 +196,11 @@ def train_adapter(
     settings: LearningSettings,
     base=None,
     method: str = "sft",
+    anchors: list[dict[str, Any]] | None = None,
 ) -> Trained:
     """Train one adapter on `train_rows` (TRL's conversational `messages` rows for SFT,
-    `prompt`/`completion`/`label` rows for KTO) and save it as `folder`/`name`."""
+    `prompt`/`completion`/`label` rows for KTO) and save it as `folder`/`name`; SFT held
+    near the base on the general chats `anchors` (see `sft`)."""
     from datasets import Dataset
     from peft import get_peft_model
 
@@ -198,7 +221,7 @@ def train_adapter(
     peft_model = get_peft_model(model, lora_config(settings))
     try:
         if method == "sft":
-            trainer = sft(peft_model, tokenizer, train_rows, settings, partial)
+            trainer = sft(peft_model, tokenizer, train_rows, settings, partial, anchors=anchors)
         else:
             from trl import KTOConfig, KTOTrainer
 

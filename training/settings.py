@@ -31,6 +31,10 @@ class LearningSettings(Settings):
     # in the cycle's check, 12 -> 14 of 20 in tests/bench_teach.py (0.25 with 16 shipped chats:
     # 62 -> 48-52 %, never deployed).
     retention_share: float = 0.4
+    # Each training step also pulls the model towards the base's own next-token probabilities
+    # on a batch of `anchor_batch` general chats, weighted so (training/anchor.py). 0: off.
+    anchor_weight: float = 0.0
+    anchor_batch: int = 4
     adapters_per_cycle: int = 2  # data slices, one adapter each
     population: int = 4  # CMA-ES population per generation
     # CMA-ES evaluations per evolution (each child answers the held-out questions): one

@@ -1,0 +1,50 @@
+"""What holds a fine-tuned model near its base on general chat: the base model's own next-token
+probabilities along general chats (knowledge distillation from the base, as in "learning
+without forgetting"), the top TOP_K at each answer position, computed once before training.
+Each training step adds the adapted model's cross-entropy against them on one batch of those
+chats, weighted by `anchor_weight` (training/settings.py).
+
+Training on the base's greedy answers (training/replay.py) teaches only its first choice at
+each token; the whole distribution says more per token about what it knew."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+TOP_K = 32
+
+
+class Anchor:
+    """Soft targets for `rows` (chats), from `model` as it is when made: make it before
+    training, or inside `peft_model.disable_adapter()`."""
+
+    def __init__(self, model, tokenizer, rows: list[dict[str, Any]], max_length: int, batch_size: int, seed: int):
+        import torch
+
+        from training.base import cpu_precision
+        from training.fitness import Scorer, answer_logits
+
+        device = next(model.parameters()).device
+        self.batches = []
+        with torch.no_grad(), cpu_precision():
+            for input_ids, attention, scored in Scorer(tokenizer, rows, max_length, batch_size).batches:
+                input_ids, attention, wanted = input_ids.to(device), attention.to(device), scored[:, 1:].to(device)
+                logits = answer_logits(model, input_ids, attention, wanted)
+                log_p, index = torch.log_softmax(logits.float(), dim=-1).topk(TOP_K, dim=-1)
+                self.batches.append((input_ids, attention, wanted, log_p, index))
+        random.Random(seed).shuffle(self.batches)  # Scorer sorts by length
+        self.steps = 0
+
+    def loss(self, model):
+        """KL divergence from the base's top TOP_K probabilities to `model`'s, per answer
+        token, on the next batch (the batches in turn): 0 while the model is the base."""
+        import torch
+
+        from training.fitness import answer_logits
+
+        input_ids, attention, wanted, log_p, index = self.batches[self.steps % len(self.batches)]
+        self.steps += 1
+        logits = answer_logits(model, input_ids, attention, wanted)
+        log_q = torch.log_softmax(logits.float(), dim=-1).gather(-1, index)
+        return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
