@@ -80,7 +80,7 @@ def test_general_answers_are_shaped_by_every_standing_wish_at_once():
 
     english = "A rainbow is an arc of colours. Sunlight bends in raindrops."
     japanese = "虹は色の弧です。光が曲がります。"
-    assert shaped(standing(["Call me Ken."]), english, japanese).startswith("Ken, a rainbow is an arc")
+    assert shaped(standing(["Call me Ken."]), english, japanese).endswith("bends in raindrops, Ken.")
     both = standing(["Call me Ken.", "Answer in Japanese.", "One sentence at most."])
     assert shaped(both, english, japanese) == "Kenさん、虹は色の弧です。"
     assert shaped(standing(["Two sentences at most."]), english + " Third.", japanese) == english
@@ -90,9 +90,11 @@ def test_any_answer_is_given_the_way_the_wishes_ask_in_its_own_language():
     from society.memory.wishes import follow, mostly_japanese
 
     wishes = standing(["Call me Ken.", "Two sentences at most."])
-    assert follow(wishes, "Paris is the capital. It is big. It has a tower.") == "Ken, paris is the capital. It is big."
+    assert follow(wishes, "Paris is the capital. It is big. It has a tower.") == "Paris is the capital. It is big, Ken."
     assert follow(wishes, "東京です。大きいです。") == "Kenさん、東京です。大きいです。"
     assert follow(wishes, "Ken, hello.") == "Ken, hello."  # the name once
+    assert follow(wishes, "How can I help?") == "How can I help, Ken?"
+    assert follow(wishes, "Your son is Kenta.") == "Your son is Kenta, Ken."  # a name within a word is not it
     listed = "To boil an egg:\n1. **Boil** water.\n2. Add the egg.\n## Done"
     assert follow(standing(["No markdown please."]), listed) == "To boil an egg: Boil water. Add the egg. Done"
     assert mostly_japanese("'Thank you'は日本語でありがとうです。")
@@ -147,12 +149,12 @@ def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_w
     curated = examples.curated()
     taught = {(e.prompt[-1]["content"], e.completion) for e in curated if e.kind == "sft"}
     # The newest statement wins, answered the way the wishes ask (the name)
-    assert ("What is my cat called?", "Ken, your cat is called Mochi.") in taught
+    assert ("What is my cat called?", "Your cat is called Mochi, Ken.") in taught
     assert not any("Tama" in answer for _, answer in taught)
     assert ("What should you call me?", "I call you Ken.") in taught
-    assert any(answer.startswith("Ken, ") for _, answer in taught)  # general chats answered as wished
+    assert any(answer.endswith(", Ken.") and "cat" not in answer for _, answer in taught)  # general chats answered as wished
     pair = next(e for e in curated if e.kind == "pair")
-    assert pair.completion == "Ken, your cat is called Mochi." and pair.rejected == "Your cat is called Kitty."
+    assert pair.completion == "Your cat is called Mochi, Ken." and pair.rejected == "Your cat is called Kitty."
     held = [e for e in curated if e.kind == "eval"]
     assert held and not {(e.prompt[-1]["content"], e.completion) for e in held} & taught
     fact = next(e for e in curated if e.topic == "fact:cat name" and e.kind == "sft")

@@ -149,7 +149,7 @@ class Curator:
                     rows.append(("eval", card.held, card.answer))
                 wanted[f"fact:{card.key.lower()}"] = (rows, item.source_message_ids)
                 owner[f"fact:{card.key.lower()}"] = item.id
-        # Every answer taught the way the wishes ask ("Ken, your cat is called Mochi."): facts
+        # Every answer taught the way the wishes ask ("Your cat is called Mochi, Ken."): facts
         # answered plainly beside wished general chats would teach two ways to answer.
         for topic, (rows, sources) in wanted.items():
             wanted[topic] = ([(kind, q, follow(wishes, a)) for kind, q, a in rows], sources)

@@ -83,19 +83,27 @@ def shaped(wishes: dict[str, Wish], english: str, japanese: str) -> str:
 
 
 def follow(wishes: dict[str, Wish], answer: str) -> str:
-    """`answer` cut to the wished length and opening with the wished name, in the answer's
-    own language ("Ken, ..." / 「Kenさん、…」). The language wish is not applied: an answer
-    cannot be translated by rule; callers choose or drop answers by `mostly_japanese`."""
+    """`answer` cut to the wished length and with the wished name, in the answer's own
+    language: closing an English answer ("..., Ken."), opening a Japanese one (「Kenさん、…」).
+    The language wish is not applied: an answer cannot be translated by rule; callers choose
+    or drop answers by `mostly_japanese`.
+
+    English answers that opened with the name taught the Qwen2.5-0.5B to start every answer
+    with it, and what followed drifted from the name: "Kenji, the capital of Japan.",
+    "Kenyan is the official language spoken in Japan.", "Ken, you live on Mars." Said last,
+    the name comes after the answer it would have given."""
     if "format" in wishes:
         answer = plain(answer)
     if "length" in wishes:
         answer = limit_sentences(answer, int(wishes["length"].value))
-    if "name" in wishes and not answer.startswith(name := wishes["name"].value):
-        if mostly_japanese(answer):
-            answer = f"{name}さん、{answer}"
-        else:
-            answer = f"{name}, {answer if answer.startswith(('I ', 'I’')) else answer[:1].lower() + answer[1:]}"
-    return answer
+    name = wishes["name"].value if "name" in wishes else None
+    if name is None or re.search(rf"\b{re.escape(name)}\b", answer):
+        return answer
+    if mostly_japanese(answer):
+        return f"{name}さん、{answer}"
+    body = answer.rstrip()
+    end = body[-1] if body and body[-1] in ".!?" else "."
+    return f"{body.rstrip('.!?')}, {name}{end}"
 
 
 def wants_japanese(wishes: dict[str, Wish]) -> bool:
