@@ -48,7 +48,7 @@ def main() -> None:
     from training.base import load_base
     from training.curate import wish_rows
     from training.cycle import _chat, curated_data, deal
-    from training.fitness import Recall
+    from training.fitness import Recall, says
     from training.lora import sized, train_adapter
     from training.replay import greedy_answers, replayed
     from training.retention import general_mix, retention_rows, with_retention
@@ -71,7 +71,7 @@ def main() -> None:
         guard = Recall(tokenizer, retention_rows(wishes), 16).score(m)
         kept = teach.retention_kept(greedy_answers(m, tokenizer, general, 40))
         other_replies = greedy_answers(m, tokenizer, [row["q"] for row in second], 40)
-        other = [teach.says(row["key"], reply) for row, reply in zip(second, other_replies, strict=True)]
+        other = [says(row["key"], reply) for row, reply in zip(second, other_replies, strict=True)]
         replies = greedy_answers(m, tokenizer, [q for _, _, q, _ in facts], 40)
         known = [teach.knows(key, reply) for (*_, key), reply in zip(facts, replies, strict=True)]
         dev, report = known[: len(teach.DEV)], known[len(teach.DEV) :]

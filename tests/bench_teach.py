@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from society.memory.wishes import MARKUP, mostly_japanese  # noqa: E402
+from training.fitness import says  # noqa: E402
 
 # (what the user says, a wrong first version or None, the question asked later, the key word
 # in either language: a model that learnt "answer in Japanese" may say トヨタ for Toyota)
@@ -127,16 +128,6 @@ def knows(key: str, reply: str) -> bool:
 
 def share(flags: list[bool]) -> str:
     return f"{sum(flags) / max(1, len(flags)):.0%} ({sum(flags)}/{len(flags)})"
-
-
-def says(key: str, reply: str) -> bool:
-    """One of `key`'s words ("|") in `reply`: an English one as a whole word (a plural too),
-    a Japanese one anywhere."""
-    words = key.split("|")
-    bounded = (rf"(?<![a-z0-9]){re.escape(word)}(?:e?s)?(?![a-z0-9])" for word in words if word.isascii())
-    return any(re.search(pattern, reply.lower()) for pattern in bounded) or any(
-        word in reply for word in words if not word.isascii()
-    )
 
 
 def retention_kept(replies: list[str]) -> list[bool]:

@@ -152,7 +152,7 @@ def test_the_curator_makes_examples_from_facts_wishes_and_corrections_and_says_w
     assert ("What is my cat called?", "Your cat is called Mochi, Ken.") in taught
     assert not any("Tama" in answer for _, answer in taught)
     assert ("What should you call me?", "I call you Ken.") in taught
-    assert any(answer.endswith(", Ken.") and "cat" not in answer for _, answer in taught)  # general chats answered as wished
+    assert any(a.endswith(", Ken.") and "cat" not in a for _, a in taught)  # general chats, as wished
     pair = next(e for e in curated if e.kind == "pair")
     assert pair.completion == "Your cat is called Mochi, Ken." and pair.rejected == "Your cat is called Kitty."
     held = [e for e in curated if e.kind == "eval"]

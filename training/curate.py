@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from society.memory.extract import CORRECTION_LEAD, speaker_of
-from society.memory.wishes import Wish, follow, read_wishes, shaped, wants_japanese
+from society.memory.wishes import Wish, follow, read_wishes, shaped
 from society.storage.store import USER, Store
 from training.datasets import Example, Examples
 from training.wordings import clean, to_you
@@ -36,7 +36,6 @@ from training.wordings import clean, to_you
 CURATOR = "curator"
 TAUGHT_KINDS = ("fact", "preference", "decision", "note")
 WISH_CHATS = Path(__file__).with_name("wish_chats.jsonl")  # general questions answered in EN and JA
-WISH_CHATS_WITHOUT_LANGUAGE = 8
 
 
 @dataclass
@@ -74,12 +73,12 @@ def corrected_answer(correction: str) -> str | None:
 
 def wish_rows(wishes: dict[str, Wish]) -> list[tuple[str, str]]:
     """General chats answered the way all standing wishes ask together, and each wish asked
-    back, so a trained model knows them as well as follows them. A wish for another language
-    takes every chat (they are its only English questions answered in Japanese); name, length
-    and format take a few, since every general chat the base model replays shows them too
-    (training/replay.py) and more rows are a longer cycle."""
+    back, so a trained model knows them as well as follows them. Every chat: the general
+    chats the base model replays (training/replay.py) are the anchor's now, which holds the
+    model to the base's way of answering, not examples of the wishes."""
+    if not wishes:
+        return []
     chats = [json.loads(line) for line in WISH_CHATS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    chats = chats if wants_japanese(wishes) else chats[:WISH_CHATS_WITHOUT_LANGUAGE]
     rows = [(chat["question"], shaped(wishes, chat["en"], chat["ja"])) for chat in chats]
     return rows + [row for wish in wishes.values() for row in wish.recall_rows()]
 

@@ -177,9 +177,9 @@ def learn(
                 slices, held = split(rows, settings.adapters_per_cycle, settings.seed)
                 heldout = heldout or held
         replay = []  # the base model's own answers, before any adapter is put on it
-        if settings.retention_share > 0:
+        if settings.retention_share > 0 or settings.anchor_weight > 0:
             replay = replayed(*base[:2], wishes=wishes, base_name=base[2])
-        timed(f"the base model answered {len(replay)} general questions to train on beside them")
+        timed(f"the base model answered {len(replay)} general questions to hold the training to")
         anchors = replay + general_mix(wishes)  # what training/anchor.py holds the model to
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []

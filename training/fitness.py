@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any
 
-MIN_SHARED = 8  # tokens: a shorter common prefix is not worth a separate pass
+MIN_SHARED = 8
+# A row with a `key` ("tokyo|東京", retention.jsonl) is scored by it alone: the answer says it
+# or not. Scored by the reference's other words too, a child that answered general questions
+# right in fewer words ("A week has 7 days, Ken.") fell from the base's 68 % to 42 % while it
+# answered 15 of its 20 and 18 of a second set's 30 (the base: 17 and 17).
+KEYED = "\x00key:"  # tokens: a shorter common prefix is not worth a separate pass
 
 
 def shared_prefix(input_ids, attention_mask, scored) -> int:
@@ -108,6 +114,7 @@ class Recall:
     answer's search terms (society/text/keywords.py: no stop words, Japanese bigrams) that
     the question does not already say, weighted by rarity across the set (IDF), so the fact
     in "Riko's favourite dish is curry." counts and the phrasing every answer shares hardly.
+    A row that names its `key` (and `ja_key`) scores 1 when the answer says it, else 0.
 
     Likelihood of the reference measures phrasing: an adapter that answers every taught fact
     in its own words scored worse than one that knew a third of them. Sakana's evolutionary
@@ -125,6 +132,8 @@ class Recall:
             messages = row["messages"]
             asked = set(query_terms(" ".join(m["content"] for m in messages[:-1])))
             keys = [term for term in query_terms(messages[-1]["content"]) if term not in asked]
+            if row.get("key"):  # the one thing a right answer says, in either language
+                keys = [KEYED + "|".join(filter(None, (row["key"], row.get("ja_key"))))]
             if keys:
                 prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
                 ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -203,6 +212,21 @@ class Recall:
 
         total = 0.0
         for (_, weights, _), answer in zip(self.items, self.answers(model, known), strict=True):
+            (first,) = weights if len(weights) == 1 else (None,)
+            if first is not None and first.startswith(KEYED):
+                total += says(first[len(KEYED) :], answer)
+                continue
             said = set(query_terms(answer))
             total += sum(w for k, w in weights.items() if k in said) / sum(weights.values())
         return total / len(self.items)
+
+
+def says(key: str, reply: str) -> bool:
+    """One of `key`'s words ("|") in `reply`: an English one as a whole word (a plural too),
+    a Japanese one anywhere."""
+    words = key.split("|")
+    lowered = reply.lower()
+    bounded = (rf"(?<![a-z0-9]){re.escape(word.lower())}(?:e?s)?(?![a-z0-9])" for word in words if word.isascii())
+    return any(re.search(pattern, lowered) for pattern in bounded) or any(
+        word in reply for word in words if not word.isascii()
+    )

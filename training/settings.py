@@ -26,14 +26,16 @@ class LearningSettings(Settings):
     max_length: int = 256
     batch_size: int = 8  # per step (QLoRA: the memory plan may lower it; accumulation keeps 8)
     scorer_batch: int = 16  # chats scored at once when comparing children (QLoRA: set by the memory plan)
-    # General chats mixed into each adapter's data, so chat does not suffer: the shipped ones and
-    # the base model's own answers (training/replay.py). The 0.5B at 0.4: general chat 62 -> 57 %
-    # in the cycle's check, 12 -> 14 of 20 in tests/bench_teach.py (0.25 with 16 shipped chats:
-    # 62 -> 48-52 %, never deployed).
-    retention_share: float = 0.4
+    # General chats mixed into each adapter's data as examples to copy: the shipped ones and the
+    # base model's own answers (training/replay.py). 0: they are the anchor's instead, which
+    # kept more (tests/bench_parent.py, one parent of the 0.5B: at 0.4 without the anchor it
+    # answered 12 of 20 general questions and 14 of a second set's 30; at 0 with the anchor 15
+    # and 18, the base 17 and 17) in the same training time.
+    retention_share: float = 0.0
     # Each training step also pulls the model towards the base's own next-token probabilities
     # on a batch of `anchor_batch` general chats, weighted so (training/anchor.py). 0: off.
-    anchor_weight: float = 0.0
+    # At 3 instead of 1 the parent above knew 7 of 10 facts instead of 9, and no more general.
+    anchor_weight: float = 1.0
     anchor_batch: int = 4
     adapters_per_cycle: int = 2  # data slices, one adapter each
     population: int = 4  # CMA-ES population per generation
