@@ -190,6 +190,15 @@ def test_training_with_the_anchor_stays_nearer_the_base_on_general_chat(base, tm
     assert drift[4.0] < drift[0.0] * 0.8, drift
 
 
+def test_a_key_is_said_as_a_whole_word_in_english_and_anywhere_in_japanese():
+    from training.fitness import says
+
+    assert says("tokyo|東京", "The capital is Tokyo.") and says("tokyo|東京", "首都は東京です。")
+    assert says("leg", "A cat has four legs.") and not says("cat", "Concatenate them.")
+    assert not says("seven|7", "It has 17 days.") and says("seven|7", "7 days")
+    assert not says("kyoto|京都", "")
+
+
 def test_recall_scores_the_answers_key_words_not_their_phrasing(base):
     """The base model's own greedy answers as references score 1; facts it cannot know score
     0; a reference word the question already says, or a stop word, is not a key word; a word
@@ -207,6 +216,12 @@ def test_recall_scores_the_answers_key_words_not_their_phrasing(base):
     assert weights["plum0"] > weights["word"]
     with pytest.raises(ValueError, match="says something its question does not"):
         Recall(tokenizer, [chat("Say hello", "Hello!")])
+    # A row with a key is right when its answer says the key, whatever else the reference says.
+    keyed = [
+        {**chat(questions[0], "France's capital city, on the Seine, is Paris."), "key": "paris", "ja_key": "パリ"},
+        {**chat(questions[1], "Honey."), "key": "zanzibar"},
+    ]
+    assert Recall(tokenizer, keyed).score(model) == 0.5
     from training.replay import BaseAnswers
 
     known = BaseAnswers("embedded:test")  # the base's answers, by prompt, kept for the next cycle

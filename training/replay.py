@@ -1,5 +1,7 @@
-"""General chats the base model answers itself, trained on beside the user's examples (self-
-distillation): the model keeps what it knew because it is taught its own answers back.
+"""General chats the base model answers itself: the chats along which training holds the
+model to the base's own next-token probabilities (training/anchor.py), and with
+`retention_share` > 0 examples trained on beside the user's (self-distillation): the model
+keeps what it knew because it is taught its own answers back.
 
 Sixteen fixed general chats (retention_mix.jsonl) were too few beside seventy of the user's
 facts: the Qwen2.5-0.5B's child answered "Which planet do we live on?" with "You're on Mars."
