@@ -143,6 +143,8 @@ def learn(
                     "alpha": 2 * setup.rank,
                     "max_length": setup.sequence,
                     "batch_size": setup.batch,
+                    # The anchor's chats ride beside each batch: no more of them than it holds.
+                    "anchor_batch": min(settings.anchor_batch, setup.batch),
                     "scorer_batch": planned.scorer_batch,
                 }
             )

@@ -10,12 +10,12 @@ import os
 import re
 from typing import Any
 
-MIN_SHARED = 8
+MIN_SHARED = 8  # tokens: a shorter common prefix is not worth a separate pass
 # A row with a `key` ("tokyo|東京", retention.jsonl) is scored by it alone: the answer says it
 # or not. Scored by the reference's other words too, a child that answered general questions
 # right in fewer words ("A week has 7 days, Ken.") fell from the base's 68 % to 42 % while it
 # answered 15 of its 20 and 18 of a second set's 30 (the base: 17 and 17).
-KEYED = "\x00key:"  # tokens: a shorter common prefix is not worth a separate pass
+KEYED = "\x00key:"
 
 
 def shared_prefix(input_ids, attention_mask, scored) -> int:
@@ -212,9 +212,9 @@ class Recall:
 
         total = 0.0
         for (_, weights, _), answer in zip(self.items, self.answers(model, known), strict=True):
-            (first,) = weights if len(weights) == 1 else (None,)
-            if first is not None and first.startswith(KEYED):
-                total += says(first[len(KEYED) :], answer)
+            only = next(iter(weights)) if len(weights) == 1 else ""
+            if only.startswith(KEYED):
+                total += says(only[len(KEYED) :], answer)
                 continue
             said = set(query_terms(answer))
             total += sum(w for k, w in weights.items() if k in said) / sum(weights.values())
