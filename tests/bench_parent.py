@@ -13,7 +13,8 @@ settings with the `--set` ones over them) and asks, of the base and of the paren
     deploys nothing that falls more than `retention_tolerance` below the base), and its key
     words as bench_teach counts them;
   - tests/data/general_second_set.jsonl, which no setting was chosen on;
-  - bench_teach's fact questions, recall off.
+  - bench_teach's fact questions, recall off;
+  - bench_teach's wish questions: is each standing wish followed without a prompt?
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def main() -> None:
 
     import bench_teach as teach
 
+    from training.anchor import anchor_for
     from training.base import load_base
     from training.curate import wish_rows
     from training.cycle import _chat, curated_data, deal
     from training.fitness import Recall, says
     from training.lora import sized, train_adapter
     from training.replay import greedy_answers, replayed
-    from training.retention import general_mix, retention_rows, with_retention
+    from training.retention import general_chats, retention_rows, with_retention
     from training.settings import LearningSettings, load_settings
     from training.wish_gate import taught_wishes
 
@@ -75,24 +77,26 @@ def main() -> None:
         replies = greedy_answers(m, tokenizer, [q for _, _, q, _ in facts], 40)
         known = [teach.knows(key, reply) for (*_, key), reply in zip(facts, replies, strict=True)]
         dev, report = known[: len(teach.DEV)], known[len(teach.DEV) :]
+        wish_replies = greedy_answers(m, tokenizer, teach.WISH_QUESTIONS, 80)
+        followed = " ".join(f"{sum(map(check, wish_replies))}/{len(wish_replies)}" for _, check in teach.WISHES)
         print(
             f"| {label} | {guard:.0%} | {sum(kept)}/{len(kept)} | {sum(other)}/{len(other)}"
-            f" | {sum(dev)}/{len(dev)} | {sum(report)}/{len(report)} |",
+            f" | {sum(dev)}/{len(dev)} | {sum(report)}/{len(report)} | {followed} |",
             flush=True,
         )
 
     print(
-        "| model | the guard's general chat | general | second set | dev facts, recall off | report facts, recall off |"
+        "| model | the guard's general chat | general | second set | dev facts, recall off | report facts, recall off"
+        " | wishes, no prompt (name, length, Japanese, plain) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     measure(model, "base")
     first = deal(rows, settings.adapters_per_cycle, settings.seed)[0]  # the cycle's first parent's slice
-    mixed = with_retention(first, settings.retention_share, settings.seed, replay, wishes)
+    chats = general_chats(replay, wishes)  # as the cycle gives them
+    mixed = with_retention(first, settings.retention_share, settings.seed, chats)
     started = time.perf_counter()
-    anchors = replay + general_mix(wishes)  # as the cycle gives them
-    trained = train_adapter(
-        "parent", mixed, [], home / "adapters", settings, base=(model, tokenizer, name), anchors=anchors
-    )
+    anchor = anchor_for(model, tokenizer, chats, settings)
+    trained = train_adapter("parent", mixed, [], home / "adapters", settings, (model, tokenizer, name), anchor=anchor)
     from peft import PeftModel
 
     seconds = time.perf_counter() - started

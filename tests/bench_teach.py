@@ -135,7 +135,7 @@ def retention_kept(replies: list[str]) -> list[bool]:
     from training.retention import retention_rows
 
     rows = retention_rows()
-    return [says(row["key"], reply) or row["ja_key"] in reply for row, reply in zip(rows, replies, strict=True)]
+    return [says(f"{row['key']}|{row['ja_key']}", reply) for row, reply in zip(rows, replies, strict=True)]
 
 
 SECOND_SET = ROOT / "tests" / "data" / "general_second_set.jsonl"

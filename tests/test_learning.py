@@ -170,13 +170,33 @@ def test_the_anchor_measures_drift_from_the_base_even_under_an_adapter(base, tmp
         changed.unload()
 
 
+def test_the_anchor_holds_only_what_the_wishes_left_as_written(base):
+    """Under "call me Ken" a general chat's answer ends ", Ken." where the base would stop:
+    the anchor scores its tokens up to there, not the name, nor where it ends."""
+    from society.memory.wishes import standing
+    from training.fitness import Scorer
+    from training.retention import wished_chat
+
+    tokenizer = base[1]
+    asked = [{"role": "user", "content": "What colour is grass?"}]
+    wished = wished_chat(asked, "Grass is green.", standing(["Call me Ken."]))
+    assert wished["messages"][-1]["content"] == "Grass is green, Ken." and wished["base_chars"] == len("Grass is green")
+    whole = Scorer(tokenizer, [wished]).tokens
+    held = Scorer(tokenizer, [wished], as_written_only=True)
+    ((input_ids, _, scored),) = held.batches
+    kept = tokenizer.decode(input_ids[0][scored[0]])
+    assert 0 < held.tokens < whole and "Ken" not in kept and "Grass" in kept, kept
+    plain = wished_chat(asked, "Grass is green.", {})
+    assert Scorer(tokenizer, [plain], as_written_only=True).tokens == Scorer(tokenizer, [plain]).tokens
+
+
 @pytest.mark.slow
 def test_training_with_the_anchor_stays_nearer_the_base_on_general_chat(base, tmp_path):
     """The same steps on the same facts, with and without the anchor: with it, the model
     drifted less from the base on the general chats."""
     from peft import PeftModel
 
-    from training.anchor import Anchor
+    from training.anchor import Anchor, anchor_for
     from training.lora import train_adapter
 
     model, tokenizer, _ = base
@@ -184,7 +204,9 @@ def test_training_with_the_anchor_stays_nearer_the_base_on_general_chat(base, tm
     drift = {}
     for weight in (0.0, 4.0):
         settings = LearningSettings(steps=8, learning_rate=4e-3, anchor_weight=weight, anchor_batch=2)
-        trained = train_adapter(f"w{weight}", ROWS, [], tmp_path, settings, base=base, anchors=GENERAL)
+        anchor = anchor_for(model, tokenizer, GENERAL, settings)
+        assert (anchor is None) == (weight == 0)
+        trained = train_adapter(f"w{weight}", ROWS, [], tmp_path, settings, base=base, anchor=anchor)
         tuned = PeftModel.from_pretrained(model, str(trained.path))
         drift[weight] = probe.loss(tuned).item()
         tuned.unload()
@@ -263,6 +285,26 @@ def test_a_merge_with_weight_one_on_one_parent_reproduces_it(base, tmp_path):
         differs = logits("child")
         assert not torch.allclose(differs, logits("first"), atol=1e-3)
         assert not torch.allclose(differs, logits("second"), atol=1e-3)
+    finally:
+        model.unload()
+
+
+def test_an_adapter_on_the_top_layers_alone_is_bred_group_by_group_over_them(base, tmp_path):
+    """`lora_layers` 0.5 puts LoRA on the top half of the layers; a child's layer groups then
+    divide those layers, so every group of the genome counts."""
+    from peft import get_peft_model
+
+    from training.lora import lora_config
+    from training.merge import group_of, layer_index, lora_layers
+
+    count = base[0].config.num_hidden_layers
+    model = get_peft_model(base[0], lora_config(LearningSettings(rank=4, lora_layers=0.5), count))
+    try:
+        indices = sorted({layer_index(name) for name in lora_layers(model)})
+        assert indices == list(range(count - count // 2, count))
+        adapted = range(indices[0], indices[-1] + 1)
+        groups = {group_of(f"model.layers.{i}.mlp", adapted, 3) for i in indices}
+        assert groups == {0, 1, 2}
     finally:
         model.unload()
 
@@ -497,7 +539,7 @@ def test_rates_and_passes_fall_with_the_models_size_unless_set():
 
 def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base):
     from training.replay import questions, replayed, whole_sentences
-    from training.retention import with_retention
+    from training.retention import general_chats, with_retention
 
     assert whole_sentences("It is Paris. It is big and") == "It is Paris."
     assert whole_sentences("東京です。大きい") == "東京です。"
@@ -515,7 +557,7 @@ def test_the_base_models_own_answers_are_replayed_beside_the_users_examples(base
     assert remembered == rows and replayed(object(), base[1], asked, base_name="embedded:test") == rows
     in_japanese = replayed(base[0], base[1], asked, wishes=standing(["Answer in Japanese."]))
     assert asked[0] not in {r["messages"][0]["content"] for r in in_japanese}  # an English answer would teach English
-    mixed = with_retention(ROWS, 0.5, 0, rows)  # half general chats: drawn from the shipped 16 and the replayed
+    mixed = with_retention(ROWS, 0.5, 0, general_chats(rows))  # half general chats: the shipped 16 and the replayed
     assert len(mixed) == 2 * len(ROWS)
     from training.retention import retention_rows
 

@@ -2,7 +2,11 @@
 probabilities along general chats (knowledge distillation from the base, as in "learning
 without forgetting"), the top TOP_K at each answer position, computed once before training.
 Each training step adds the adapted model's cross-entropy against them on one batch of those
-chats, weighted by `anchor_weight` (training/settings.py).
+chats, weighted by `anchor_weight` (training/settings.py). Only the part of each answer the
+user's standing wishes left as written is held (training/retention.py `wished_chat`): the
+wishes are what training should change.
+
+One anchor serves a whole cycle (both parents and the heal): the base does not change.
 
 Training on the base's greedy answers (training/replay.py) teaches only its first choice at
 each token; the whole distribution says more per token about what it knew."""
@@ -28,7 +32,7 @@ class Anchor:
         device = next(model.parameters()).device
         self.batches = []
         with torch.no_grad(), cpu_precision():
-            for input_ids, attention, scored in Scorer(tokenizer, rows, max_length, batch_size).batches:
+            for input_ids, attention, scored in Scorer(tokenizer, rows, max_length, batch_size, True).batches:
                 input_ids, attention, wanted = input_ids.to(device), attention.to(device), scored[:, 1:].to(device)
                 logits = answer_logits(model, input_ids, attention, wanted)
                 log_p, index = torch.log_softmax(logits.float(), dim=-1).topk(TOP_K, dim=-1)
@@ -48,3 +52,11 @@ class Anchor:
         logits = answer_logits(model, input_ids, attention, wanted)
         log_q = torch.log_softmax(logits.float(), dim=-1).gather(-1, index)
         return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
+
+
+def anchor_for(model, tokenizer, chats: list[dict[str, Any]], settings) -> Anchor | None:
+    """The anchor `settings` (training/settings.py) ask for on `chats`, from `model` as it is
+    (the base, before any adapter); None when `anchor_weight` is 0 or there are no chats."""
+    if settings.anchor_weight <= 0 or not chats:
+        return None
+    return Anchor(model, tokenizer, chats, settings.max_length, settings.anchor_batch, settings.seed)

@@ -121,11 +121,11 @@ def evolve(
     progress: bool = True,
     heal_rows: list[dict[str, Any]] | None = None,
     base_answers: dict[str, str] | None = None,
-    anchors: list[dict[str, Any]] | None = None,
+    anchor=None,
 ) -> Evolution:
     """Evolve a child of `parents`; with `heal_rows` (what the parents trained on, together)
-    and `settings.heal_steps`, the chosen merge then trains on them, held near the base on
-    the general chats `anchors` as the parents were. `base_answers`: the base model's
+    and `settings.heal_steps`, the chosen merge then trains on them, held near the base by
+    the parents' `anchor` (training/anchor.py). `base_answers`: the base model's
     answers given before (training/replay.py `BaseAnswers`), for its scores."""
     from peft import PeftModel
     from tqdm import tqdm
@@ -235,7 +235,7 @@ def evolve(
         if heal_rows and settings.heal_steps:
             merged_name = f"run{run}-merge"
             _save_adapter(peft_model, CANDIDATE, folder / merged_name)
-            healed = _heal(peft_model, tokenizer, heal_rows, settings, folder, anchors)
+            healed = _heal(peft_model, tokenizer, heal_rows, settings, folder, anchor)
             peft_model.eval()  # the trainer left it in training mode
             peft_model.set_adapter(CANDIDATE)
             timed(f"healed {healed} steps")
@@ -320,13 +320,13 @@ def evolve(
 
 
 def _heal(
-    peft_model, tokenizer, rows: list[dict[str, Any]], settings: LearningSettings, folder: Path, anchors=None
+    peft_model, tokenizer, rows: list[dict[str, Any]], settings: LearningSettings, folder: Path, anchor=None
 ) -> int:
     """Train the active adapter (the chosen merge) `settings.heal_steps` steps on `rows`, at
-    `heal_learning_rate`, held near the base on `anchors`; returns the steps."""
+    `heal_learning_rate`, held near the base by `anchor`; returns the steps."""
     from training.lora import sft
 
     gentle = settings.model_copy(update={"learning_rate": settings.heal_learning_rate})
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        sft(peft_model, tokenizer, rows, gentle, Path(scratch), steps=settings.heal_steps, anchors=anchors)
+        sft(peft_model, tokenizer, rows, gentle, Path(scratch), steps=settings.heal_steps, anchor=anchor)
     return settings.heal_steps

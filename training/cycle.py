@@ -13,7 +13,7 @@ from typing import Any
 from society.errors import LearningError
 from society.memory.wish_verdicts import record as record_verdict
 from society.memory.wishes import Wish
-from training.retention import general_mix, retention_rows, with_retention
+from training.retention import general_chats, retention_rows, with_retention
 from training.settings import LearningSettings, load_settings
 
 
@@ -96,6 +96,7 @@ def learn(
     given `slices` with `heldout`), each with general chats mixed in, evolve them and deploy
     the child if it is as good as its parents and beats the current model."""
     from society.models.machine.gpu_claim import claim_gpu
+    from training.anchor import anchor_for
     from training.base import load_base, plan_training
     from training.breeder import evolve
     from training.curate import wish_rows
@@ -182,21 +183,23 @@ def learn(
         if settings.retention_share > 0 or settings.anchor_weight > 0:
             replay = replayed(*base[:2], wishes=wishes, base_name=base[2])
         timed(f"the base model answered {len(replay)} general questions to hold the training to")
-        anchors = replay + general_mix(wishes)  # what training/anchor.py holds the model to
+        general = general_chats(replay, wishes)
+        anchor = anchor_for(*base[:2], general, settings)  # the base's, before any adapter: for the whole cycle
+        timed("the base's answers to hold to computed" if anchor else "no anchor")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []
         for i, chunk in enumerate(slices):
-            mixed = with_retention(chunk, settings.retention_share, settings.seed + i, replay, wishes)
+            mixed = with_retention(chunk, settings.retention_share, settings.seed + i, general)
             taught += mixed
             # No eval rows: evolution scores every parent on the held-out rows anyway.
-            trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base, anchors=anchors)
+            trained = train_adapter(f"{stamp}-s{i}", mixed, [], adapters_dir(), settings, base=base, anchor=anchor)
             lineage.add_adapter(trained.name, "trained", trained.meta["base"], trained.path)
             names.append(trained.name)
             timed(f"adapter {trained.name} trained on {len(mixed)} chats")
-        general = retention_rows(wishes)
         evolution = evolve(
-            names, heldout, general, settings, adapters_dir(), lineage, base, progress, taught, base_answers, anchors
-        )
+            names, heldout, retention_rows(wishes), settings, adapters_dir(), lineage, base, progress, taught,
+            base_answers, anchor,
+        )  # fmt: skip
         base_answers.save()  # for the next cycle: the base's answers to this one's questions
         timed(f"evolved: {evolution.evaluations} children scored")
     deployed = None

@@ -11,11 +11,6 @@ import re
 from typing import Any
 
 MIN_SHARED = 8  # tokens: a shorter common prefix is not worth a separate pass
-# A row with a `key` ("tokyo|東京", retention.jsonl) is scored by it alone: the answer says it
-# or not. Scored by the reference's other words too, a child that answered general questions
-# right in fewer words ("A week has 7 days, Ken.") fell from the base's 68 % to 42 % while it
-# answered 15 of its 20 and 18 of a second set's 30 (the base: 17 and 17).
-KEYED = "\x00key:"
 
 
 def shared_prefix(input_ids, attention_mask, scored) -> int:
@@ -57,9 +52,18 @@ def answer_logits(model, input_ids, attention_mask, scored):
 
 
 class Scorer:
-    """Chats tokenized once (with the tokenizer's chat template), scored many times."""
+    """Chats tokenized once (with the tokenizer's chat template), scored many times. With
+    `as_written_only`, an answer with `base_chars` (training/retention.py `wished_chat`) is
+    scored only as far as it is as written, not where the wishes changed it."""
 
-    def __init__(self, tokenizer, rows: list[dict[str, Any]], max_length: int = 256, batch_size: int = 16):
+    def __init__(
+        self,
+        tokenizer,
+        rows: list[dict[str, Any]],
+        max_length: int = 256,
+        batch_size: int = 16,
+        as_written_only: bool = False,
+    ):
         import torch
 
         self.batches = []
@@ -70,6 +74,11 @@ class Scorer:
             full = tokenizer.apply_chat_template(messages, tokenize=False)
             prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             ids = tokenizer(full, add_special_tokens=False)["input_ids"][:max_length]
+            written = row.get("base_chars")
+            if as_written_only and written is not None and written < len(messages[-1]["content"]):
+                # The tokens of the unchanged start, less the last (it may merge with what follows).
+                start = tokenizer(prompt + messages[-1]["content"][:written], add_special_tokens=False)["input_ids"]
+                ids = ids[: max(len(prompt_ids), len(start) - 1)]
             if len(ids) > len(prompt_ids):
                 encoded.append((ids, len(prompt_ids)))
         if not encoded:
@@ -114,7 +123,10 @@ class Recall:
     answer's search terms (society/text/keywords.py: no stop words, Japanese bigrams) that
     the question does not already say, weighted by rarity across the set (IDF), so the fact
     in "Riko's favourite dish is curry." counts and the phrasing every answer shares hardly.
-    A row that names its `key` (and `ja_key`) scores 1 when the answer says it, else 0.
+    A row that names its `key` (and `ja_key`) scores 1 when the answer says it, else 0:
+    scored by the reference's other words too, a child that answered general questions right
+    in fewer words ("A week has 7 days, Ken.") fell from the base's 68 % to 42 % while it
+    answered 15 of its 20 and 18 of a second set's 30 (the base: 17 and 17).
 
     Likelihood of the reference measures phrasing: an adapter that answers every taught fact
     in its own words scored worse than one that knew a third of them. Sakana's evolutionary
@@ -131,29 +143,30 @@ class Recall:
         for row in rows:
             messages = row["messages"]
             asked = set(query_terms(" ".join(m["content"] for m in messages[:-1])))
-            keys = [term for term in query_terms(messages[-1]["content"]) if term not in asked]
-            if row.get("key"):  # the one thing a right answer says, in either language
-                keys = [KEYED + "|".join(filter(None, (row["key"], row.get("ja_key"))))]
-            if keys:
+            # The one thing a right answer says, in either language; else the reference's key words.
+            key = "|".join(filter(None, (row.get("key"), row.get("ja_key")))) or None
+            keys = [] if key else [term for term in query_terms(messages[-1]["content"]) if term not in asked]
+            if keys or key:
                 prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
                 ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
                 length = len(tokenizer(messages[-1]["content"], add_special_tokens=False)["input_ids"])
                 budget = min(max_new_tokens, length + 4)
-                items.append((ids, keys, budget, f"{budget}\t{prompt}"))
+                items.append((ids, keys, key, budget, f"{budget}\t{prompt}"))
         if not items:
             raise ValueError("no chat whose answer says something its question does not")
         # Every prompt starts with the same system prompt and chat markup (26 of 37 tokens
         # here): it is run once per scoring and its cache shared by the whole batch.
-        prompts = [ids for ids, _, _, _ in items]
+        prompts = [ids for ids, *_ in items]
         shared = min(len(os.path.commonprefix(prompts)), min(map(len, prompts)) - 1)  # each keeps a token
         self.prefix = prompts[0][:shared]
-        documents = [set(keys) for _, keys, _, _ in items]
-        items.sort(key=lambda item: item[2])  # similar lengths batched together
+        documents = [set(keys) for _, keys, *_ in items]
+        items.sort(key=lambda item: item[3])  # similar lengths batched together
         self.items = [
             (ids[shared:], {k: math.log(1 + len(documents) / sum(k in d for d in documents)) for k in keys}, budget)
-            for ids, keys, budget, _ in items
+            for ids, keys, _, budget, _ in items
         ]
-        self.keys = [key for _, _, _, key in items]  # what an answer is known by: its prompt and length
+        self.answer_keys = [key for _, _, key, _, _ in items]  # a row's `key`, else None
+        self.keys = [known for *_, known in items]  # what an answer is known by: its prompt and length
 
     def answers(self, model, known: dict[str, str] | None = None) -> list[str]:
         """Greedy answers, in the order of `self.items`. Each row is the shared prefix, left
@@ -211,10 +224,10 @@ class Recall:
         from society.text.keywords import query_terms
 
         total = 0.0
-        for (_, weights, _), answer in zip(self.items, self.answers(model, known), strict=True):
-            only = next(iter(weights)) if len(weights) == 1 else ""
-            if only.startswith(KEYED):
-                total += says(only[len(KEYED) :], answer)
+        answers = self.answers(model, known)
+        for (_, weights, _), key, answer in zip(self.items, self.answer_keys, answers, strict=True):
+            if key is not None:
+                total += says(key, answer)
                 continue
             said = set(query_terms(answer))
             total += sum(w for k, w in weights.items() if k in said) / sum(weights.values())

@@ -35,15 +35,23 @@ def data_hash(rows: list[dict[str, Any]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def lora_config(settings: LearningSettings):
+def lora_config(settings: LearningSettings, layer_count: int | None = None):
+    """PEFT's config for `settings`; on the top `settings.lora_layers` share of a model's
+    `layer_count` layers when both say so (the gradient then stops at the lowest adapted
+    layer)."""
     from peft import LoraConfig
 
+    top = {}
+    if layer_count and settings.lora_layers < 1:
+        first = layer_count - max(1, round(settings.lora_layers * layer_count))
+        top = {"layers_to_transform": list(range(first, layer_count)), "layers_pattern": "layers"}
     return LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
         lora_dropout=0.0,
         target_modules=TARGET_MODULES,
         task_type="CAUSAL_LM",
+        **top,
     )
 
 
@@ -155,15 +163,14 @@ def sft(
     settings: LearningSettings,
     out: Path,
     steps: int = 0,
-    anchors: list[dict[str, Any]] | None = None,
+    anchor=None,
 ):
     """Train `peft_model`'s active adapter on the chats `rows`, loss on the answers only;
-    `steps` optimizer steps, or as `settings` say; held near the base model on the general
-    chats `anchors` when `settings.anchor_weight` says. Returns the finished trainer."""
+    `steps` optimizer steps, or as `settings` say; held near the base model by `anchor`
+    (training/anchor.py `anchor_for`) at `settings.anchor_weight`. Returns the finished
+    trainer."""
     from datasets import Dataset
     from trl import SFTConfig
-
-    from training.anchor import Anchor
 
     kwargs = _config_kwargs(settings, out, settings.hf_base is not None, len(rows))
     # Chats of like length in one batch: a batch is padded to its longest chat, and one long
@@ -172,10 +179,6 @@ def sft(
     kwargs["train_sampling_strategy"] = "group_by_length"
     if steps:
         kwargs["max_steps"] = steps
-    anchor = None
-    if anchors and settings.anchor_weight > 0:
-        with peft_model.disable_adapter():  # the base's distribution, also under a merged child
-            anchor = Anchor(peft_model, tokenizer, anchors, settings.max_length, settings.anchor_batch, settings.seed)
     trainer = _sft_trainer(
         anchor,
         settings.anchor_weight,
@@ -196,11 +199,11 @@ def train_adapter(
     settings: LearningSettings,
     base=None,
     method: str = "sft",
-    anchors: list[dict[str, Any]] | None = None,
+    anchor=None,
 ) -> Trained:
     """Train one adapter on `train_rows` (TRL's conversational `messages` rows for SFT,
     `prompt`/`completion`/`label` rows for KTO) and save it as `folder`/`name`; SFT held
-    near the base on the general chats `anchors` (see `sft`)."""
+    near the base by `anchor` (see `sft`)."""
     from datasets import Dataset
     from peft import get_peft_model
 
@@ -218,10 +221,10 @@ def train_adapter(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     started = time.perf_counter()
-    peft_model = get_peft_model(model, lora_config(settings))
+    peft_model = get_peft_model(model, lora_config(settings, model.config.num_hidden_layers))
     try:
         if method == "sft":
-            trainer = sft(peft_model, tokenizer, train_rows, settings, partial, anchors=anchors)
+            trainer = sft(peft_model, tokenizer, train_rows, settings, partial, anchor=anchor)
         else:
             from trl import KTOConfig, KTOTrainer
 

@@ -47,8 +47,10 @@ def layer_index(name: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def group_of(name: str, layer_count: int, groups: int) -> int:
-    return min(groups - 1, layer_index(name) * groups // max(1, layer_count))
+def group_of(name: str, layers: range, groups: int) -> int:
+    """The genome's group of module `name` among the adapted `layers` (an adapter may hold
+    only the top ones: training/lora.py `lora_config`)."""
+    return min(groups - 1, (layer_index(name) - layers.start) * groups // max(1, len(layers)))
 
 
 def breed(peft_model, parents: list[str], genome: list[list[Gene]], child: str, seed: int = 0) -> str:
@@ -64,13 +66,14 @@ def breed(peft_model, parents: list[str], genome: list[list[Gene]], child: str, 
     if child not in peft_model.peft_config:
         peft_model.add_weighted_adapter(parents, [1.0] * len(parents), child, combination_type="cat")
     layers = lora_layers(peft_model)
-    layer_count = 1 + max(layer_index(name) for name in layers)
+    indices = [layer_index(name) for name in layers]
+    adapted = range(min(indices), 1 + max(indices))
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)  # DARE drops at random: seeded, so a genome makes one child
     try:
         with torch.no_grad():
             for name, module in layers.items():
-                genes = genome[group_of(name, layer_count, len(genome))]
+                genes = genome[group_of(name, adapted, len(genome))]
                 row = 0
                 for parent, gene in zip(parents, genes, strict=True):
                     a, b = module.lora_A[parent].weight, module.lora_B[parent].weight

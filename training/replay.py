@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from society.memory.wishes import follow, mostly_japanese, wants_japanese
+from society.memory.wishes import mostly_japanese, wants_japanese
 from society.settings import save
+from training.retention import wished_chat
 
 QUESTIONS = Path(__file__).with_name("replay_questions.txt")
 SHIPPED = Path(__file__).with_name("replayed")
@@ -94,7 +95,7 @@ def replayed(
     for question in asked:
         answer = known[question]
         if answer and (mostly_japanese(answer) or not wants_japanese(wishes)):
-            rows.append({"messages": [_said("user", question), _said("assistant", follow(wishes, answer))]})
+            rows.append(wished_chat([_said("user", question)], answer, wishes))
     return rows
 
 

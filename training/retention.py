@@ -6,6 +6,7 @@ the way the user's standing wishes ask."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,18 @@ def retention_rows(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]
     return shaped
 
 
+def wished_chat(asked: list[dict[str, str]], answer: str, wishes: dict[str, Wish]) -> dict[str, Any]:
+    """The chat `asked` -> `answer` the way the standing `wishes` ask for it, with
+    `base_chars`: how much of the answer, from its start, is still as it was written. The
+    anchor (training/anchor.py) holds the model to the base there and no further: held to
+    the base at ", Ken." or where two sentences end, it pulled the wishes back out."""
+    wished = follow(wishes, answer)
+    return {
+        "messages": [*asked, {"role": "assistant", "content": wished}],
+        "base_chars": len(os.path.commonprefix([answer, wished])),
+    }
+
+
 def general_mix(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
     """RETENTION_MIX's chats with the `wishes` applied (English ones left out under a wish
     for Japanese: they would teach the opposite)."""
@@ -52,22 +65,22 @@ def general_mix(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
         *asked, answer = row["messages"]
         if wants_japanese(wishes or {}) and not mostly_japanese(answer["content"]):
             continue
-        mix.append({"messages": [*asked, {"role": "assistant", "content": follow(wishes or {}, answer["content"])}]})
+        mix.append(wished_chat(asked, answer["content"], wishes or {}))
     return mix
 
 
+def general_chats(replay: list[dict[str, Any]], wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
+    """Every general chat training may use: the base model's own answers `replay`
+    (training/replay.py) and RETENTION_MIX's, the way the `wishes` ask. Never RETENTION's,
+    which measure what these protect."""
+    return list(replay) + general_mix(wishes)
+
+
 def with_retention(
-    rows: list[dict[str, Any]],
-    share: float,
-    seed: int,
-    replay: list[dict[str, Any]] | None = None,
-    wishes: dict[str, Wish] | None = None,
+    rows: list[dict[str, Any]], share: float, seed: int, general: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """`rows` with general chats mixed in (`share` of the result, from RETENTION_MIX and the
-    base model's own answers `replay` (training/replay.py), never from RETENTION, which
-    measures what they protect), answered the way the standing `wishes` ask."""
-    mix = general_mix(wishes) + list(replay or ())
-    wanted = min(len(mix), round(len(rows) * share / max(1e-9, 1 - share))) if share > 0 else 0
-    mixed = rows + random.Random(seed).sample(mix, wanted)
+    """`rows` with `share` of the result drawn from the `general` chats (`general_chats`)."""
+    wanted = min(len(general), round(len(rows) * share / max(1e-9, 1 - share))) if share > 0 else 0
+    mixed = rows + random.Random(seed).sample(general, wanted)
     random.Random(seed + 1).shuffle(mixed)
     return mixed
