@@ -170,26 +170,6 @@ def test_the_anchor_measures_drift_from_the_base_even_under_an_adapter(base, tmp
         changed.unload()
 
 
-def test_the_anchor_holds_only_what_the_wishes_left_as_written(base):
-    """Under "call me Ken" a general chat's answer ends ", Ken." where the base would stop:
-    the anchor scores its tokens up to there, not the name, nor where it ends."""
-    from society.memory.wishes import standing
-    from training.fitness import Scorer
-    from training.retention import wished_chat
-
-    tokenizer = base[1]
-    asked = [{"role": "user", "content": "What colour is grass?"}]
-    wished = wished_chat(asked, "Grass is green.", standing(["Call me Ken."]))
-    assert wished["messages"][-1]["content"] == "Grass is green, Ken." and wished["base_chars"] == len("Grass is green")
-    whole = Scorer(tokenizer, [wished]).tokens
-    held = Scorer(tokenizer, [wished], as_written_only=True)
-    ((input_ids, _, scored),) = held.batches
-    kept = tokenizer.decode(input_ids[0][scored[0]])
-    assert 0 < held.tokens < whole and "Ken" not in kept and "Grass" in kept, kept
-    plain = wished_chat(asked, "Grass is green.", {})
-    assert Scorer(tokenizer, [plain], as_written_only=True).tokens == Scorer(tokenizer, [plain]).tokens
-
-
 @pytest.mark.slow
 def test_training_with_the_anchor_stays_nearer_the_base_on_general_chat(base, tmp_path):
     """The same steps on the same facts, with and without the anchor: with it, the model

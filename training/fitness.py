@@ -52,18 +52,9 @@ def answer_logits(model, input_ids, attention_mask, scored):
 
 
 class Scorer:
-    """Chats tokenized once (with the tokenizer's chat template), scored many times. With
-    `as_written_only`, an answer with `base_chars` (training/retention.py `wished_chat`) is
-    scored only as far as it is as written, not where the wishes changed it."""
+    """Chats tokenized once (with the tokenizer's chat template), scored many times."""
 
-    def __init__(
-        self,
-        tokenizer,
-        rows: list[dict[str, Any]],
-        max_length: int = 256,
-        batch_size: int = 16,
-        as_written_only: bool = False,
-    ):
+    def __init__(self, tokenizer, rows: list[dict[str, Any]], max_length: int = 256, batch_size: int = 16):
         import torch
 
         self.batches = []
@@ -74,11 +65,6 @@ class Scorer:
             full = tokenizer.apply_chat_template(messages, tokenize=False)
             prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             ids = tokenizer(full, add_special_tokens=False)["input_ids"][:max_length]
-            written = row.get("base_chars")
-            if as_written_only and written is not None and written < len(messages[-1]["content"]):
-                # The tokens of the unchanged start, less the last (it may merge with what follows).
-                start = tokenizer(prompt + messages[-1]["content"][:written], add_special_tokens=False)["input_ids"]
-                ids = ids[: max(len(prompt_ids), len(start) - 1)]
             if len(ids) > len(prompt_ids):
                 encoded.append((ids, len(prompt_ids)))
         if not encoded:

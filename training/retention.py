@@ -6,7 +6,6 @@ the way the user's standing wishes ask."""
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -46,15 +45,8 @@ def retention_rows(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]
 
 
 def wished_chat(asked: list[dict[str, str]], answer: str, wishes: dict[str, Wish]) -> dict[str, Any]:
-    """The chat `asked` -> `answer` the way the standing `wishes` ask for it, with
-    `base_chars`: how much of the answer, from its start, is still as it was written. The
-    anchor (training/anchor.py) holds the model to the base there and no further: held to
-    the base at ", Ken." or where two sentences end, it pulled the wishes back out."""
-    wished = follow(wishes, answer)
-    return {
-        "messages": [*asked, {"role": "assistant", "content": wished}],
-        "base_chars": len(os.path.commonprefix([answer, wished])),
-    }
+    """The chat `asked` -> `answer` the way the standing `wishes` ask for it."""
+    return {"messages": [*asked, {"role": "assistant", "content": follow(wishes, answer)}]}
 
 
 def general_mix(wishes: dict[str, Wish] | None = None) -> list[dict[str, Any]]:
