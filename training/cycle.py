@@ -185,7 +185,7 @@ def learn(
         timed(f"the base model answered {len(replay)} general questions to hold the training to")
         general = general_chats(replay, wishes)
         anchor = anchor_for(*base[:2], general, settings)  # the base's, before any adapter: for the whole cycle
-        timed("the base's answers to hold to computed" if anchor else "no anchor")
+        timed("the anchor computed (the base's next-token probabilities)" if anchor else "no anchor")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names, taught = [], []
         for i, chunk in enumerate(slices):
