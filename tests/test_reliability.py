@@ -324,6 +324,7 @@ def test_a_client_that_never_finishes_its_request_is_disconnected():
     import time
 
     import uvicorn
+    import websockets.sync.client
 
     from ui.limits import RequestDeadline
 
@@ -352,6 +353,11 @@ def test_a_client_that_never_finishes_its_request_is_disconnected():
             assert time.monotonic() - started < 3
         quick.request("GET", "/history")  # on the same kept-alive connection, slower than read_s
         assert quick.getresponse().status == 200
+        # A WebSocket is not a slow request: it stays open long past the deadline (the page
+        # was cut off and reconnected every REQUEST_READ_S, on another worker with --workers).
+        with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as held_open:
+            time.sleep(4 * Quick.read_s)
+            assert held_open.ping().wait(timeout=5)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -70,6 +70,7 @@ class RequestDeadline(H11Protocol):
 
     read_s = REQUEST_READ_S
     _deadline: asyncio.TimerHandle | None = None
+    _upgraded = False
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -77,11 +78,21 @@ class RequestDeadline(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self._upgraded:
+            return
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
             if self._deadline is None and data:
                 self._arm()
         else:
             self._clear()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        # The upgrade happens at the request's headers, while h11 still reads SEND_BODY, so
+        # data_received would re-arm the deadline: it closed every WebSocket (the page's, the
+        # API's) REQUEST_READ_S after it opened. The connection is the WebSocket's now.
+        self._upgraded = True
+        self._clear()
+        super().handle_websocket_upgrade(event)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
