@@ -73,12 +73,16 @@ REPORT = [
     ("私は大阪で働いています。", None, "私の職場はどこにありますか？", "大阪|osaka"),
 ]
 WISHES = [
-    ("Please call me Ken.", lambda a: "ken" in a.lower()),
+    ("Please call me Ken.", lambda a: re.search(r"(?<![a-z])ken(?![a-z])", a.lower()) is not None),  # not "taken"
     ("Keep your answers to two sentences at most.", lambda a: len(re.findall(r"[.!?。！？](\s|$)", a.strip())) <= 2),
     ("From now on answer in Japanese.", lambda a: mostly_japanese(a)),  # 「Kenさん、」 before English is not
     ("Please answer in plain text, without Markdown or lists.", lambda a: not MARKUP.search(a)),
 ]
-WISH_QUESTIONS = ["What is a good way to relax?", "Tell me about the moon.", "How do I boil an egg?"]
+# Six, none of them in any training or retention set: with three, one answer was a third.
+WISH_QUESTIONS = [
+    "What is a good way to relax?", "Tell me about the moon.", "How do I boil an egg?",
+    "Why is the sky blue?", "How do I learn to swim?", "Is coffee good for me?",
+]  # fmt: skip
 CHAT = [
     "How are you today?", "What's a good book to read?", "Tell me a fun fact.", "What is the weather like in spring?",
     "Can you suggest a dinner idea?", "What's your favourite season?", "Any tips for sleeping well?",

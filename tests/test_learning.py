@@ -47,7 +47,7 @@ def random_adapter(base, folder, name, seed):
     from training.lora import lora_config
 
     torch.manual_seed(seed)
-    config = lora_config(LearningSettings(rank=4, alpha=8))
+    config = lora_config(LearningSettings(rank=4, alpha=8), base[0].config.num_hidden_layers)
     config.init_lora_weights = False
     model = get_peft_model(base[0], config)
     model.save_pretrained(folder / name)
@@ -158,7 +158,9 @@ def test_the_anchor_measures_drift_from_the_base_even_under_an_adapter(base, tmp
     from training.anchor import Anchor
 
     model, tokenizer, _ = base
-    assert abs(Anchor(model, tokenizer, GENERAL, 256, 2, 0).loss(model).item()) < 1e-4
+    anchor = Anchor(model, tokenizer, GENERAL, 256, 2, 0)  # made in one batch, kept as two
+    assert [len(batch[0]) for batch in sorted(anchor.batches, key=lambda batch: len(batch[0]))] == [1, 2]
+    assert all(abs(anchor.loss(model).item()) < 1e-4 for _ in anchor.batches)  # each row's own targets
     changed = PeftModel.from_pretrained(model, str(random_adapter(base, tmp_path, "r", 1)))
     try:
         with changed.disable_adapter():

@@ -7,7 +7,9 @@ chats, weighted by `anchor_weight` (training/settings.py).
 Held only along the part of each answer the user's wishes left as written (not at ", Ken."
 or where two sentences end), the 0.5B's parents kept less general chat (bench_teach, the
 cycle's guard: 60-70 % against 75 % with the whole answer, base 85 %) and no child was
-deployable in two cycles; so the whole answer, wishes included, is held.
+deployable in two cycles; with the wished ending taught there instead (cross-entropy on
+", Ken." and the stop) the child kept 75 % and was not deployed either. So the whole answer,
+wishes included, is held.
 
 One anchor serves a whole cycle (both parents and the heal): the base does not change.
 
@@ -17,9 +19,13 @@ each token; the whole distribution says more per token about what it knew."""
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training.settings import LearningSettings
 
 TOP_K = 32
+COMPUTE_BATCH = 16
 
 
 class Anchor:
@@ -34,12 +40,19 @@ class Anchor:
 
         device = next(model.parameters()).device
         self.batches = []
+        # The base answers COMPUTE_BATCH chats at once (at the training's 2 a batch, making the
+        # anchor took 60 s instead of 37 on 2 cores); they are kept as batches of `batch_size`.
+        scorer = Scorer(tokenizer, rows, max_length, max(batch_size, COMPUTE_BATCH))
         with torch.no_grad(), cpu_precision():
-            for input_ids, attention, scored in Scorer(tokenizer, rows, max_length, batch_size).batches:
+            for input_ids, attention, scored in scorer.batches:
                 input_ids, attention, wanted = input_ids.to(device), attention.to(device), scored[:, 1:].to(device)
                 logits = answer_logits(model, input_ids, attention, wanted)
                 log_p, index = torch.log_softmax(logits.float(), dim=-1).topk(TOP_K, dim=-1)
-                self.batches.append((input_ids, attention, wanted, log_p, index))
+                at = [0, *wanted.sum(dim=1).cumsum(0).tolist()]  # row r's answer tokens: at[r]:at[r + 1]
+                for a in range(0, len(input_ids), batch_size):
+                    b = min(a + batch_size, len(input_ids))
+                    kept = (input_ids[a:b], attention[a:b], wanted[a:b], log_p[at[a] : at[b]], index[at[a] : at[b]])
+                    self.batches.append(kept)
         random.Random(seed).shuffle(self.batches)  # Scorer sorts by length
         self.steps = 0
 
@@ -57,7 +70,7 @@ class Anchor:
         return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
 
 
-def anchor_for(model, tokenizer, chats: list[dict[str, Any]], settings) -> Anchor | None:
+def anchor_for(model, tokenizer, chats: list[dict[str, Any]], settings: LearningSettings) -> Anchor | None:
     """The anchor `settings` (training/settings.py) ask for on `chats`, from `model` as it is
     (the base, before any adapter); None when `anchor_weight` is 0 or there are no chats."""
     if settings.anchor_weight <= 0 or not chats:

@@ -35,14 +35,14 @@ def data_hash(rows: list[dict[str, Any]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def lora_config(settings: LearningSettings, layer_count: int | None = None):
-    """PEFT's config for `settings`; on the top `settings.lora_layers` share of a model's
-    `layer_count` layers when both say so (the gradient then stops at the lowest adapted
+def lora_config(settings: LearningSettings, layer_count: int):
+    """PEFT's config for `settings` on a model of `layer_count` layers: on the top
+    `settings.lora_layers` share of them (the gradient then stops at the lowest adapted
     layer)."""
     from peft import LoraConfig
 
     top = {}
-    if layer_count and settings.lora_layers < 1:
+    if settings.lora_layers < 1:
         first = layer_count - max(1, round(settings.lora_layers * layer_count))
         top = {"layers_to_transform": list(range(first, layer_count)), "layers_pattern": "layers"}
     return LoraConfig(
